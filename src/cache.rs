@@ -1,0 +1,226 @@
+//! The scenario cache: a blake3 key per scenario over everything that decides its outcome, and the
+//! last verdict recorded under that key, so `run` and `watch` skip unchanged scenarios that passed.
+//!
+//! One small JSON file per scenario under `.clnrm/cache/verdicts/` (named after the scenario, whose
+//! name is restricted to file-safe characters): lookups touch one file, concurrent runs of different
+//! scenarios never contend, and writes are atomic. A corrupted or foreign entry is a warning and a
+//! miss, and is overwritten by the next verdict.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::Diagnostic;
+use crate::fsutil::write_atomic;
+use crate::scenario::model::Vars;
+
+/// Version of the entry format; entries of another version are foreign.
+const FORMAT: u32 = 1;
+
+/// A scenario's cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key(blake3::Hash);
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.to_hex())
+    }
+}
+
+/// Everything a key covers. Later stages add image ids and the baseline.
+pub struct KeyInputs<'a> {
+    /// The rendered scenario text (covers the file, variables used and `env()` values).
+    pub rendered: &'a str,
+    /// Each template pulled in, by name, with the hash of its content.
+    pub templates: &'a [(&'a str, blake3::Hash)],
+    /// The resolved variables.
+    pub vars: &'a Vars,
+    /// The relevant part of the config (see `Config::fingerprint`).
+    pub config: &'a [u8],
+}
+
+impl KeyInputs<'_> {
+    pub fn key(&self) -> Key {
+        let mut hasher = blake3::Hasher::new();
+        let mut field = |bytes: &[u8]| {
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        field(env!("CARGO_PKG_VERSION").as_bytes());
+        field(self.rendered.as_bytes());
+        for (name, hash) in self.templates {
+            field(name.as_bytes());
+            field(hash.as_bytes());
+        }
+        field(&serde_json::to_vec(self.vars).unwrap_or_default());
+        field(self.config);
+        Key(hasher.finalize())
+    }
+}
+
+/// How a scenario's last run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Timeout,
+}
+
+/// One stored verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    format: u32,
+    scenario: String,
+    key: String,
+    verdict: Verdict,
+    duration_ms: u64,
+}
+
+/// What the cache knows about a scenario.
+#[derive(Debug, PartialEq)]
+pub enum Lookup {
+    /// Nothing recorded, or recorded under another key (something changed).
+    Miss,
+    /// The scenario is unchanged since a run that ended with this verdict.
+    Hit(Verdict),
+}
+
+/// The cache directory of a project.
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn entry_path(&self, scenario: &str) -> PathBuf {
+        self.dir.join("verdicts").join(format!("{scenario}.json"))
+    }
+
+    /// Looks up a scenario. An unreadable entry is a miss plus a warning saying it will be rebuilt.
+    pub fn lookup(&self, scenario: &str, key: &Key) -> (Lookup, Option<Diagnostic>) {
+        let path = self.entry_path(scenario);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return (Lookup::Miss, None),
+            Err(err) => return (Lookup::Miss, Some(rebuild_warning(&path, &err.to_string()))),
+        };
+        match serde_json::from_slice::<Entry>(&bytes) {
+            Ok(entry) if entry.format == FORMAT && entry.scenario == scenario => {
+                let hit = entry.key == key.to_string();
+                (if hit { Lookup::Hit(entry.verdict) } else { Lookup::Miss }, None)
+            }
+            Ok(entry) => (
+                Lookup::Miss,
+                Some(rebuild_warning(
+                    &path,
+                    &format!("it is a foreign entry (format {}, scenario `{}`)", entry.format, entry.scenario),
+                )),
+            ),
+            Err(err) => (Lookup::Miss, Some(rebuild_warning(&path, &format!("it is corrupted ({err})")))),
+        }
+    }
+
+    /// Records a verdict, replacing whatever was there (including a corrupted entry or a file where
+    /// the cache directory should be).
+    pub fn record(&self, scenario: &str, key: &Key, verdict: Verdict, duration: Duration) -> std::io::Result<()> {
+        let path = self.entry_path(scenario);
+        let dir = self.dir.join("verdicts");
+        for d in [&self.dir, &dir] {
+            if d.exists() && !d.is_dir() {
+                std::fs::remove_file(d)?;
+            }
+        }
+        if !self.dir.exists() {
+            std::fs::create_dir_all(&self.dir)?;
+            // The cache is machine-local: keep it out of version control whatever the project ignores.
+            std::fs::write(self.dir.join(".gitignore"), "*\n")?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        }
+        let entry = Entry {
+            format: FORMAT,
+            scenario: scenario.to_string(),
+            key: key.to_string(),
+            verdict,
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        };
+        let json = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other)?;
+        write_atomic(&path, &json)
+    }
+}
+
+fn rebuild_warning(path: &Path, why: &str) -> Diagnostic {
+    Diagnostic::warning("cache", format!("ignoring cache entry {}: {why}; it will be rebuilt", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(rendered: &str) -> Key {
+        KeyInputs { rendered, templates: &[], vars: &Vars::new(), config: b"{}" }.key()
+    }
+
+    #[test]
+    fn key_covers_every_input() {
+        let vars: Vars = serde_json::from_value(serde_json::json!({"a": 1})).unwrap();
+        let tpl = [("macros.tera", blake3::hash(b"x"))];
+        let base = KeyInputs { rendered: "r", templates: &tpl, vars: &vars, config: b"c" };
+        let k = base.key();
+        assert_eq!(k, KeyInputs { ..base }.key());
+        let tpl2 = [("macros.tera", blake3::hash(b"y"))];
+        assert_ne!(k, KeyInputs { templates: &tpl2, ..base }.key());
+        assert_ne!(k, KeyInputs { rendered: "r2", ..base }.key());
+        assert_ne!(k, KeyInputs { vars: &Vars::new(), ..base }.key());
+        assert_ne!(k, KeyInputs { config: b"d", ..base }.key());
+    }
+
+    #[test]
+    fn records_and_finds_verdicts_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        assert_eq!(cache.lookup("a", &key("1")), (Lookup::Miss, None));
+        cache.record("a", &key("1"), Verdict::Pass, Duration::from_millis(5)).unwrap();
+        assert_eq!(cache.lookup("a", &key("1")), (Lookup::Hit(Verdict::Pass), None));
+        assert_eq!(cache.lookup("a", &key("2")), (Lookup::Miss, None));
+        assert_eq!(std::fs::read_to_string(dir.path().join("cache/.gitignore")).unwrap(), "*\n");
+    }
+
+    #[test]
+    fn corrupted_and_foreign_entries_warn_and_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("verdicts")).unwrap();
+        std::fs::write(dir.path().join("verdicts/a.json"), b"{not json").unwrap();
+        let (lookup, warning) = cache.lookup("a", &key("1"));
+        assert_eq!(lookup, Lookup::Miss);
+        assert!(warning.unwrap().message.contains("corrupted"));
+
+        std::fs::write(
+            dir.path().join("verdicts/a.json"),
+            br#"{"format":99,"scenario":"a","key":"k","verdict":"pass","duration_ms":1}"#,
+        )
+        .unwrap();
+        assert!(cache.lookup("a", &key("1")).1.unwrap().message.contains("foreign"));
+
+        cache.record("a", &key("1"), Verdict::Fail, Duration::ZERO).unwrap();
+        assert_eq!(cache.lookup("a", &key("1")), (Lookup::Hit(Verdict::Fail), None));
+    }
+
+    #[test]
+    fn a_file_where_the_cache_directory_belongs_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cache"), b"junk").unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        assert!(cache.lookup("a", &key("1")).1.is_some());
+        cache.record("a", &key("1"), Verdict::Pass, Duration::ZERO).unwrap();
+        assert_eq!(cache.lookup("a", &key("1")).0, Lookup::Hit(Verdict::Pass));
+    }
+}

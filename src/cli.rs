@@ -1,0 +1,82 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+
+/// Hermetic integration tests in Docker, checked through the OpenTelemetry spans your system emits.
+///
+/// Scenarios are Tera-templated TOML files (scenarios/**/*.clnrm.toml). Start with `clnrm init`,
+/// then `clnrm dry-run` to check every scenario without touching Docker.
+///
+/// Exit codes: 0 passed · 1 failed (or `fmt --check` found changes) · 2 usage error · 3 invalid
+/// scenario, template or config · 5 infrastructure failure · 6 no scenario matched.
+#[derive(Debug, Parser)]
+#[command(name = "clnrm", version, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+
+    /// Output format: `human` for people, `json` for tools (one JSON document on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
+    pub format: Format,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new project: config, an example scenario and a template macro it uses.
+    ///
+    /// Existing files are never overwritten. Afterwards, `clnrm dry-run` passes straight away.
+    Init {
+        /// Where to create the project (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+
+    /// Render and validate scenarios without running anything (no Docker needed).
+    ///
+    /// Checks TOML syntax, every key and value, template errors, references between services and
+    /// steps, dependency cycles, regexes, durations and span selectors, and that scenario names are
+    /// unique. Prints one line per file and every problem with its file, line and column.
+    #[command(name = "dry-run")]
+    DryRun {
+        /// Scenario files or directories [default: `[run] scenarios` of the config, i.e. scenarios/].
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+
+    /// Print a scenario file after template rendering (the TOML that clnrm reads).
+    Render {
+        /// The scenario file.
+        file: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+
+    /// Format scenario files (and the config) in place: consistent spacing, comments kept.
+    ///
+    /// Only whitespace changes. Files using Tera block tags ({% … %}) are skipped, never changed.
+    Fmt {
+        /// Report files that would change, with a diff, and exit 1 if any; change nothing.
+        #[arg(long)]
+        check: bool,
+        /// Files or directories [default: the scenario directories and .clnrm/config.toml].
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Template variables from the command line.
+#[derive(Debug, Args)]
+pub struct VarArgs {
+    /// Set a template variable, overriding CLNRM_VAR_KEY, the scenario's [vars] and the config's
+    /// [vars]. Repeatable. The value takes the type the variable is declared with (e.g. a number).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::scenario::vars::parse_cli_var)]
+    pub vars: Vec<(String, String)>,
+}

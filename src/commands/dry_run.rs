@@ -1,0 +1,111 @@
+//! `clnrm dry-run`: render and validate every scenario, without Docker.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::cache::{Cache, Lookup, Verdict};
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::output::{self, BAD, DIM, Format, OK};
+use crate::project::Project;
+use crate::scenario::discover::discover;
+use crate::scenario::vars::Overrides;
+use crate::scenario::{Loaded, Loader};
+
+pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, format: Format) -> Result<(), Error> {
+    let started = Instant::now();
+    let roots = super::resolve_paths(project, paths, project.scenario_dirs())?;
+    let files =
+        discover(&roots).map_err(|missing| Error::Usage(format!("{} does not exist", project.display(&missing))))?;
+    if files.is_empty() {
+        let searched = if paths.is_empty() { project.scenario_dirs() } else { roots };
+        let searched = searched.iter().map(|p| project.display(p)).collect::<Vec<_>>().join(", ");
+        return Err(Error::NoScenarios { searched });
+    }
+    let (overrides, mut general) = Overrides::from_env(vars);
+    let loader = Loader::new(project, overrides);
+    general.extend(loader.template_diagnostics().iter().cloned());
+    let mut loaded = loader.load_all(&files);
+    let cache = Cache::new(project.cache_dir());
+    let unchanged: Vec<bool> = loaded.iter_mut().map(|file| unchanged_since_pass(&cache, file)).collect();
+    let elapsed = started.elapsed();
+
+    let invalid = loaded.iter().filter(|f| f.error_count() > 0).count();
+    let errors: usize =
+        loaded.iter().map(Loaded::error_count).sum::<usize>() + general.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.iter().flat_map(|f| &f.diagnostics).chain(&general).filter(|d| !d.is_error()).count();
+    match format {
+        Format::Human => {
+            output::diagnostics(&general);
+            for (file, unchanged) in loaded.iter().zip(&unchanged) {
+                print_file(file, *unchanged);
+            }
+            let verdict = if errors == 0 { OK } else { BAD };
+            output::line(format!(
+                "{verdict}dry-run{verdict:#}: {} in {}: {} valid, {} invalid ({}, {})",
+                output::count(loaded.len(), "file"),
+                crate::duration::display(elapsed),
+                loaded.len() - invalid,
+                invalid,
+                output::count(errors, "error"),
+                output::count(warnings, "warning"),
+            ));
+        }
+        Format::Json => output::json(&json!({
+            "files": loaded.iter().zip(&unchanged).map(|(f, u)| file_json(f, *u)).collect::<Vec<_>>(),
+            "diagnostics": general,
+            "summary": {
+                "files": loaded.len(),
+                "valid": loaded.len() - invalid,
+                "invalid": invalid,
+                "errors": errors,
+                "warnings": warnings,
+                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+            },
+        })),
+    }
+    if errors > 0 {
+        let broken_templates = general.iter().filter(|d| d.is_error()).count().min(1);
+        return Err(Error::Invalid { files: invalid + broken_templates, errors });
+    }
+    Ok(())
+}
+
+/// Whether the scenario is unchanged since a run that passed (so `run` would skip it). A bad cache
+/// entry adds its warning to the file.
+fn unchanged_since_pass(cache: &Cache, file: &mut Loaded) -> bool {
+    let (Some(scenario), Some(key)) = (&file.scenario, &file.cache_key) else { return false };
+    let (lookup, warning) = cache.lookup(&scenario.name, key);
+    file.diagnostics.extend(warning);
+    lookup == Lookup::Hit(Verdict::Pass)
+}
+
+fn print_file(file: &Loaded, unchanged: bool) {
+    match (&file.scenario, file.error_count()) {
+        (Some(scenario), _) => {
+            let note = if unchanged { format!(" {DIM}(unchanged since its last pass){DIM:#}") } else { String::new() };
+            output::line(format!("{OK}  VALID{OK:#} {} {DIM}·{DIM:#} {}{note}", file.display, scenario.name));
+        }
+        (None, errors) => output::line(format!(
+            "{BAD}INVALID{BAD:#} {} {DIM}·{DIM:#} {}",
+            file.display,
+            output::count(errors, "error")
+        )),
+    }
+    output::diagnostics(&file.diagnostics);
+}
+
+fn file_json(file: &Loaded, unchanged: bool) -> serde_json::Value {
+    let diagnostics: &[Diagnostic] = &file.diagnostics;
+    json!({
+        "path": file.display,
+        "scenario": file.name.as_ref().map(|(name, _)| name),
+        "valid": file.scenario.is_some(),
+        "cache_key": file.cache_key.map(|k| k.to_string()),
+        "unchanged_since_pass": unchanged,
+        "templates": file.templates,
+        "diagnostics": diagnostics,
+    })
+}

@@ -1,0 +1,365 @@
+//! `.clnrm/config.toml`: project defaults, pool, run, telemetry, thresholds and variables.
+//! Every key is optional; a missing file means all defaults.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use toml::de::DeTable;
+
+use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::scenario::model::{PullPolicy, Vars};
+use crate::schema::{Cx, Locator, Spanned, Table};
+
+/// Where the config lives, relative to the project root.
+pub const PATH: &str = ".clnrm/config.toml";
+
+/// The whole project configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub defaults: Defaults,
+    pub pool: Pool,
+    pub run: Run,
+    pub otel: Otel,
+    pub thresholds: Thresholds,
+    pub vars: Vars,
+}
+
+/// `[defaults]`: what scenarios get when they do not say.
+#[derive(Debug, Clone, Serialize)]
+pub struct Defaults {
+    /// `pull`: pull policy for images (`missing`, `always`, `never`); default `missing`.
+    pub pull: PullPolicy,
+    /// `image`: image for steps that name neither `image` nor `service`; default none.
+    pub image: Option<String>,
+    /// `timeout`: limit for a whole scenario; default 5m.
+    pub timeout: Duration,
+    /// `step_timeout`: limit for one step; default 60s.
+    pub step_timeout: Duration,
+    /// `wait_timeout`: limit for a service to become ready; default 30s.
+    pub wait_timeout: Duration,
+}
+
+/// `[pool]`: warm containers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    /// `size`: warm containers kept per image; default derived from `--jobs`.
+    pub size: Option<u64>,
+    /// `reuse`: recycle step containers between scenarios (faster, less hermetic); default false.
+    pub reuse: bool,
+    /// `ttl`: idle containers are removed after this long; default 5m.
+    pub ttl: Duration,
+}
+
+/// `[run]`: how `clnrm run` schedules.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// `jobs`: scenarios run in parallel; default the number of CPUs.
+    pub jobs: Option<u64>,
+    /// `fail_fast`: stop scheduling after the first failure; default false.
+    pub fail_fast: bool,
+    /// `scenarios`: directories searched when no path is given; default `["scenarios"]`.
+    pub scenarios: Vec<String>,
+}
+
+/// `[otel]`: span collection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Otel {
+    /// `settle`: after the last step, wait until no span arrived for this long; default 200ms.
+    pub settle: Duration,
+    /// `settle_cap`: never wait longer than this for spans; default 5s.
+    pub settle_cap: Duration,
+    /// `protocol`: OTLP protocol announced to containers (`http/protobuf` or `grpc`); default `http/protobuf`.
+    pub protocol: OtlpProtocol,
+}
+
+/// OTLP transport announced through `OTEL_EXPORTER_OTLP_PROTOCOL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+/// `[thresholds]` (config) and `[baseline] thresholds` (per scenario, overriding key by key):
+/// which baseline differences fail the gate. Unset keys fall back to the next level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// `duration = "25%"`: allowed growth of a span's duration over its baseline.
+    pub duration: Option<f64>,
+    /// `duration_floor = "2ms"`: growth smaller than this never fails, whatever the percentage.
+    pub duration_floor: Option<Duration>,
+    /// `added_spans`: how many spans may appear that the baseline lacks.
+    pub added_spans: Option<u64>,
+    /// `removed_spans`: how many baseline spans may disappear.
+    pub removed_spans: Option<u64>,
+    /// `new_errors`: how many spans may newly have status error.
+    pub new_errors: Option<u64>,
+    /// `attrs`: what a changed attribute does: `fail`, `warn` or `ignore`.
+    pub attrs: Option<AttrPolicy>,
+}
+
+/// What a changed attribute does to the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttrPolicy {
+    Fail,
+    Warn,
+    Ignore,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            defaults: Defaults {
+                pull: PullPolicy::Missing,
+                image: None,
+                timeout: Duration::from_secs(300),
+                step_timeout: Duration::from_secs(60),
+                wait_timeout: Duration::from_secs(30),
+            },
+            pool: Pool { size: None, reuse: false, ttl: Duration::from_secs(300) },
+            run: Run { jobs: None, fail_fast: false, scenarios: vec!["scenarios".into()] },
+            otel: Otel {
+                settle: Duration::from_millis(200),
+                settle_cap: Duration::from_secs(5),
+                protocol: OtlpProtocol::HttpProtobuf,
+            },
+            thresholds: Thresholds::default(),
+            vars: Vars::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses config text; every problem is reported, none stops the others.
+    pub fn parse(source: &SourceFile) -> Result<Config, Vec<Diagnostic>> {
+        let mut cx = Cx::new(Locator::Plain(source));
+        let (doc, errors) = DeTable::parse_recoverable(&source.text);
+        for error in errors {
+            let span = error.span().unwrap_or(0..0);
+            cx.report_syntax(Diagnostic::error("toml-syntax", error.message().to_string()).label("here"), span);
+        }
+        let config = read(&mut cx, Table::new(doc.get_ref(), doc.span(), "the config"));
+        if cx.has_errors() { Err(cx.into_diagnostics()) } else { Ok(config) }
+    }
+
+    /// The parts of the config that change what a scenario does or how it is judged, for the
+    /// scenario cache key (`jobs` or pool size do not change a verdict, so they are left out).
+    pub fn fingerprint(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Relevant<'a> {
+            defaults: &'a Defaults,
+            otel: &'a Otel,
+            thresholds: &'a Thresholds,
+            vars: &'a Vars,
+        }
+        let relevant =
+            Relevant { defaults: &self.defaults, otel: &self.otel, thresholds: &self.thresholds, vars: &self.vars };
+        serde_json::to_vec(&relevant).unwrap_or_default()
+    }
+}
+
+fn read(cx: &mut Cx, mut root: Table) -> Config {
+    let mut config = Config::default();
+    if let Some(mut t) = root.table(cx, "defaults") {
+        let d = &mut config.defaults;
+        set(&mut d.pull, t.choice(cx, "pull", &PullPolicy::CHOICES));
+        d.image = t.string(cx, "image").map(|s| s.value);
+        set(&mut d.timeout, t.duration(cx, "timeout"));
+        set(&mut d.step_timeout, t.duration(cx, "step_timeout"));
+        set(&mut d.wait_timeout, t.duration(cx, "wait_timeout"));
+        t.finish(cx);
+    }
+    if let Some(mut t) = root.table(cx, "pool") {
+        let p = &mut config.pool;
+        let size = t.uint(cx, "size");
+        p.size = positive(cx, size);
+        set(&mut p.reuse, t.bool(cx, "reuse"));
+        set(&mut p.ttl, t.duration(cx, "ttl"));
+        t.finish(cx);
+    }
+    if let Some(mut t) = root.table(cx, "run") {
+        let r = &mut config.run;
+        let jobs = t.uint(cx, "jobs");
+        r.jobs = positive(cx, jobs);
+        set(&mut r.fail_fast, t.bool(cx, "fail_fast"));
+        if let Some(dirs) = t.strings(cx, "scenarios") {
+            r.scenarios = dirs.into_iter().map(|d| d.value).collect();
+        }
+        t.finish(cx);
+    }
+    if let Some(mut t) = root.table(cx, "otel") {
+        let o = &mut config.otel;
+        set(&mut o.settle, t.duration(cx, "settle"));
+        set(&mut o.settle_cap, t.duration(cx, "settle_cap"));
+        let protocols = [("http/protobuf", OtlpProtocol::HttpProtobuf), ("grpc", OtlpProtocol::Grpc)];
+        set(&mut o.protocol, t.choice(cx, "protocol", &protocols));
+        t.finish(cx);
+    }
+    if let Some(t) = root.table(cx, "thresholds") {
+        config.thresholds = read_thresholds(cx, t);
+    }
+    if let Some(t) = root.table(cx, "vars") {
+        config.vars = read_vars(cx, t);
+    }
+    root.finish(cx);
+    config
+}
+
+fn set<T>(slot: &mut T, value: Option<Spanned<T>>) {
+    if let Some(v) = value {
+        *slot = v.value;
+    }
+}
+
+fn positive(cx: &mut Cx, value: Option<Spanned<u64>>) -> Option<u64> {
+    let v = value?;
+    if v.value == 0 {
+        cx.report(Diagnostic::error("invalid-value", "must be at least 1").label("zero"), v.span);
+        return None;
+    }
+    Some(v.value)
+}
+
+/// Reads a thresholds table (config `[thresholds]` or a scenario's `[baseline] thresholds`).
+pub fn read_thresholds(cx: &mut Cx, mut t: Table) -> Thresholds {
+    let thresholds = Thresholds {
+        duration: t.string(cx, "duration").and_then(|s| percent(cx, s)),
+        duration_floor: t.duration(cx, "duration_floor").map(|d| d.value),
+        added_spans: t.uint(cx, "added_spans").map(|n| n.value),
+        removed_spans: t.uint(cx, "removed_spans").map(|n| n.value),
+        new_errors: t.uint(cx, "new_errors").map(|n| n.value),
+        attrs: t
+            .choice(
+                cx,
+                "attrs",
+                &[("fail", AttrPolicy::Fail), ("warn", AttrPolicy::Warn), ("ignore", AttrPolicy::Ignore)],
+            )
+            .map(|a| a.value),
+    };
+    t.finish(cx);
+    thresholds
+}
+
+/// `"25%"` → 25.0.
+fn percent(cx: &mut Cx, text: Spanned<String>) -> Option<f64> {
+    let parsed = text.strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()).filter(|n| *n >= 0.0);
+    if parsed.is_none() {
+        let d = Diagnostic::error("invalid-value", format!("`{}` is not a percentage", *text))
+            .label("expected a percentage")
+            .help("write a non-negative number followed by %, e.g. \"25%\"");
+        cx.report(d, text.span);
+    }
+    parsed
+}
+
+/// Reads a `[vars]` table: any TOML values, converted to what Tera renders from.
+pub fn read_vars(cx: &mut Cx, mut t: Table) -> Vars {
+    let mut vars = Vars::new();
+    for (name, value) in t.entries() {
+        if !is_identifier(name.value) {
+            let d = Diagnostic::error(
+                "invalid-var-name",
+                format!("`{}` cannot be used as a template variable", name.value),
+            )
+            .label("not an identifier")
+            .help("variable names start with a letter or `_` and contain only letters, digits and `_`");
+            cx.report(d, name.span);
+            continue;
+        }
+        vars.insert(name.value.to_string(), to_json(value.get_ref()));
+    }
+    vars
+}
+
+/// Whether `name` can be referenced as `{{ name }}` in a template.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Converts a parsed TOML value into JSON (datetimes become their TOML text).
+pub fn to_json(value: &toml::de::DeValue) -> serde_json::Value {
+    use toml::de::DeValue;
+    match value {
+        DeValue::String(s) => s.to_string().into(),
+        DeValue::Integer(i) => {
+            i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).map_or(serde_json::Value::Null, Into::into)
+        }
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().map_or(serde_json::Value::Null, Into::into),
+        DeValue::Boolean(b) => (*b).into(),
+        DeValue::Datetime(d) => d.to_string().into(),
+        DeValue::Array(items) => items.iter().map(|v| to_json(v.get_ref())).collect(),
+        DeValue::Table(t) => t.iter().map(|(k, v)| (k.get_ref().to_string(), to_json(v.get_ref()))).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        Config::parse(&SourceFile::new(".clnrm/config.toml", text))
+    }
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.defaults.pull, PullPolicy::Missing);
+        assert_eq!(c.otel.settle, Duration::from_millis(200));
+        assert_eq!(c.run.scenarios, vec!["scenarios".to_string()]);
+    }
+
+    #[test]
+    fn reads_every_section() {
+        let c = parse(
+            r#"
+[defaults]
+pull = "never"
+timeout = "2m"
+[pool]
+size = 3
+reuse = true
+[run]
+jobs = 4
+[otel]
+settle = "100ms"
+protocol = "grpc"
+[thresholds]
+duration = "10%"
+duration_floor = "5ms"
+attrs = "warn"
+[vars]
+region = "eu"
+n = 3
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.defaults.pull, PullPolicy::Never);
+        assert_eq!(c.defaults.timeout, Duration::from_secs(120));
+        assert_eq!((c.pool.size, c.pool.reuse, c.run.jobs), (Some(3), true, Some(4)));
+        assert_eq!(c.otel.protocol, OtlpProtocol::Grpc);
+        assert_eq!(c.thresholds.duration, Some(10.0));
+        assert_eq!(c.thresholds.attrs, Some(AttrPolicy::Warn));
+        assert_eq!(c.vars["n"], serde_json::json!(3));
+    }
+
+    #[test]
+    fn reports_every_mistake_at_once() {
+        let errors = parse("[defaults]\npul = \"never\"\ntimeout = \"soon\"\n[pool]\nsize = 0\n[thresholds]\nduration = \"ten\"\n[colour]\n").unwrap_err();
+        let codes: Vec<&str> = errors.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["unknown-key", "invalid-duration", "invalid-value", "invalid-value", "unknown-key"]);
+        assert_eq!(errors[0].help.as_deref(), Some("did you mean `pull`?"));
+        assert_eq!(errors[0].location.as_ref().unwrap().line, 2);
+    }
+
+    #[test]
+    fn fingerprint_ignores_scheduling_but_not_behaviour() {
+        let base = parse("").unwrap().fingerprint();
+        assert_eq!(parse("[run]\njobs = 8\n").unwrap().fingerprint(), base);
+        assert_ne!(parse("[defaults]\npull = \"never\"\n").unwrap().fingerprint(), base);
+        assert_ne!(parse("[vars]\nx = 1\n").unwrap().fingerprint(), base);
+    }
+}

@@ -1,0 +1,44 @@
+//! Errors that end a command, each with its exit code (contract, see README "Exit codes").
+//! Problems inside files are diagnostics, printed before the command returns one of these.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The command line asks for something impossible (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Scenario, template or config files have errors; nothing was run (exit 3). The diagnostics
+    /// have been printed already.
+    #[error("{files} invalid file(s), {errors} error(s)")]
+    Invalid { files: usize, errors: usize },
+    /// No scenario file matched (exit 6).
+    #[error("no scenario files found in {searched}")]
+    NoScenarios { searched: String },
+    /// `fmt --check` found files that would change (exit 1).
+    #[error("{files} file(s) would be reformatted")]
+    WouldReformat { files: usize },
+    /// Reading or writing the project's files failed (exit 5, an infrastructure failure).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::WouldReformat { .. } => 1,
+            Error::Usage(_) => 2,
+            Error::Invalid { .. } => 3,
+            Error::Io { .. } => 5,
+            Error::NoScenarios { .. } => 6,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}

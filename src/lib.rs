@@ -1,0 +1,21 @@
+//! clnrm: hermetic integration tests in Docker, checked through the OpenTelemetry spans the system
+//! under test emits.
+//!
+//! The pipeline runs one way: scenario file → render (Tera) → parse and validate → cache key →
+//! (later stages: run, collect spans, check, diff against the baseline) → report. The binary is a
+//! thin layer over [`commands`].
+
+pub mod cache;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diagnostic;
+pub mod duration;
+pub mod error;
+pub mod expect;
+pub mod fsutil;
+pub mod output;
+pub mod project;
+pub mod scenario;
+pub mod schema;
+pub mod suggest;

@@ -1,0 +1,18 @@
+//! The `clnrm` binary: parse the command line, run the command, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = clnrm::cli::Cli::parse();
+    match clnrm::commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if !matches!(err, clnrm::error::Error::Invalid { .. }) {
+                eprintln!("error: {err}");
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Scenario format v1: the types a `*.clnrm.toml` file is read into. Their doc comments are the
+//! reference for each key; `read.rs` fills them from the rendered TOML and reports every mistake.
+//!
+//! Values that later checks point at keep their span in the rendered text ([`Spanned`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Thresholds;
+use crate::expect::selector::{Selector, Value};
+use crate::schema::Spanned;
+
+/// Variables for rendering, by name. JSON values because that is what Tera renders from.
+pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+/// One scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// `[scenario] name`: unique in the project; defaults to the file stem (`checkout` for
+    /// `checkout.clnrm.toml`). Span is `None` when defaulted.
+    pub name: String,
+    pub name_span: Option<std::ops::Range<usize>>,
+    /// `[scenario] description`: free text shown in reports.
+    pub description: Option<String>,
+    /// `[scenario] tags`: for `clnrm run --tag`.
+    pub tags: Vec<String>,
+    /// `[scenario] timeout`: limit for the whole scenario; default `[defaults] timeout`.
+    pub timeout: Option<Duration>,
+    /// `[scenario] reuse`: let steps reuse pooled containers (faster, less hermetic); default `[pool] reuse`.
+    pub reuse: Option<bool>,
+    /// `[vars]`: literal TOML read before rendering; lowest precedence but for config `[vars]`.
+    pub vars: Vars,
+    /// `[services.NAME]`, in file order.
+    pub services: Vec<Service>,
+    /// `[[steps]]`, run in order.
+    pub steps: Vec<Step>,
+    /// `[[expect.span]]` and `[expect.trace]`.
+    pub expect: Expectations,
+    /// `[baseline]`.
+    pub baseline: BaselineSettings,
+}
+
+/// Where a container's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// `image = "name:tag"`: from the engine, pulled per the pull policy.
+    Image(String),
+    /// `build = "dir"`: a directory with a Dockerfile, relative to the scenario file; built through
+    /// the engine and tagged by the hash of its contents.
+    Build(PathBuf),
+}
+
+/// `pull`: when to pull an `image` from its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Pull only when the engine does not have the image (default).
+    Missing,
+    /// Pull before every run.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    pub const CHOICES: [(&'static str, PullPolicy); 3] =
+        [("missing", PullPolicy::Missing), ("always", PullPolicy::Always), ("never", PullPolicy::Never)];
+}
+
+/// What a container or step runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// An array: passed as argv exactly, never re-split.
+    Argv(Vec<String>),
+    /// A string: run as `sh -c "<string>"`.
+    Shell(String),
+}
+
+/// `[services.NAME]`: a long-running container started before the steps, reachable by its name on
+/// the scenario's private network.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: Spanned<String>,
+    /// Exactly one of `image` or `build`.
+    pub image: ImageSource,
+    /// `pull`: default `[defaults] pull`.
+    pub pull: Option<PullPolicy>,
+    /// `command`: replaces the image's command (array = argv, string = `sh -c`).
+    pub command: Option<Command>,
+    /// `env`: extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// `ports`: container ports the service listens on (used by `port` and `http` waits).
+    pub ports: Vec<Spanned<u16>>,
+    /// `wait`: how to tell the service is ready; without it, ready once started.
+    pub wait: Option<Wait>,
+    /// `depends_on`: services to start (and wait for) first.
+    pub depends_on: Vec<Spanned<String>>,
+    /// `workdir`: working directory inside the container.
+    pub workdir: Option<String>,
+}
+
+/// `wait = { <strategy>, timeout = "10s", interval = "100ms" }`.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    pub strategy: Spanned<WaitStrategy>,
+    /// `timeout`: give up after this long; default `[defaults] wait_timeout`.
+    pub timeout: Option<Duration>,
+    /// `interval`: time between probes for `port`, `http` and `exec`; default 100ms.
+    pub interval: Option<Duration>,
+}
+
+/// Exactly one readiness strategy.
+#[derive(Debug, Clone)]
+pub enum WaitStrategy {
+    /// `log = "regex"`: a line of the container's output matches.
+    Log(regex::Regex),
+    /// `port = 8080`: a TCP connection to this port succeeds (must be in `ports`).
+    Port(u16),
+    /// `http = { port = 8080, path = "/health" }`: GET returns a 2xx status (port must be in `ports`).
+    Http { port: u16, path: String },
+    /// `exec = ["argv"]` or `"shell"`: this command exits 0 inside the container.
+    Exec(Command),
+    /// `healthy = true`: the image's own HEALTHCHECK reports healthy.
+    Healthy,
+}
+
+/// `[[steps]]`: one command, run in order.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// `name`: unique within the scenario.
+    pub name: Spanned<String>,
+    /// Where it runs: `image` (the scenario's step container for that image) or `service`.
+    pub target: StepTarget,
+    /// `run`: array = argv exactly; string = `sh -c`.
+    pub run: Spanned<Command>,
+    /// `env`: extra environment variables for this step.
+    pub env: Vec<(String, String)>,
+    /// `workdir`: working directory for this step.
+    pub workdir: Option<String>,
+    /// `timeout`: default `[defaults] step_timeout`.
+    pub timeout: Option<Duration>,
+    /// `continue_on_failure`: a failing step does not stop the scenario (the scenario still fails).
+    pub continue_on_failure: bool,
+    /// `expect = { exit, stdout, stderr }`.
+    pub expect: StepExpect,
+}
+
+/// Where a step runs.
+#[derive(Debug, Clone)]
+pub enum StepTarget {
+    /// `image` / `build` (or `[defaults] image` when the step names neither): the scenario's step
+    /// container for that image, shared by its steps so files carry over.
+    Container { image: ImageSource, pull: Option<PullPolicy> },
+    /// `service = "name"`: exec inside that service's container.
+    Service(Spanned<String>),
+}
+
+/// `expect` of a step.
+#[derive(Debug, Clone)]
+pub struct StepExpect {
+    /// `exit`: the expected exit code; default 0.
+    pub exit: i32,
+    /// `stdout`: a regex the standard output must match (anywhere).
+    pub stdout: Option<regex::Regex>,
+    /// `stderr`: a regex the standard error must match (anywhere).
+    pub stderr: Option<regex::Regex>,
+}
+
+/// Inclusive bounds; `count = 3` is `{ min = 3, max = 3 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds<T> {
+    pub min: Option<T>,
+    pub max: Option<T>,
+}
+
+/// Span status as OpenTelemetry defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanStatus {
+    Unset,
+    Ok,
+    Error,
+}
+
+impl SpanStatus {
+    pub const CHOICES: [(&'static str, SpanStatus); 3] =
+        [("ok", SpanStatus::Ok), ("error", SpanStatus::Error), ("unset", SpanStatus::Unset)];
+}
+
+/// Span kind as OpenTelemetry defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl SpanKind {
+    pub const CHOICES: [(&'static str, SpanKind); 5] = [
+        ("internal", SpanKind::Internal),
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+    ];
+}
+
+/// `[[expect.span]]` and `[expect.trace]`.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    pub spans: Vec<SpanExpectation>,
+    pub trace: Option<TraceExpectation>,
+}
+
+/// `[[expect.span]]`: the spans chosen by `select` must satisfy every other key given.
+#[derive(Debug, Clone)]
+pub struct SpanExpectation {
+    /// `select`: a span selector, e.g. `span[name="POST /orders" service.name="shop"]`.
+    pub select: Spanned<Selector>,
+    /// `count`: how many spans match (`3` or `{ min = 1, max = 5 }`); default at least one.
+    pub count: Option<Bounds<u64>>,
+    /// `attrs`: attributes every selected span has, with these exact values.
+    pub attrs: Vec<(String, Value)>,
+    /// `status`: `ok`, `error` or `unset`.
+    pub status: Option<SpanStatus>,
+    /// `kind`: `internal`, `server`, `client`, `producer` or `consumer`.
+    pub kind: Option<SpanKind>,
+    /// `parent`: a selector the direct parent of every selected span matches.
+    pub parent: Option<Spanned<Selector>>,
+    /// `duration = { min = "1ms", max = "200ms" }`.
+    pub duration: Option<Bounds<Duration>>,
+    /// `events`: names of events every selected span records.
+    pub events: Vec<String>,
+}
+
+/// `[expect.trace]`: properties of the scenario's whole trace.
+#[derive(Debug, Clone, Default)]
+pub struct TraceExpectation {
+    /// `spans`: how many spans the trace holds (`12` or `{ min = 4, max = 50 }`).
+    pub spans: Option<Bounds<u64>>,
+    /// `errors`: how many spans have status error.
+    pub errors: Option<u64>,
+    /// `order = [[A, B], …]`: a span matching A ends before one matching B starts.
+    pub order: Vec<[Spanned<Selector>; 2]>,
+    /// `within = [[A, B], …]`: every span matching A lies inside the time window of one matching B.
+    pub within: Vec<[Spanned<Selector>; 2]>,
+    /// `hermetic = true`: no span talks to a peer outside the scenario's containers.
+    pub hermetic: bool,
+}
+
+/// `[baseline]`: how this scenario's trace is compared with its stored baseline.
+#[derive(Debug, Clone, Default)]
+pub struct BaselineSettings {
+    /// `ignore_attrs`: attributes redacted before storing and comparing.
+    pub ignore_attrs: Vec<String>,
+    /// `thresholds`: overrides of the config `[thresholds]`, key by key.
+    pub thresholds: Thresholds,
+}

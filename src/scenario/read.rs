@@ -1,0 +1,595 @@
+//! Reads a rendered scenario document into the model, reporting every unknown key, wrong type and
+//! invalid value (duration, regex, selector, choice) with its exact position. Checks that need the
+//! whole scenario (names, references, cycles) are in `validate.rs`.
+//!
+//! The model is returned even when there were errors, so that later checks still run on what could
+//! be read; callers only use a scenario whose file had no errors.
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+
+use crate::config::{Config, read_thresholds};
+use crate::diagnostic::Diagnostic;
+use crate::expect::selector::{self, Selector, Value as AttrValue};
+use crate::scenario::model::*;
+use crate::schema::{self, Cx, Spanned, Table, Value};
+
+/// What the reader needs besides the document.
+pub struct Context<'a> {
+    /// The file stem, the default scenario name.
+    pub stem: &'a str,
+    /// The scenario's `[vars]`, already read before rendering.
+    pub vars: Vars,
+    /// Whether the raw file had a `[vars]` header (a `vars` key without one was not read).
+    pub has_vars_section: bool,
+    pub config: &'a Config,
+    /// The scenario file's directory: `build` paths are relative to it.
+    pub base_dir: &'a Path,
+}
+
+pub fn read(cx: &mut Cx, doc: &toml::Spanned<DeTable>, context: Context) -> Scenario {
+    let mut root = Table::new(doc.get_ref(), doc.span(), "the scenario file");
+    let mut scenario = Scenario {
+        name: context.stem.to_string(),
+        name_span: None,
+        description: None,
+        tags: Vec::new(),
+        timeout: None,
+        reuse: None,
+        vars: context.vars,
+        services: Vec::new(),
+        steps: Vec::new(),
+        expect: Expectations::default(),
+        baseline: BaselineSettings::default(),
+    };
+    if let Some(mut t) = root.table(cx, "scenario") {
+        t.context = "[scenario]".into();
+        if let Some(name) = t.string(cx, "name") {
+            scenario.name_span = Some(name.span.clone());
+            scenario.name = name.value;
+        }
+        scenario.description = t.string(cx, "description").map(|s| s.value);
+        scenario.tags = t.strings(cx, "tags").unwrap_or_default().into_iter().map(|s| s.value).collect();
+        scenario.timeout = t.duration(cx, "timeout").map(|d| d.value);
+        scenario.reuse = t.bool(cx, "reuse").map(|b| b.value);
+        t.finish(cx);
+    }
+    check_name(cx, &scenario.name, scenario.name_span.clone().unwrap_or(0..0), scenario.name_span.is_none());
+    if let Some(vars) = root.get("vars") {
+        if !context.has_vars_section {
+            let d = Diagnostic::error("vars-not-a-section", "variables must be written as a [vars] table")
+                .label("not read")
+                .help("write them under a `[vars]` header: it is read before rendering, by that header");
+            cx.report(d, vars.span());
+        }
+    }
+    if let Some(mut services) = root.table(cx, "services") {
+        for (name, value) in services.entries() {
+            let what = format!("[services.{}]", name.value);
+            if let Some(table) = Table::of(cx, value, what, Some("write the service as a table: [services.NAME]")) {
+                scenario.services.push(read_service(
+                    cx,
+                    table,
+                    Spanned::new(name.value.to_string(), name.span),
+                    context.base_dir,
+                ));
+            }
+        }
+    }
+    if let Some(steps) = root.get("steps") {
+        scenario.steps = read_steps(cx, steps, context.config, context.base_dir);
+    }
+    if let Some(mut expect) = root.table(cx, "expect") {
+        expect.context = "[expect]".into();
+        scenario.expect = read_expectations(cx, &mut expect);
+        expect.finish(cx);
+    }
+    if let Some(mut t) = root.table(cx, "baseline") {
+        t.context = "[baseline]".into();
+        scenario.baseline.ignore_attrs =
+            t.strings(cx, "ignore_attrs").unwrap_or_default().into_iter().map(|s| s.value).collect();
+        if let Some(mut thresholds) = t.table(cx, "thresholds") {
+            thresholds.context = "[baseline] thresholds".into();
+            scenario.baseline.thresholds = read_thresholds(cx, thresholds);
+        }
+        t.finish(cx);
+    }
+    root.finish(cx);
+    scenario
+}
+
+/// Scenario names become file names (baselines) and container labels, so they stay simple.
+fn check_name(cx: &mut Cx, name: &str, span: Range<usize>, defaulted: bool) {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        return;
+    }
+    let d = if defaulted {
+        Diagnostic::error(
+            "invalid-name",
+            format!("the file name gives the scenario name `{name}`, which is not a valid name"),
+        )
+        .help("set `name` under [scenario]: letters, digits, `-`, `_` and `.`, starting with a letter or digit")
+    } else {
+        Diagnostic::error("invalid-name", format!("`{name}` is not a valid scenario name"))
+            .label("invalid name")
+            .help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit")
+    };
+    cx.report(d, span);
+}
+
+fn read_steps(cx: &mut Cx, value: &Value, config: &Config, base_dir: &Path) -> Vec<Step> {
+    let DeValue::Array(items) = value.get_ref() else {
+        cx.wrong_type(value, "`steps`", "an array of tables", Some("write each step under its own [[steps]] header"));
+        return Vec::new();
+    };
+    let mut steps = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let context = format!("[[steps]] #{}", index + 1);
+        if let Some(table) = Table::of(cx, item, context, Some("write each step under its own [[steps]] header")) {
+            steps.push(read_step(cx, table, config, base_dir));
+        }
+    }
+    steps
+}
+
+/// The image a service or step names: exactly one of `image` or `build` (`None` if neither).
+fn image_source(cx: &mut Cx, t: &mut Table, base_dir: &Path) -> Option<Spanned<ImageSource>> {
+    let image = t.string(cx, "image");
+    let build = t.string(cx, "build");
+    match (image, build) {
+        (Some(image), None) => Some(Spanned::new(ImageSource::Image(image.value), image.span)),
+        (None, Some(build)) => {
+            let dir = base_dir.join(&build.value);
+            if !dir.join("Dockerfile").is_file() {
+                let problem = if dir.is_dir() { "has no Dockerfile" } else { "is not a directory" };
+                let d = Diagnostic::error("build-context", format!("build context `{}` {problem}", build.value))
+                    .label(problem)
+                    .help("`build` names a directory holding a Dockerfile, relative to the scenario file");
+                cx.report(d, build.span.clone());
+            }
+            Some(Spanned::new(ImageSource::Build(dir), build.span))
+        }
+        (Some(_), Some(build)) => {
+            let d = Diagnostic::error("image-and-build", format!("{} has both `image` and `build`", t.context))
+                .label("conflicts with `image`")
+                .help("keep `image` to use an existing image, or `build` to build a directory with a Dockerfile");
+            cx.report(d, t.key_span("build").unwrap_or(build.span));
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+fn read_service(cx: &mut Cx, mut t: Table, name: Spanned<String>, base_dir: &Path) -> Service {
+    let image = image_source(cx, &mut t, base_dir);
+    if image.is_none() && t.get("image").is_none() && t.get("build").is_none() {
+        let d = Diagnostic::error("no-image", format!("{} has neither `image` nor `build`", t.context))
+            .label("needs an image")
+            .help("add `image = \"name:tag\"` or `build = \"path/to/dir\"` (a directory with a Dockerfile)");
+        cx.report(d, t.span());
+    }
+    let service = Service {
+        name,
+        image: image.map_or(ImageSource::Image(String::new()), |i| i.value),
+        pull: t.choice(cx, "pull", &PullPolicy::CHOICES).map(|p| p.value),
+        command: t.get("command").and_then(|v| command(cx, v, &format!("`command` in {}", t.context))).map(|c| c.value),
+        env: t.table(cx, "env").map(|e| env(cx, e)).unwrap_or_default(),
+        ports: t.get("ports").map(|v| ports(cx, v)).unwrap_or_default(),
+        wait: t.table(cx, "wait").and_then(|w| read_wait(cx, w)),
+        depends_on: t.strings(cx, "depends_on").unwrap_or_default(),
+        workdir: t.string(cx, "workdir").map(|s| s.value),
+    };
+    t.finish(cx);
+    service
+}
+
+fn read_wait(cx: &mut Cx, mut t: Table) -> Option<Wait> {
+    const STRATEGIES: [&str; 5] = ["log", "port", "http", "exec", "healthy"];
+    let what = t.context.clone();
+    let mut found = Vec::new();
+    if let Some(re) = t.regex(cx, "log") {
+        found.push(Spanned::new(WaitStrategy::Log(re.value), re.span));
+    }
+    if let Some(v) = t.get("port") {
+        if let Some(port) = port(cx, v, &format!("`port` in {what}")) {
+            found.push(Spanned::new(WaitStrategy::Port(port.value), port.span));
+        }
+    }
+    if let Some(mut http) = t.table(cx, "http") {
+        let port = http.require(cx, "port", "8080").and_then(|v| port(cx, v, "`port` of the http wait"));
+        let path = http.string(cx, "path").map_or("/".to_string(), |p| p.value);
+        if !path.starts_with('/') {
+            cx.report(
+                Diagnostic::error("invalid-value", "the http wait `path` must start with `/`")
+                    .label("e.g. \"/health\""),
+                http.span(),
+            );
+        }
+        if let Some(port) = port {
+            found.push(Spanned::new(WaitStrategy::Http { port: port.value, path }, http.span()));
+        }
+        http.finish(cx);
+    }
+    if let Some(v) = t.get("exec") {
+        if let Some(c) = command(cx, v, &format!("`exec` in {what}")) {
+            found.push(Spanned::new(WaitStrategy::Exec(c.value), c.span));
+        }
+    }
+    if let Some(healthy) = t.bool(cx, "healthy") {
+        if healthy.value {
+            found.push(Spanned::new(WaitStrategy::Healthy, healthy.span));
+        } else {
+            cx.report(
+                Diagnostic::error("invalid-value", "`healthy = false` waits for nothing")
+                    .label("remove it, or set true"),
+                healthy.span,
+            );
+        }
+    }
+    let timeout = t.duration(cx, "timeout").map(|d| d.value);
+    let interval = t.duration(cx, "interval").map(|d| d.value);
+    let named: Vec<Range<usize>> = STRATEGIES.iter().filter_map(|k| t.key_span(k)).collect();
+    let span = t.span();
+    t.finish(cx);
+    match named.as_slice() {
+        [] => {
+            let d = Diagnostic::error("wait-strategies", format!("{what} names no strategy"))
+                .label("nothing to wait for")
+                .help(format!("add one of {}", schema::list(&STRATEGIES)));
+            cx.report(d, span);
+        }
+        [_] => {}
+        [_, second, ..] => {
+            let d = Diagnostic::error(
+                "wait-strategies",
+                format!("{what} names {} strategies; a wait has exactly one", named.len()),
+            )
+            .label("second strategy")
+            .help("keep one; e.g. `http` already implies that the port is open");
+            cx.report(d, second.clone());
+            return None;
+        }
+    }
+    let strategy = found.into_iter().next()?;
+    Some(Wait { strategy, timeout, interval })
+}
+
+fn read_step(cx: &mut Cx, mut t: Table, config: &Config, base_dir: &Path) -> Step {
+    let name = t.require(cx, "name", "\"what this step does\"").and_then(|v| schema::string(cx, v, "`name` of a step"));
+    if let Some(name) = &name {
+        t.context = format!("step `{}`", name.value);
+    }
+    let image = image_source(cx, &mut t, base_dir);
+    let pull = t.choice(cx, "pull", &PullPolicy::CHOICES);
+    let service = t.string(cx, "service");
+    let target = match (image, service) {
+        (Some(_), Some(service)) => {
+            let d = Diagnostic::error("step-target", format!("{} names both an image and a service", t.context))
+                .label("conflicts with `image`")
+                .help("a step runs either in its own container (`image`) or inside a service (`service`)");
+            cx.report(d, t.key_span("service").unwrap_or(service.span.clone()));
+            StepTarget::Service(service)
+        }
+        (None, Some(service)) => {
+            if let Some(pull) = &pull {
+                let d = Diagnostic::error(
+                    "step-target",
+                    "`pull` applies to a step's image, but this step runs in a service",
+                )
+                .label("not used")
+                .help("set `pull` on the service instead");
+                cx.report(d, pull.span.clone());
+            }
+            StepTarget::Service(service)
+        }
+        (Some(image), None) => StepTarget::Container { image: image.value, pull: pull.map(|p| p.value) },
+        (None, None) => match &config.defaults.image {
+            Some(default) => {
+                StepTarget::Container { image: ImageSource::Image(default.clone()), pull: pull.map(|p| p.value) }
+            }
+            None => {
+                if t.get("image").is_none() && t.get("build").is_none() {
+                    let d = Diagnostic::error("step-target", format!("{} has no `image` and no `service` to run in", t.context))
+                        .label("runs nowhere")
+                        .help("add `image = \"name:tag\"` or `service = \"NAME\"`, or set `image` under [defaults] in .clnrm/config.toml");
+                    cx.report(d, t.span());
+                }
+                StepTarget::Container { image: ImageSource::Image(String::new()), pull: None }
+            }
+        },
+    };
+    let what = format!("`run` in {}", t.context);
+    let run = t.require(cx, "run", "[\"echo\", \"hello\"]").and_then(|v| command(cx, v, &what));
+    let step = Step {
+        name: name.unwrap_or_else(|| Spanned::new(String::new(), t.span())),
+        target,
+        run: run.unwrap_or_else(|| Spanned::new(Command::Argv(Vec::new()), t.span())),
+        env: t.table(cx, "env").map(|e| env(cx, e)).unwrap_or_default(),
+        workdir: t.string(cx, "workdir").map(|s| s.value),
+        timeout: t.duration(cx, "timeout").map(|d| d.value),
+        continue_on_failure: t.bool(cx, "continue_on_failure").is_some_and(|b| b.value),
+        expect: t.table(cx, "expect").map(|e| read_step_expect(cx, e)).unwrap_or(StepExpect {
+            exit: 0,
+            stdout: None,
+            stderr: None,
+        }),
+    };
+    t.finish(cx);
+    step
+}
+
+fn read_step_expect(cx: &mut Cx, mut t: Table) -> StepExpect {
+    let exit = t.uint(cx, "exit").and_then(|code| {
+        if code.value > 255 {
+            cx.report(
+                Diagnostic::error("invalid-value", "exit codes range from 0 to 255").label("out of range"),
+                code.span,
+            );
+            return None;
+        }
+        i32::try_from(code.value).ok()
+    });
+    let expect = StepExpect {
+        exit: exit.unwrap_or(0),
+        stdout: t.regex(cx, "stdout").map(|r| r.value),
+        stderr: t.regex(cx, "stderr").map(|r| r.value),
+    };
+    t.finish(cx);
+    expect
+}
+
+/// `run`, `command` or `exec`: an array is argv, a string runs under `sh -c`.
+fn command(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<Command>> {
+    let command = match value.get_ref() {
+        DeValue::String(s) => Command::Shell(s.to_string()),
+        DeValue::Array(_) => Command::Argv(schema::strings(cx, value, what)?.into_iter().map(|s| s.value).collect()),
+        _ => {
+            cx.wrong_type(
+                value,
+                what,
+                "a string or an array of strings",
+                Some("[\"prog\", \"arg\"] runs prog directly; \"prog arg\" runs under sh -c"),
+            );
+            return None;
+        }
+    };
+    let empty = match &command {
+        Command::Shell(s) => s.trim().is_empty(),
+        Command::Argv(argv) => argv.first().is_none_or(|p| p.is_empty()),
+    };
+    if empty {
+        cx.report(Diagnostic::error("invalid-value", format!("{what} is empty")).label("nothing to run"), value.span());
+        return None;
+    }
+    Some(Spanned::new(command, value.span()))
+}
+
+/// `env = { KEY = "value" }`; numbers and booleans are accepted and passed as their text.
+fn env(cx: &mut Cx, mut t: Table) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in t.entries() {
+        let text = match value.get_ref() {
+            DeValue::String(s) => s.to_string(),
+            DeValue::Integer(i) => i.as_str().to_string(),
+            DeValue::Float(f) => f.as_str().to_string(),
+            DeValue::Boolean(b) => b.to_string(),
+            _ => {
+                cx.wrong_type(value, &format!("environment variable `{}`", key.value), "a string", None);
+                continue;
+            }
+        };
+        out.push((key.value.to_string(), text));
+    }
+    out
+}
+
+fn ports(cx: &mut Cx, value: &Value) -> Vec<Spanned<u16>> {
+    let DeValue::Array(items) = value.get_ref() else {
+        cx.wrong_type(value, "`ports`", "an array of port numbers", Some("e.g. ports = [8080]"));
+        return Vec::new();
+    };
+    items.iter().filter_map(|item| port(cx, item, "each of `ports`")).collect()
+}
+
+fn port(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<u16>> {
+    let n = schema::uint(cx, value, what)?;
+    match u16::try_from(n.value) {
+        Ok(p) if p > 0 => Some(Spanned::new(p, n.span)),
+        _ => {
+            cx.report(
+                Diagnostic::error("invalid-value", format!("{what}: {} is not a port (1-65535)", n.value))
+                    .label("out of range"),
+                n.span,
+            );
+            None
+        }
+    }
+}
+
+fn read_expectations(cx: &mut Cx, t: &mut Table) -> Expectations {
+    let mut expectations = Expectations::default();
+    if let Some(value) = t.get("span") {
+        let DeValue::Array(items) = value.get_ref() else {
+            cx.wrong_type(
+                value,
+                "`expect.span`",
+                "an array of tables",
+                Some("write each expectation under its own [[expect.span]] header"),
+            );
+            return expectations;
+        };
+        for (index, item) in items.iter().enumerate() {
+            let context = format!("[[expect.span]] #{}", index + 1);
+            if let Some(table) = Table::of(cx, item, context, None) {
+                expectations.spans.extend(read_span_expectation(cx, table));
+            }
+        }
+    }
+    if let Some(mut trace) = t.table(cx, "trace") {
+        trace.context = "[expect.trace]".into();
+        expectations.trace = Some(read_trace_expectation(cx, &mut trace));
+        trace.finish(cx);
+    }
+    expectations
+}
+
+fn read_span_expectation(cx: &mut Cx, mut t: Table) -> Option<SpanExpectation> {
+    let what = t.context.clone();
+    let select =
+        t.require(cx, "select", "'span[name=\"…\"]'").and_then(|v| selector(cx, v, &format!("`select` in {what}")));
+    let expectation = SpanExpectation {
+        select: select.unwrap_or_else(|| Spanned::new(Selector { compounds: Vec::new() }, t.span())),
+        count: t.get("count").and_then(|v| count(cx, v, &format!("`count` in {what}"))),
+        attrs: t.table(cx, "attrs").map(|a| attrs(cx, a)).unwrap_or_default(),
+        status: t.choice(cx, "status", &SpanStatus::CHOICES).map(|s| s.value),
+        kind: t.choice(cx, "kind", &SpanKind::CHOICES).map(|k| k.value),
+        parent: t.get("parent").and_then(|v| selector(cx, v, &format!("`parent` in {what}"))),
+        duration: t.table(cx, "duration").and_then(|d| duration_bounds(cx, d)),
+        events: t.strings(cx, "events").unwrap_or_default().into_iter().map(|s| s.value).collect(),
+    };
+    t.finish(cx);
+    Some(expectation)
+}
+
+fn read_trace_expectation(cx: &mut Cx, t: &mut Table) -> TraceExpectation {
+    TraceExpectation {
+        spans: t.get("spans").and_then(|v| count(cx, v, "`spans` in [expect.trace]")),
+        errors: t.uint(cx, "errors").map(|n| n.value),
+        order: t.get("order").map(|v| selector_pairs(cx, v, "`order` in [expect.trace]")).unwrap_or_default(),
+        within: t.get("within").map(|v| selector_pairs(cx, v, "`within` in [expect.trace]")).unwrap_or_default(),
+        hermetic: t.bool(cx, "hermetic").is_some_and(|b| b.value),
+    }
+}
+
+/// `3` or `{ min = 1, max = 5 }`.
+fn count(cx: &mut Cx, value: &Value, what: &str) -> Option<Bounds<u64>> {
+    match value.get_ref() {
+        DeValue::Integer(_) => schema::uint(cx, value, what).map(|n| Bounds { min: Some(n.value), max: Some(n.value) }),
+        DeValue::Table(_) => {
+            let mut t = Table::of(cx, value, what, None)?;
+            let bounds = Bounds { min: t.uint(cx, "min").map(|n| n.value), max: t.uint(cx, "max").map(|n| n.value) };
+            t.finish(cx);
+            check_bounds(cx, bounds, value.span(), what)
+        }
+        _ => {
+            cx.wrong_type(value, what, "a number or { min, max }", Some("e.g. 3, or { min = 1, max = 5 }"));
+            None
+        }
+    }
+}
+
+fn duration_bounds(cx: &mut Cx, mut t: Table) -> Option<Bounds<std::time::Duration>> {
+    let bounds = Bounds { min: t.duration(cx, "min").map(|d| d.value), max: t.duration(cx, "max").map(|d| d.value) };
+    let (span, what) = (t.span(), t.context.clone());
+    t.finish(cx);
+    check_bounds(cx, bounds, span, &what)
+}
+
+fn check_bounds<T: PartialOrd + Copy>(
+    cx: &mut Cx,
+    bounds: Bounds<T>,
+    span: Range<usize>,
+    what: &str,
+) -> Option<Bounds<T>> {
+    let problem = match (bounds.min, bounds.max) {
+        (None, None) => Some(format!("{what} needs `min`, `max` or both")),
+        (Some(min), Some(max)) if min > max => Some(format!("{what} has `min` greater than `max`")),
+        _ => None,
+    };
+    match problem {
+        Some(message) => {
+            let d = Diagnostic::error("invalid-bounds", message)
+                .label("here")
+                .help("e.g. { min = 1, max = 5 }; both ends are inclusive");
+            cx.report(d, span);
+            None
+        }
+        None => Some(bounds),
+    }
+}
+
+fn attrs(cx: &mut Cx, mut t: Table) -> Vec<(String, AttrValue)> {
+    let mut out = Vec::new();
+    for (key, value) in t.entries() {
+        let parsed = match value.get_ref() {
+            DeValue::String(s) => AttrValue::Str(s.to_string()),
+            DeValue::Boolean(b) => AttrValue::Bool(*b),
+            DeValue::Integer(_) | DeValue::Float(_) => match crate::config::to_json(value.get_ref()) {
+                serde_json::Value::Number(n) if n.is_i64() => AttrValue::Int(n.as_i64().unwrap_or_default()),
+                serde_json::Value::Number(n) => AttrValue::Float(n.as_f64().unwrap_or_default()),
+                _ => continue,
+            },
+            _ => {
+                cx.wrong_type(value, &format!("attribute `{}`", key.value), "a string, number or boolean", None);
+                continue;
+            }
+        };
+        out.push((key.value.to_string(), parsed));
+    }
+    out
+}
+
+fn selector_pairs(cx: &mut Cx, value: &Value, what: &str) -> Vec<[Spanned<Selector>; 2]> {
+    let help = Some("a list of pairs: [['span[name=\"a\"]', 'span[name=\"b\"]']]");
+    let DeValue::Array(pairs) = value.get_ref() else {
+        cx.wrong_type(value, what, "an array of selector pairs", help);
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for pair in pairs.iter() {
+        match pair.get_ref() {
+            DeValue::Array(items) if items.len() == 2 => {
+                let first = selector(cx, &items[0], what);
+                let second = selector(cx, &items[1], what);
+                if let (Some(a), Some(b)) = (first, second) {
+                    out.push([a, b]);
+                }
+            }
+            _ => {
+                let d =
+                    Diagnostic::error("invalid-value", format!("each entry of {what} must be a pair of two selectors"))
+                        .label("not a pair")
+                        .help_opt(help.map(str::to_string));
+                cx.report(d, pair.span());
+            }
+        }
+    }
+    out
+}
+
+/// A selector string; a parse error is pointed at the exact character inside the quotes.
+fn selector(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<Selector>> {
+    let text = schema::string(cx, value, what)?;
+    match selector::parse(&text) {
+        Ok(parsed) => Some(Spanned::new(parsed, text.span)),
+        Err(err) => {
+            let span = inside_string(cx.parsed_text(), &text, err.span.clone());
+            let d = Diagnostic::error("invalid-selector", format!("{what}: {}", err.message))
+                .label("here")
+                .help_opt(err.help.clone());
+            cx.report(d, span);
+            None
+        }
+    }
+}
+
+/// Maps a range inside a string's value to the parsed text, when the string is written without
+/// escapes (so value offsets and source offsets agree); otherwise the whole string.
+fn inside_string(parsed: &str, text: &Spanned<String>, inner: Range<usize>) -> Range<usize> {
+    let raw = parsed.get(text.span.clone()).unwrap_or("");
+    let quote = ["\"\"\"", "'''", "\"", "'"]
+        .into_iter()
+        .find(|q| raw.starts_with(q) && raw.ends_with(q) && raw.len() >= 2 * q.len());
+    match quote {
+        Some(q) if &raw[q.len()..raw.len() - q.len()] == text.as_str() => {
+            let start = text.span.start + q.len() + inner.start;
+            let end = (text.span.start + q.len() + inner.end).max(start + 1);
+            start..end
+        }
+        _ => text.span.clone(),
+    }
+}
