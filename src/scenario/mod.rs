@@ -147,7 +147,6 @@ impl<'p> Loader<'p> {
             ]);
         }
         let scenario_vars = vars::extract(&source)?;
-        let has_vars_section = scenario_vars.present;
         let resolved = vars::resolve(
             &self.project.config.vars,
             &scenario_vars,
@@ -175,13 +174,7 @@ impl<'p> Loader<'p> {
         }
         let stem = discover::stem(&loaded.path);
         let base_dir = loaded.path.parent().unwrap_or(Path::new("."));
-        let context = read::Context {
-            stem: &stem,
-            vars: scenario_vars.vars,
-            has_vars_section,
-            config: &self.project.config,
-            base_dir,
-        };
+        let context = read::Context { stem: &stem, vars: scenario_vars.vars, config: &self.project.config, base_dir };
         let scenario = read::read(&mut cx, &doc, context);
         validate::validate(&mut cx, &scenario);
         let name_location = scenario.name_span.clone().and_then(|span| cx.locate(span)).map(|(_, location)| location);

@@ -22,8 +22,6 @@ pub struct Context<'a> {
     pub stem: &'a str,
     /// The scenario's `[vars]`, already read before rendering.
     pub vars: Vars,
-    /// Whether the raw file had a `[vars]` header (a `vars` key without one was not read).
-    pub has_vars_section: bool,
     pub config: &'a Config,
     /// The scenario file's directory: `build` paths are relative to it.
     pub base_dir: &'a Path,
@@ -58,12 +56,7 @@ pub fn read(cx: &mut Cx, doc: &toml::Spanned<DeTable>, context: Context) -> Scen
     }
     check_name(cx, &scenario.name, scenario.name_span.clone().unwrap_or(0..0), scenario.name_span.is_none());
     if let Some(vars) = root.get("vars") {
-        if !context.has_vars_section {
-            let d = Diagnostic::error("vars-not-a-section", "variables must be written as a [vars] table")
-                .label("not read")
-                .help("write them under a `[vars]` header: it is read before rendering, by that header");
-            cx.report(d, vars.span());
-        }
+        unread_vars(cx, vars, &scenario.vars);
     }
     if let Some(mut services) = root.table(cx, "services") {
         for (name, value) in services.entries() {
@@ -98,6 +91,24 @@ pub fn read(cx: &mut Cx, doc: &toml::Spanned<DeTable>, context: Context) -> Scen
     }
     root.finish(cx);
     scenario
+}
+
+/// Variables are read from the raw file before rendering, by the `[vars]` header; anything in the
+/// rendered `vars` that was not read then (written inline, or after a template tag line) did not
+/// take part in rendering, which would be a silent surprise.
+fn unread_vars(cx: &mut Cx, value: &Value, read: &Vars) {
+    let help = "write variables under the [vars] header, before any line that starts with a template tag: \
+                [vars] is literal TOML, read by its header before rendering";
+    let DeValue::Table(entries) = value.get_ref() else {
+        cx.wrong_type(value, "`vars`", "a table", Some(help));
+        return;
+    };
+    for (key, _) in entries.iter().filter(|(k, _)| !read.contains_key(k.get_ref().as_ref())) {
+        let d = Diagnostic::error("unread-var", format!("variable `{}` was not read before rendering", key.get_ref()))
+            .label("not available to the template")
+            .help(help);
+        cx.report(d, key.span());
+    }
 }
 
 /// Scenario names become file names (baselines) and container labels, so they stay simple.

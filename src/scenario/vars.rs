@@ -70,12 +70,11 @@ pub fn parse_cli_var(arg: &str) -> Result<(String, String), String> {
 pub struct ScenarioVars {
     pub vars: Vars,
     pub spans: HashMap<String, Range<usize>>,
-    /// Whether the file has a `[vars]` header at all.
-    pub present: bool,
 }
 
 /// Cuts the `[vars]` table out of the raw (unrendered) file and parses it. It ends at the next
-/// table header. Tera tags inside it are an error: it is read before anything is rendered.
+/// table header or the next line that starts with a template tag (typically a macro call that
+/// produces the next table). A tag inside it is an error: it is read before anything is rendered.
 pub fn extract(source: &SourceFile) -> Result<ScenarioVars, Vec<Diagnostic>> {
     let Some(section) = vars_section(source) else { return Ok(ScenarioVars::default()) };
     let text = &source.text[section.clone()];
@@ -113,7 +112,7 @@ pub fn extract(source: &SourceFile) -> Result<ScenarioVars, Vec<Diagnostic>> {
     if cx.has_errors() {
         return Err(cx.into_diagnostics());
     }
-    Ok(ScenarioVars { vars, spans, present: true })
+    Ok(ScenarioVars { vars, spans })
 }
 
 /// Byte range of the `[vars]` section: its header line to just before the next header.
@@ -122,9 +121,11 @@ fn vars_section(source: &SourceFile) -> Option<Range<usize>> {
     let mut start = None;
     for line in lines {
         let text = strip_comment(&source.text[line.clone()]);
+        let starts_with_tag = ["{{", "{%", "{#"].iter().any(|tag| text.trim_start().starts_with(tag));
         match (start, header_name(text)) {
             (None, Some("vars")) => start = Some(line.start),
             (Some(begin), Some(_)) => return Some(begin..line.start),
+            (Some(begin), None) if starts_with_tag => return Some(begin..line.start),
             _ => {}
         }
     }
@@ -209,10 +210,16 @@ mod tests {
             "[scenario]\nname = \"{{ who }}\"\n\n[vars] # literal\nitems = 3\nwho = \"me\"\nlist = [\n  1,\n]\n[[steps]]\nname = \"x\"\n",
         );
         let vars = extract(&src).unwrap();
-        assert!(vars.present);
         assert_eq!(json!(vars.vars), json!({"items": 3, "who": "me", "list": [1]}));
         let span = vars.spans["items"].clone();
         assert_eq!(&src.text[span], "items");
+    }
+
+    #[test]
+    fn vars_end_at_a_line_starting_with_a_template_tag() {
+        let src = source("[vars]\nbody = \"x\"\n\n{{ m::service(body=body) }}\nport = 1\n");
+        let vars = extract(&src).unwrap();
+        assert_eq!(json!(vars.vars), json!({"body": "x"}));
     }
 
     #[test]
