@@ -175,13 +175,19 @@ impl<'a, 'i> Table<'a, 'i> {
     /// Like [`Table::get`], but a missing key is an error naming what to add.
     pub fn require(&mut self, cx: &mut Cx, key: &'static str, example: &str) -> Option<&'a Value<'i>> {
         let value = self.get(key);
-        if value.is_none() {
+        if value.is_none() && !self.misspelt(key) {
             let d = Diagnostic::error("missing-key", format!("{} has no `{key}`", self.context))
                 .label(format!("`{key}` is required here"))
                 .help(format!("add `{key} = {example}`"));
             cx.report(d, self.span.clone());
         }
         value
+    }
+
+    /// Whether the table holds a near-miss spelling of `key` (which [`Table::finish`] will report
+    /// with a suggestion), so a "missing `key`" error would only repeat that.
+    pub fn misspelt(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k.get_ref().as_ref() != key && did_you_mean(k.get_ref(), [key]).is_some())
     }
 
     /// Every entry, for tables whose keys are user-chosen names (services, env, attrs).

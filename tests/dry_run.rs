@@ -49,7 +49,26 @@ fn unknown_key_suggests_the_real_one() {
         .stderr_has("error[unknown-key]: unknown key `imgae` in step `s`")
         .stderr_has("--> scenarios/typo.clnrm.toml:6:1")
         .stderr_has("6 | imgae = \"busybox\"\n  | ^^^^^ unknown key")
-        .stderr_has("help: did you mean `image`?");
+        .stderr_has("help: did you mean `image`?")
+        .stderr_lacks("runs nowhere");
+}
+
+#[test]
+fn a_misspelt_required_key_is_one_error_not_two() {
+    let p = Project::init();
+    p.write(
+        "scenarios/t.clnrm.toml",
+        "[services.db]\nimgae = \"pg\"\n\n[[steps]]\nnmae = \"s\"\nimage = \"b\"\nrun = [\"true\"]\n",
+    );
+    let out = p.clnrm(&["dry-run", "--format", "json"]);
+    out.code(3);
+    let codes: Vec<String> = out.json()["files"][1]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes, ["unknown-key", "unknown-key"], "{}", out.stdout);
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, fo
             ));
         }
         Format::Json => output::json(&json!({
-            "files": loaded.iter().zip(&unchanged).map(|(f, u)| file_json(f, *u)).collect::<Vec<_>>(),
+            "files": loaded.iter().zip(&unchanged).map(|(f, u)| file_json(project, f, *u)).collect::<Vec<_>>(),
             "diagnostics": general,
             "summary": {
                 "files": loaded.len(),
@@ -97,7 +97,7 @@ fn print_file(file: &Loaded, unchanged: bool) {
     output::diagnostics(&file.diagnostics);
 }
 
-fn file_json(file: &Loaded, unchanged: bool) -> serde_json::Value {
+fn file_json(project: &Project, file: &Loaded, unchanged: bool) -> serde_json::Value {
     let diagnostics: &[Diagnostic] = &file.diagnostics;
     json!({
         "path": file.display,
@@ -105,7 +105,7 @@ fn file_json(file: &Loaded, unchanged: bool) -> serde_json::Value {
         "valid": file.scenario.is_some(),
         "cache_key": file.cache_key.map(|k| k.to_string()),
         "unchanged_since_pass": unchanged,
-        "templates": file.templates,
+        "templates": file.templates.iter().map(|t| project.display(t)).collect::<Vec<_>>(),
         "diagnostics": diagnostics,
     })
 }

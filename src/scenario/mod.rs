@@ -166,11 +166,7 @@ impl<'p> Loader<'p> {
         let mut cx = Cx::new(locator);
         let (doc, errors) = DeTable::parse_recoverable(&rendered.text);
         for error in errors {
-            let span = error.span().unwrap_or(0..0);
-            cx.report_syntax(
-                Diagnostic::error("toml-syntax", format!("invalid TOML: {}", error.message())).label("here"),
-                span,
-            );
+            cx.report_syntax(toml_syntax_error(&error), error.span().unwrap_or(0..0));
         }
         let stem = discover::stem(&loaded.path);
         let base_dir = loaded.path.parent().unwrap_or(Path::new("."));
@@ -216,6 +212,17 @@ impl<'p> Loader<'p> {
                 Err(vec![d])
             }
         }
+    }
+}
+
+/// A TOML syntax error, with a hint for the most common one in scenarios: a regex backslash in a
+/// basic string.
+fn toml_syntax_error(error: &toml::de::Error) -> Diagnostic {
+    let d = Diagnostic::error("toml-syntax", format!("invalid TOML: {}", error.message())).label("here");
+    if error.message().contains("escaped value") {
+        d.help("in a \"basic string\" a backslash starts an escape: write `\\\\` for one backslash, or use a 'literal string' (single quotes), handy for regexes: '\\d+'")
+    } else {
+        d
     }
 }
 

@@ -177,7 +177,8 @@ fn image_source(cx: &mut Cx, t: &mut Table, base_dir: &Path) -> Option<Spanned<I
 
 fn read_service(cx: &mut Cx, mut t: Table, name: Spanned<String>, base_dir: &Path) -> Service {
     let image = image_source(cx, &mut t, base_dir);
-    if image.is_none() && t.get("image").is_none() && t.get("build").is_none() {
+    let named = ["image", "build"].iter().any(|k| t.key_span(k).is_some() || t.misspelt(k));
+    if image.is_none() && !named {
         let d = Diagnostic::error("no-image", format!("{} has neither `image` nor `build`", t.context))
             .label("needs an image")
             .help("add `image = \"name:tag\"` or `build = \"path/to/dir\"` (a directory with a Dockerfile)");
@@ -303,7 +304,8 @@ fn read_step(cx: &mut Cx, mut t: Table, config: &Config, base_dir: &Path) -> Ste
                 StepTarget::Container { image: ImageSource::Image(default.clone()), pull: pull.map(|p| p.value) }
             }
             None => {
-                if t.get("image").is_none() && t.get("build").is_none() {
+                let named = ["image", "build", "service"].iter().any(|k| t.key_span(k).is_some() || t.misspelt(k));
+                if !named {
                     let d = Diagnostic::error("step-target", format!("{} has no `image` and no `service` to run in", t.context))
                         .label("runs nowhere")
                         .help("add `image = \"name:tag\"` or `service = \"NAME\"`, or set `image` under [defaults] in .clnrm/config.toml");
