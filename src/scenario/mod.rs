@@ -103,14 +103,7 @@ impl<'p> Loader<'p> {
     /// Renders one file without parsing the result (`clnrm render`).
     pub fn render(&self, path: &Path) -> Result<String, Vec<Diagnostic>> {
         let source = self.read_source(path)?;
-        let scenario_vars = vars::extract(&source)?;
-        let resolved = vars::resolve(
-            &self.project.config.vars,
-            &scenario_vars,
-            &self.overrides,
-            &source,
-            &self.project.config_name,
-        )?;
+        let (_, resolved) = self.variables(&source)?;
         let mut diagnostics = self.templates.diagnostics.clone();
         match self.templates.renderer().render(&source, &resolved) {
             Ok(rendered) => Ok(rendered.text),
@@ -146,14 +139,7 @@ impl<'p> Loader<'p> {
                 Diagnostic::error("empty-file", "the scenario file is empty").in_file(&loaded.display).help(help),
             ]);
         }
-        let scenario_vars = vars::extract(&source)?;
-        let resolved = vars::resolve(
-            &self.project.config.vars,
-            &scenario_vars,
-            &self.overrides,
-            &source,
-            &self.project.config_name,
-        )?;
+        let (scenario_vars, resolved) = self.variables(&source)?;
         let rendered = renderer.render(&source, &resolved)?;
         loaded.templates =
             rendered.templates.iter().filter_map(|name| self.templates.file(name)).map(|f| f.path.clone()).collect();
@@ -170,7 +156,7 @@ impl<'p> Loader<'p> {
         }
         let stem = discover::stem(&loaded.path);
         let base_dir = loaded.path.parent().unwrap_or(Path::new("."));
-        let context = read::Context { stem: &stem, vars: scenario_vars.vars, config: &self.project.config, base_dir };
+        let context = read::Context { stem: &stem, vars: scenario_vars, config: &self.project.config, base_dir };
         let scenario = read::read(&mut cx, &doc, context);
         validate::validate(&mut cx, &scenario);
         let name_location = scenario.name_span.clone().and_then(|span| cx.locate(span)).map(|(_, location)| location);
@@ -193,6 +179,14 @@ impl<'p> Loader<'p> {
             loaded.scenario = Some(scenario);
         }
         Ok(())
+    }
+
+    /// The scenario's own `[vars]`, and the variables it renders with after precedence.
+    fn variables(&self, source: &SourceFile) -> Result<(model::Vars, model::Vars), Vec<Diagnostic>> {
+        let own = vars::extract(source)?;
+        let config = &self.project.config;
+        let resolved = vars::resolve(&config.vars, &own, &self.overrides, source, &self.project.config_name)?;
+        Ok((own.vars, resolved))
     }
 
     /// Reads a file as UTF-8 text; anything else is a diagnostic.

@@ -438,7 +438,7 @@ fn read_expectations(cx: &mut Cx, t: &mut Table) -> Expectations {
         for (index, item) in items.iter().enumerate() {
             let context = format!("[[expect.span]] #{}", index + 1);
             if let Some(table) = Table::of(cx, item, context, None) {
-                expectations.spans.extend(read_span_expectation(cx, table));
+                expectations.spans.push(read_span_expectation(cx, table));
             }
         }
     }
@@ -450,7 +450,7 @@ fn read_expectations(cx: &mut Cx, t: &mut Table) -> Expectations {
     expectations
 }
 
-fn read_span_expectation(cx: &mut Cx, mut t: Table) -> Option<SpanExpectation> {
+fn read_span_expectation(cx: &mut Cx, mut t: Table) -> SpanExpectation {
     let what = t.context.clone();
     let select =
         t.require(cx, "select", "'span[name=\"…\"]'").and_then(|v| selector(cx, v, &format!("`select` in {what}")));
@@ -465,7 +465,7 @@ fn read_span_expectation(cx: &mut Cx, mut t: Table) -> Option<SpanExpectation> {
         events: t.strings(cx, "events").unwrap_or_default().into_iter().map(|s| s.value).collect(),
     };
     t.finish(cx);
-    Some(expectation)
+    expectation
 }
 
 fn read_trace_expectation(cx: &mut Cx, t: &mut Table) -> TraceExpectation {
