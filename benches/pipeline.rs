@@ -114,12 +114,12 @@ fn cache_key_and_lookup(project: &Path) -> Figure {
     let config = br#"{"defaults":{"pull":"missing"},"otel":{},"thresholds":{}}"#;
     let inputs = KeyInputs { rendered: &rendered, templates: &templates, vars: &vars, config };
     let cache = Cache::new(project.join(".clnrm/cache"));
-    cache.record("scenario-000", &inputs.key(), Verdict::Pass, Duration::from_millis(5)).unwrap();
+    cache.record("scenario-000", &inputs.key(), &inputs.key(), Verdict::Pass, Duration::from_millis(5)).unwrap();
     const BATCH: u32 = 200;
     let mut figure = measure("cache key computation + lookup", 50, Duration::from_micros(50), || {
         for _ in 0..BATCH {
             let key = inputs.key();
-            std::hint::black_box(cache.lookup("scenario-000", &key));
+            std::hint::black_box(cache.lookup("scenario-000", &key, None));
         }
     });
     for d in [&mut figure.median, &mut figure.p10, &mut figure.p90] {

@@ -28,7 +28,8 @@ impl std::fmt::Display for Key {
     }
 }
 
-/// Everything a key covers. Later stages add image ids and the baseline.
+/// Everything a scenario's *source key* covers; `run` extends it with the image ids
+/// ([`Key::with_images`]), which only an engine can tell.
 pub struct KeyInputs<'a> {
     /// The rendered scenario text (covers the file, variables used and `env()` values).
     pub rendered: &'a str,
@@ -59,6 +60,24 @@ impl KeyInputs<'_> {
     }
 }
 
+impl Key {
+    /// The full key of a run: the source key plus the id of every image the scenario uses, so a
+    /// rebuilt or re-pulled image reruns the scenario.
+    pub fn with_images(&self, images: &[(&str, &str)]) -> Key {
+        let mut sorted = images.to_vec();
+        sorted.sort();
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.0.as_bytes());
+        for (reference, id) in sorted {
+            hasher.update(&(reference.len() as u64).to_le_bytes());
+            hasher.update(reference.as_bytes());
+            hasher.update(&(id.len() as u64).to_le_bytes());
+            hasher.update(id.as_bytes());
+        }
+        Key(hasher.finalize())
+    }
+}
+
 /// How a scenario's last run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,7 +92,10 @@ pub enum Verdict {
 struct Entry {
     format: u32,
     scenario: String,
+    /// The full key (source and images).
     key: String,
+    /// The source key alone, for `dry-run`, which has no engine to ask for image ids.
+    source_key: String,
     verdict: Verdict,
     duration_ms: u64,
 }
@@ -101,8 +123,9 @@ impl Cache {
         self.dir.join("verdicts").join(format!("{scenario}.json"))
     }
 
-    /// Looks up a scenario. An unreadable entry is a miss plus a warning saying it will be rebuilt.
-    pub fn lookup(&self, scenario: &str, key: &Key) -> (Lookup, Option<Diagnostic>) {
+    /// Looks up a scenario by its source key and, when known, its full key. An unreadable entry is
+    /// a miss plus a warning saying it will be rebuilt.
+    pub fn lookup(&self, scenario: &str, source: &Key, full: Option<&Key>) -> (Lookup, Option<Diagnostic>) {
         let path = self.entry_path(scenario);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -111,7 +134,7 @@ impl Cache {
         };
         match serde_json::from_slice::<Entry>(&bytes) {
             Ok(entry) if entry.format == FORMAT && entry.scenario == scenario => {
-                let hit = entry.key == key.to_string();
+                let hit = entry.source_key == source.to_string() && full.is_none_or(|k| entry.key == k.to_string());
                 (if hit { Lookup::Hit(entry.verdict) } else { Lookup::Miss }, None)
             }
             Ok(entry) => (
@@ -127,7 +150,14 @@ impl Cache {
 
     /// Records a verdict, replacing whatever was there (including a corrupted entry or a file where
     /// the cache directory should be).
-    pub fn record(&self, scenario: &str, key: &Key, verdict: Verdict, duration: Duration) -> std::io::Result<()> {
+    pub fn record(
+        &self,
+        scenario: &str,
+        source: &Key,
+        full: &Key,
+        verdict: Verdict,
+        duration: Duration,
+    ) -> std::io::Result<()> {
         let path = self.entry_path(scenario);
         let dir = self.dir.join("verdicts");
         for d in [&self.dir, &dir] {
@@ -147,7 +177,8 @@ impl Cache {
         let entry = Entry {
             format: FORMAT,
             scenario: scenario.to_string(),
-            key: key.to_string(),
+            key: full.to_string(),
+            source_key: source.to_string(),
             verdict,
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         };
@@ -186,10 +217,18 @@ mod tests {
     fn records_and_finds_verdicts_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path().join("cache"));
-        assert_eq!(cache.lookup("a", &key("1")), (Lookup::Miss, None));
-        cache.record("a", &key("1"), Verdict::Pass, Duration::from_millis(5)).unwrap();
-        assert_eq!(cache.lookup("a", &key("1")), (Lookup::Hit(Verdict::Pass), None));
-        assert_eq!(cache.lookup("a", &key("2")), (Lookup::Miss, None));
+        let (source, full) = (key("1"), key("1").with_images(&[("img", "sha256:1")]));
+        assert_eq!(cache.lookup("a", &source, Some(&full)), (Lookup::Miss, None));
+        cache.record("a", &source, &full, Verdict::Pass, Duration::from_millis(5)).unwrap();
+        assert_eq!(cache.lookup("a", &source, Some(&full)), (Lookup::Hit(Verdict::Pass), None));
+        assert_eq!(
+            cache.lookup("a", &source, None),
+            (Lookup::Hit(Verdict::Pass), None),
+            "dry-run checks the source only"
+        );
+        let rebuilt = key("1").with_images(&[("img", "sha256:2")]);
+        assert_eq!(cache.lookup("a", &source, Some(&rebuilt)), (Lookup::Miss, None), "a new image id reruns");
+        assert_eq!(cache.lookup("a", &key("2"), None), (Lookup::Miss, None));
         assert_eq!(std::fs::read_to_string(dir.path().join("cache/.gitignore")).unwrap(), "*\n");
     }
 
@@ -199,19 +238,19 @@ mod tests {
         let cache = Cache::new(dir.path());
         std::fs::create_dir_all(dir.path().join("verdicts")).unwrap();
         std::fs::write(dir.path().join("verdicts/a.json"), b"{not json").unwrap();
-        let (lookup, warning) = cache.lookup("a", &key("1"));
+        let (lookup, warning) = cache.lookup("a", &key("1"), None);
         assert_eq!(lookup, Lookup::Miss);
         assert!(warning.unwrap().message.contains("corrupted"));
 
         std::fs::write(
             dir.path().join("verdicts/a.json"),
-            br#"{"format":99,"scenario":"a","key":"k","verdict":"pass","duration_ms":1}"#,
+            br#"{"format":99,"scenario":"a","key":"k","source_key":"k","verdict":"pass","duration_ms":1}"#,
         )
         .unwrap();
-        assert!(cache.lookup("a", &key("1")).1.unwrap().message.contains("foreign"));
+        assert!(cache.lookup("a", &key("1"), None).1.unwrap().message.contains("foreign"));
 
-        cache.record("a", &key("1"), Verdict::Fail, Duration::ZERO).unwrap();
-        assert_eq!(cache.lookup("a", &key("1")), (Lookup::Hit(Verdict::Fail), None));
+        cache.record("a", &key("1"), &key("1"), Verdict::Fail, Duration::ZERO).unwrap();
+        assert_eq!(cache.lookup("a", &key("1"), None), (Lookup::Hit(Verdict::Fail), None));
     }
 
     #[test]
@@ -219,8 +258,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("cache"), b"junk").unwrap();
         let cache = Cache::new(dir.path().join("cache"));
-        assert!(cache.lookup("a", &key("1")).1.is_some());
-        cache.record("a", &key("1"), Verdict::Pass, Duration::ZERO).unwrap();
-        assert_eq!(cache.lookup("a", &key("1")).0, Lookup::Hit(Verdict::Pass));
+        assert!(cache.lookup("a", &key("1"), None).1.is_some());
+        cache.record("a", &key("1"), &key("1"), Verdict::Pass, Duration::ZERO).unwrap();
+        assert_eq!(cache.lookup("a", &key("1"), None).0, Lookup::Hit(Verdict::Pass));
     }
 }

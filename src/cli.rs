@@ -12,7 +12,8 @@ use crate::output::Format;
 /// then `clnrm dry-run` to check every scenario without touching Docker.
 ///
 /// Exit codes: 0 passed · 1 failed (or `fmt --check` found changes) · 2 usage error · 3 invalid
-/// scenario, template or config · 5 infrastructure failure · 6 no scenario matched.
+/// scenario, template or config · 5 infrastructure failure · 6 no scenario matched · 130/143
+/// interrupted by SIGINT/SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "clnrm", version, max_term_width = 100)]
 pub struct Cli {
@@ -70,6 +71,79 @@ pub enum Command {
         /// Files or directories [default: the scenario directories and .clnrm/config.toml].
         paths: Vec<PathBuf>,
     },
+
+    /// Run scenarios in containers: services, steps, expectations, verdicts.
+    ///
+    /// Scenarios run `--jobs` at a time on a pool of warm containers; each gets fresh containers
+    /// and a private network for its services. Unchanged scenarios whose last run passed are
+    /// skipped (CACHED) unless `--force`. Nothing is left on the engine afterwards, even after
+    /// Ctrl-C (exit 130) or SIGTERM (exit 143).
+    Run(RunArgs),
+
+    /// Make every image the scenarios name available: pull registry images, build `build` directories.
+    Pull {
+        /// Scenario files or directories [default: `[run] scenarios` of the config].
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+
+    /// Remove every container and network clnrm created on the engine, from any run.
+    Gc,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or directories [default: `[run] scenarios` of the config, i.e. scenarios/].
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Scenarios run in parallel [default: `[run] jobs`, else the number of CPUs].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
+    /// Stop starting scenarios after the first failure (running ones finish).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Only scenarios whose name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub filter: Option<regex::Regex>,
+    /// Only scenarios with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Run slice K of N (by a stable hash of the scenario name), to split a suite over N machines.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::run::plan::Shard>,
+    /// Run scenarios even when unchanged since their last pass.
+    #[arg(long)]
+    pub force: bool,
+    /// Recycle step containers between scenarios: faster, but files left by one scenario are
+    /// visible to the next [default: `[pool] reuse`].
+    #[arg(long)]
+    pub reuse: bool,
+    /// Write a report: `junit=PATH` (JUnit XML) or `json=PATH` (repeatable).
+    #[arg(long = "report", value_name = "KIND=PATH", value_parser = parse_report)]
+    pub reports: Vec<(ReportKind, PathBuf)>,
+}
+
+/// Report file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Junit,
+    Json,
+}
+
+fn parse_report(arg: &str) -> Result<(ReportKind, PathBuf), String> {
+    let usage = || format!("expected junit=PATH or json=PATH (got `{arg}`)");
+    let (kind, path) = arg.split_once('=').ok_or_else(usage)?;
+    let kind = match kind {
+        "junit" => ReportKind::Junit,
+        "json" => ReportKind::Json,
+        _ => return Err(usage()),
+    };
+    if path.is_empty() {
+        return Err(usage());
+    }
+    Ok((kind, PathBuf::from(path)))
 }
 
 /// Template variables from the command line.

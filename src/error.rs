@@ -18,6 +18,13 @@ pub enum Error {
     /// `fmt --check` found files that would change (exit 1).
     #[error("{files} file(s) would be reformatted")]
     WouldReformat { files: usize },
+    /// The engine failed before scenarios could run: unreachable, an image unavailable (exit 5).
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A run finished with failures, an infrastructure failure or an interruption; its summary
+    /// has been printed. The code is 1, 5, 130 or 143.
+    #[error("the run ended with exit code {code}")]
+    RunFailed { code: u8 },
     /// Reading or writing the project's files failed (exit 5, an infrastructure failure).
     #[error("{context}: {source}")]
     Io {
@@ -33,9 +40,15 @@ impl Error {
             Error::WouldReformat { .. } => 1,
             Error::Usage(_) => 2,
             Error::Invalid { .. } => 3,
-            Error::Io { .. } => 5,
+            Error::Io { .. } | Error::Engine(_) => 5,
+            Error::RunFailed { code } => *code,
             Error::NoScenarios { .. } => 6,
         }
+    }
+
+    /// Whether the problem has been shown to the user already (diagnostics, a run summary).
+    pub fn reported(&self) -> bool {
+        matches!(self, Error::Invalid { .. } | Error::RunFailed { .. })
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {

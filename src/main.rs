@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match clnrm::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            if !matches!(err, clnrm::error::Error::Invalid { .. }) {
+            if !err.reported() {
                 eprintln!("error: {err}");
             }
             ExitCode::from(err.exit_code())

@@ -338,7 +338,8 @@ pub fn duration(cx: &mut Cx, value: &Value<'_>, what: &str) -> Option<Spanned<Du
 
 pub fn regex(cx: &mut Cx, value: &Value<'_>, what: &str) -> Option<Spanned<regex::Regex>> {
     let pattern = string(cx, value, what)?;
-    match regex::Regex::new(&pattern) {
+    // Multi-line: `^` and `$` match at line starts and ends, as users expect of command output.
+    match regex::RegexBuilder::new(&pattern).multi_line(true).build() {
         Ok(re) => Some(Spanned::new(re, pattern.span)),
         Err(err) => {
             let detail = err.to_string();

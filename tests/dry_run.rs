@@ -290,7 +290,7 @@ fn cache_key_follows_templates_and_vars_and_a_recorded_pass_is_shown() {
     // A pass recorded under the current key makes the scenario "unchanged since its last pass".
     p.write(
         ".clnrm/cache/verdicts/hello.json",
-        format!(r#"{{"format":1,"scenario":"hello","key":"{after_template}","verdict":"pass","duration_ms":12}}"#),
+        format!(r#"{{"format":1,"scenario":"hello","key":"x","source_key":"{after_template}","verdict":"pass","duration_ms":12}}"#),
     );
     p.clnrm(&["dry-run"]).success().stdout_has("(unchanged since its last pass)");
     assert_eq!(p.clnrm(&["dry-run", "--format", "json"]).json()["files"][0]["unchanged_since_pass"], true);

@@ -77,7 +77,7 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, fo
 /// entry adds its warning to the file.
 fn unchanged_since_pass(cache: &Cache, file: &mut Loaded) -> bool {
     let (Some(scenario), Some(key)) = (&file.scenario, &file.cache_key) else { return false };
-    let (lookup, warning) = cache.lookup(&scenario.name, key);
+    let (lookup, warning) = cache.lookup(&scenario.name, key, None);
     file.diagnostics.extend(warning);
     lookup == Lookup::Hit(Verdict::Pass)
 }

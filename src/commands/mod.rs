@@ -2,8 +2,11 @@
 
 mod dry_run;
 mod fmt;
+mod gc;
 mod init;
+mod pull;
 mod render;
+mod run;
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +15,9 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::output::{self, Format};
 use crate::project::Project;
+use crate::scenario::discover::discover;
+use crate::scenario::vars::Overrides;
+use crate::scenario::{Loaded, Loader};
 
 /// Runs the command `cli` describes.
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -27,6 +33,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::DryRun { paths, vars } => dry_run::run(&open_project(&cwd, format)?, &paths, vars.vars, format),
         Command::Render { file, vars } => render::run(&open_project(&cwd, format)?, &file, vars.vars, format),
         Command::Fmt { check, paths } => fmt::run(&open_project(&cwd, format)?, &paths, check, format),
+        Command::Run(args) => run::run(&open_project(&cwd, format)?, args, format),
+        Command::Pull { paths, vars } => pull::run(&open_project(&cwd, format)?, &paths, vars.vars),
+        Command::Gc => gc::run(&cwd),
     }
 }
 
@@ -42,6 +51,46 @@ fn invalid(format: Format, diagnostics: &[Diagnostic]) -> Error {
     }
     let files: std::collections::BTreeSet<_> = diagnostics.iter().filter_map(|d| d.file.as_deref()).collect();
     Error::Invalid { files: files.len().max(1), errors: diagnostics.iter().filter(|d| d.is_error()).count() }
+}
+
+/// Discovers and loads scenarios for a command that will run them: any invalid file stops the
+/// command (exit 3, nothing run) after printing its diagnostics; no file at all is exit 6.
+fn load_valid(
+    project: &Project,
+    paths: &[PathBuf],
+    vars: Vec<(String, String)>,
+    format: Format,
+) -> Result<Vec<Loaded>, Error> {
+    let roots = resolve_paths(project, paths, project.scenario_dirs())?;
+    let files =
+        discover(&roots).map_err(|missing| Error::Usage(format!("{} does not exist", project.display(&missing))))?;
+    if files.is_empty() {
+        let searched = if paths.is_empty() { project.scenario_dirs() } else { roots };
+        return Err(Error::NoScenarios {
+            searched: searched.iter().map(|p| project.display(p)).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let (overrides, warnings) = Overrides::from_env(vars);
+    let loader = Loader::new(project, overrides);
+    let loaded = loader.load_all(&files);
+    let mut diagnostics: Vec<Diagnostic> =
+        warnings.into_iter().chain(loader.template_diagnostics().iter().cloned()).collect();
+    diagnostics.extend(loaded.iter().flat_map(|l| l.diagnostics.iter().cloned()));
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(invalid(format, &diagnostics));
+    }
+    if format == Format::Human {
+        output::diagnostics(&diagnostics);
+    }
+    Ok(loaded)
+}
+
+/// A runtime for commands that talk to the engine.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))
 }
 
 /// Resolves the paths a command was given (relative to the working directory), or the defaults.

@@ -43,7 +43,7 @@ pub struct Scenario {
 }
 
 /// Where a container's image comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ImageSource {
     /// `image = "name:tag"`: from the engine, pulled per the pull policy.
     Image(String),

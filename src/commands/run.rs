@@ -1,0 +1,78 @@
+//! `clnrm run`: validate, select, run in containers, report.
+
+use std::sync::Arc;
+
+use crate::cache::Cache;
+use crate::cli::{ReportKind, RunArgs};
+use crate::engine::RunIdentity;
+use crate::error::Error;
+use crate::output::Format;
+use crate::project::Project;
+use crate::report::terminal::{self, Terminal};
+use crate::run::plan::Selection;
+use crate::run::{self, Options, Planned};
+
+pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error> {
+    if format == Format::Json {
+        return Err(Error::Usage(
+            "`run` reports as JSON with --report json=PATH; --format json is not supported".into(),
+        ));
+    }
+    let loaded = super::load_valid(project, &args.paths, args.vars.vars, format)?;
+    let selection = Selection { filter: args.filter.clone(), tags: args.tags.clone(), shard: args.shard };
+    let planned: Vec<Planned> = loaded
+        .into_iter()
+        .filter_map(|file| {
+            let scenario = file.scenario?;
+            selection.matches(&scenario.name, &scenario.tags).then(|| Planned {
+                source_key: file.cache_key.expect("valid scenarios have a key"),
+                file: file.display,
+                scenario: Arc::new(scenario),
+            })
+        })
+        .collect();
+    if planned.is_empty() {
+        return Err(Error::NoScenarios {
+            searched: "the selected scenarios (check --filter, --tag and --shard)".into(),
+        });
+    }
+    let config = &project.config;
+    let jobs = args
+        .jobs
+        .or(config.run.jobs)
+        .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
+    let options = Options {
+        jobs,
+        fail_fast: args.fail_fast || config.run.fail_fast,
+        force: args.force,
+        reuse: args.reuse || config.pool.reuse,
+        warm: config.pool.size.map_or(jobs, |s| s as usize),
+        ttl: config.pool.ttl,
+    };
+    let cache = Cache::new(project.cache_dir());
+    let identity = RunIdentity::current(&project.root);
+    let mut reporter = Terminal::new();
+    let report = super::runtime()?.block_on(run::run(config, &cache, identity, planned, &options, &mut reporter))?;
+    terminal::print_summary(&report);
+    for (kind, path) in &args.reports {
+        let path = project.cwd.join(path);
+        let content = match kind {
+            ReportKind::Junit => run_junit(&report)?,
+            ReportKind::Json => serde_json::to_string_pretty(&crate::report::json::render(&report)).unwrap_or_default(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        }
+        crate::fsutil::write_atomic(&path, content.as_bytes())
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    }
+    match report.exit_code() {
+        0 => Ok(()),
+        code => Err(Error::RunFailed { code }),
+    }
+}
+
+fn run_junit(report: &run::outcome::RunReport) -> Result<String, Error> {
+    crate::report::junit::render(report)
+        .map_err(|e| Error::io("cannot write the JUnit report", std::io::Error::other(e)))
+}

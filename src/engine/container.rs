@@ -1,0 +1,85 @@
+//! Creating and starting containers, always labelled and registered for cleanup first.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOptions};
+
+use super::cleanup::Registry;
+use super::docker::{Engine, EngineError};
+
+/// Keeps a container alive doing nothing, so commands can be exec'd into it. A shell loop works in
+/// any image with a POSIX shell and `sleep`, and exits promptly on SIGTERM.
+pub const IDLE: [&str; 3] = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"];
+
+/// Where a container is attached.
+pub enum Attach<'a> {
+    /// A user-defined network, reachable under these aliases.
+    Network { name: &'a str, aliases: Vec<String> },
+    /// The network namespace of another container (no interface of its own: cheap to create and remove).
+    JoinNamespaceOf(&'a str),
+}
+
+pub struct Spec<'a> {
+    pub name: String,
+    pub image: &'a str,
+    /// `None` keeps the image's entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// `None` keeps the image's command.
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub labels: HashMap<String, String>,
+    pub attach: Attach<'a>,
+}
+
+/// Creates and starts a container; returns its name. The name is registered before anything is
+/// asked of the engine.
+pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result<String, EngineError> {
+    registry.add_container(&spec.name);
+    let (network_mode, networking_config) = match &spec.attach {
+        Attach::Network { name, aliases } => {
+            let endpoint = EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() };
+            let config = NetworkingConfig { endpoints_config: Some(HashMap::from([(name.to_string(), endpoint)])) };
+            (name.to_string(), Some(config))
+        }
+        Attach::JoinNamespaceOf(owner) => (format!("container:{owner}"), None),
+    };
+    let body = ContainerCreateBody {
+        image: Some(spec.image.to_string()),
+        entrypoint: spec.entrypoint,
+        cmd: spec.cmd,
+        env: (!spec.env.is_empty()).then_some(spec.env),
+        working_dir: spec.workdir,
+        labels: Some(spec.labels),
+        host_config: Some(HostConfig { network_mode: Some(network_mode), ..Default::default() }),
+        networking_config,
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+    engine
+        .docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|e| EngineError::api(format!("create a container from `{}`", spec.image), e))?;
+    engine
+        .docker
+        .start_container(&spec.name, None::<StartContainerOptions>)
+        .await
+        .map_err(|e| EngineError::api(format!("start a container from `{}`", spec.image), e))?;
+    Ok(spec.name)
+}
+
+/// An idle container of `image` for running steps in.
+pub fn idle<'a>(name: String, image: &'a str, labels: HashMap<String, String>, attach: Attach<'a>) -> Spec<'a> {
+    Spec {
+        name,
+        image,
+        entrypoint: Some(IDLE.iter().map(|s| s.to_string()).collect()),
+        cmd: Some(Vec::new()),
+        env: Vec::new(),
+        workdir: None,
+        labels,
+        attach,
+    }
+}

@@ -1,0 +1,178 @@
+//! Running a command inside a running container, with its output captured (the tail is kept when
+//! it exceeds a cap) and its timeout enforced while waiting: on timeout the container is killed,
+//! since the engine cannot kill a single exec.
+
+use std::time::{Duration, Instant};
+
+use bollard::container::LogOutput;
+use bollard::exec::StartExecResults;
+use bollard::models::ExecConfig;
+use bollard::query_parameters::KillContainerOptions;
+use futures_util::StreamExt;
+
+use super::cleanup::short;
+use super::docker::{Engine, EngineError};
+
+/// Output kept per stream; beyond it, the oldest bytes are dropped (the end is what explains a failure).
+pub const OUTPUT_CAP: usize = 64 * 1024;
+
+/// The end of a byte stream, at most `cap` bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tail {
+    bytes: Vec<u8>,
+    /// How many bytes the stream had in all.
+    pub total: usize,
+    cap: usize,
+}
+
+impl Tail {
+    pub fn new(cap: usize) -> Self {
+        Self { bytes: Vec::new(), total: 0, cap }
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.total += chunk.len();
+        self.bytes.extend_from_slice(chunk);
+        if self.bytes.len() > self.cap {
+            let excess = self.bytes.len() - self.cap;
+            self.bytes.drain(..excess);
+        }
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.total > self.bytes.len()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    /// The last `n` lines, for failure reports.
+    pub fn last_lines(&self, n: usize) -> String {
+        let text = self.text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ExecRequest<'a> {
+    pub container: &'a str,
+    pub argv: Vec<String>,
+    /// `KEY=value` entries added to the container's environment.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub timeout: Duration,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecEnd {
+    Exited(i64),
+    /// It ran past its timeout; the container was killed.
+    TimedOut,
+    /// The container stopped while the command ran (killed from outside, or it crashed).
+    ContainerStopped {
+        exit_code: Option<i64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOutcome {
+    pub end: ExecEnd,
+    pub stdout: Tail,
+    pub stderr: Tail,
+    pub duration: Duration,
+}
+
+/// Runs `request` and waits for it, at most its timeout.
+pub async fn exec(engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutcome, EngineError> {
+    let started = Instant::now();
+    let container = request.container;
+    let config = ExecConfig {
+        cmd: Some(request.argv),
+        env: (!request.env.is_empty()).then_some(request.env),
+        working_dir: request.workdir,
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let mut stdout = Tail::new(OUTPUT_CAP);
+    let mut stderr = Tail::new(OUTPUT_CAP);
+    let run = async {
+        let created = engine.docker.create_exec(container, config).await;
+        let created = match created {
+            Ok(created) => created,
+            Err(e) if is_not_running(&e) => return Ok(None),
+            Err(e) => return Err(EngineError::api(format!("start a command in container {}", short(container)), e)),
+        };
+        let started = engine.docker.start_exec(&created.id, None).await;
+        if let Ok(StartExecResults::Attached { mut output, .. }) = started {
+            while let Some(Ok(chunk)) = output.next().await {
+                match chunk {
+                    LogOutput::StdErr { message } => stderr.push(&message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => stdout.push(&message),
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+        }
+        let inspected = engine.docker.inspect_exec(&created.id).await;
+        Ok(inspected.ok().filter(|i| i.running != Some(true)).and_then(|i| i.exit_code))
+    };
+    let end = match tokio::time::timeout(request.timeout, run).await {
+        Err(_) => {
+            kill(engine, container).await;
+            ExecEnd::TimedOut
+        }
+        Ok(result) => {
+            let exit = result?;
+            match container_state(engine, container).await {
+                ContainerState::Running => exit.map_or(ExecEnd::ContainerStopped { exit_code: None }, ExecEnd::Exited),
+                ContainerState::Stopped(exit_code) => ExecEnd::ContainerStopped { exit_code },
+            }
+        }
+    };
+    Ok(ExecOutcome { end, stdout, stderr, duration: started.elapsed() })
+}
+
+/// Kills a container at once (SIGKILL); one that is already stopped or gone is fine.
+pub async fn kill(engine: &Engine, container: &str) {
+    let _ = engine.docker.kill_container(container, Some(KillContainerOptions::default())).await;
+}
+
+enum ContainerState {
+    Running,
+    Stopped(Option<i64>),
+}
+
+async fn container_state(engine: &Engine, container: &str) -> ContainerState {
+    match engine.docker.inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>).await {
+        Ok(info) => match info.state {
+            Some(state) if state.running == Some(true) => ContainerState::Running,
+            Some(state) => ContainerState::Stopped(state.exit_code),
+            None => ContainerState::Stopped(None),
+        },
+        Err(_) => ContainerState::Stopped(None),
+    }
+}
+
+fn is_not_running(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_end_and_counts_everything() {
+        let mut t = Tail::new(8);
+        t.push(b"hello ");
+        t.push(b"world!\nbye");
+        assert_eq!(t.text(), "rld!\nbye");
+        assert_eq!(t.total, 16);
+        assert!(t.truncated());
+        assert_eq!(t.last_lines(1), "bye");
+    }
+}

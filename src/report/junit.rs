@@ -1,0 +1,36 @@
+//! `--report junit=PATH`: one test suite, one test case per scenario with its duration in
+//! fractional seconds; failures carry the message and the output tail.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::run::outcome::{RunReport, Status};
+
+pub fn render(report: &RunReport) -> Result<String, String> {
+    let mut suite = TestSuite::new("clnrm");
+    for outcome in &report.outcomes {
+        let mut status = match outcome.status {
+            Status::Pass => TestCaseStatus::success(),
+            Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            Status::Timeout => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("timeout");
+                s
+            }
+            Status::Cached | Status::Skipped => TestCaseStatus::skipped(),
+        };
+        if let Some(failure) = &outcome.failure {
+            status.set_message(format!("{}: {}", failure.place, failure.message));
+            status.set_description(failure.output.clone());
+        } else if outcome.status == Status::Cached {
+            status.set_message("unchanged since its last passing run");
+        }
+        let mut case = TestCase::new(outcome.name.clone(), status);
+        case.set_classname(outcome.file.clone());
+        case.set_time(outcome.duration);
+        suite.add_test_case(case);
+    }
+    let mut junit = Report::new("clnrm");
+    junit.set_time(report.elapsed);
+    junit.add_test_suite(suite);
+    junit.to_string().map_err(|e| e.to_string())
+}

@@ -1,0 +1,188 @@
+//! The terminal: on an interactive terminal (and not in CI) a live display of done/total, running
+//! scenarios and elapsed time with finished scenarios printed above it; otherwise one plain line
+//! per scenario (`PASS [ 0.123s] name`). Then a summary that repeats every failure.
+
+use std::io::IsTerminal;
+use std::io::Write;
+use std::time::Duration;
+
+use anstyle::{AnsiColor, Effects, Style};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Reporter;
+use crate::engine::image::{Available, Obtained};
+use crate::output::{BAD, DIM, NOTE, OK};
+use crate::run::outcome::{RunReport, ScenarioOutcome, Status};
+
+/// Whether `CI` is set to something other than `false`, `0` or empty.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+pub struct Terminal {
+    bar: Option<ProgressBar>,
+    running: Vec<String>,
+}
+
+impl Terminal {
+    /// Live display when stderr is a terminal and CI is not set; plain lines otherwise.
+    pub fn new() -> Self {
+        let live = std::io::stderr().is_terminal() && !in_ci();
+        let bar = live.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        Self { bar, running: Vec::new() }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| print_line(&text)),
+            None => print_line(&text),
+        }
+    }
+
+    fn show_running(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("running: {}", self.running.join(", ")));
+        }
+    }
+}
+
+impl Default for Terminal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn print_line(text: &str) {
+    let mut out = anstream::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+fn style(status: Status) -> Style {
+    match status {
+        Status::Pass => OK,
+        Status::Fail | Status::Timeout => BAD,
+        Status::Cached => AnsiColor::Cyan.on_default().effects(Effects::BOLD),
+        Status::Skipped => NOTE,
+    }
+}
+
+/// `   PASS [   0.123s] name`.
+pub fn status_line(outcome: &ScenarioOutcome) -> String {
+    let s = style(outcome.status);
+    let label = outcome.status.label();
+    match outcome.status {
+        Status::Cached | Status::Skipped => format!("{s}{label:>7}{s:#} {:>11} {}", "", outcome.name),
+        _ => format!("{s}{label:>7}{s:#} [{:>8.3}s] {}", outcome.duration.as_secs_f64(), outcome.name),
+    }
+}
+
+impl Reporter for Terminal {
+    fn planned(&mut self, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    fn image(&mut self, image: &Available) {
+        let verb = match image.obtained {
+            Obtained::Pulled => "PULLED",
+            Obtained::Built => "BUILT",
+            Obtained::Present | Obtained::BuildCached => return,
+        };
+        self.line(format!("{DIM}{verb:>7}{DIM:#} {}", image.reference));
+    }
+
+    fn started(&mut self, scenario: &str) {
+        self.running.push(scenario.to_string());
+        self.show_running();
+    }
+
+    fn finished(&mut self, outcome: &ScenarioOutcome) {
+        self.running.retain(|r| *r != outcome.name);
+        self.line(status_line(outcome));
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        self.show_running();
+    }
+
+    fn cleaning(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The final summary: counts, pool figures, and each failure again with its place, message and
+/// output tail, so the reason is the last thing on screen.
+pub fn print_summary(report: &RunReport) {
+    let mut out = anstream::stdout().lock();
+    let failures: Vec<&ScenarioOutcome> = report.outcomes.iter().filter(|o| o.status.is_failure()).collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\n{BAD}Failures:{BAD:#}");
+    }
+    for outcome in &failures {
+        let _ = writeln!(out, "\n{} {DIM}({}){DIM:#}", status_line(outcome), outcome.file);
+        if let Some(failure) = &outcome.failure {
+            let _ = writeln!(out, "  {}: {}", failure.place, failure.message);
+            for line in failure.output.lines() {
+                let _ = writeln!(out, "  {DIM}│{DIM:#} {line}");
+            }
+        }
+    }
+    let verdict = if report.exit_code() == 0 { OK } else { BAD };
+    let mut parts = vec![format!("{} passed", report.count(Status::Pass))];
+    for (status, word) in [
+        (Status::Fail, "failed"),
+        (Status::Timeout, "timed out"),
+        (Status::Cached, "cached"),
+        (Status::Skipped, "skipped"),
+    ] {
+        let n = report.count(status);
+        if n > 0 {
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{verdict}Summary{verdict:#} [{:>8.3}s] {}: {}",
+        report.elapsed.as_secs_f64(),
+        crate::output::count(report.outcomes.len(), "scenario"),
+        parts.join(", ")
+    );
+    if let Some(pool) = report.pool.as_ref().filter(|p| !p.acquire.is_empty()) {
+        let ms = |d: Option<Duration>| d.map_or("-".into(), crate::duration::display);
+        let _ = writeln!(
+            out,
+            "{DIM}   pool: {} hits, {} misses; acquire p50 {}, p99 {}{DIM:#}",
+            pool.hits,
+            pool.misses,
+            ms(pool.percentile(0.5)),
+            ms(pool.percentile(0.99))
+        );
+    }
+    match report.interrupted {
+        Some(_) => {
+            let _ =
+                writeln!(out, "{NOTE}interrupted{NOTE:#}: scheduling stopped and the run's containers were removed");
+        }
+        None if report.infrastructure => {
+            let _ = writeln!(out, "{BAD}infrastructure failure{BAD:#}: the engine failed, see above");
+        }
+        None => {}
+    }
+    if report.leftovers > 0 {
+        let _ = writeln!(
+            out,
+            "{BAD}warning{BAD:#}: {} resources could not be removed; `clnrm gc` removes them",
+            report.leftovers
+        );
+    }
+}

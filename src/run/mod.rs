@@ -1,0 +1,309 @@
+//! The orchestrator: the only place that knows the order of a run.
+//!
+//! connect to the engine (and sweep leftovers of dead runs) → make every image available →
+//! compute full cache keys and skip unchanged scenarios that passed → warm the pool for the rest →
+//! run them `--jobs` at a time → tear down → report. SIGINT and SIGTERM stop scheduling at any
+//! point; whatever the run created is removed before it returns.
+
+pub mod outcome;
+pub mod plan;
+pub mod scenario;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tokio::task::JoinSet;
+
+use crate::cache::{Cache, Key, Lookup, Verdict};
+use crate::config::Config;
+use crate::engine::cleanup::{self, Registry};
+use crate::engine::image::{self, Available, Needs};
+use crate::engine::pool::{self, Pool};
+use crate::engine::{Engine, EngineError, RunIdentity};
+use crate::report::Reporter;
+use crate::scenario::model::{ImageSource, Scenario, StepTarget};
+use outcome::{Failure, RunReport, ScenarioOutcome, Signal, Status};
+use scenario::Shared;
+
+/// A scenario chosen to run.
+pub struct Planned {
+    pub scenario: Arc<Scenario>,
+    /// The scenario file, as shown to the user.
+    pub file: String,
+    /// The cache key of its sources (the run adds image ids).
+    pub source_key: Key,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    /// Run even scenarios that are unchanged since a pass.
+    pub force: bool,
+    /// Recycle step containers between scenarios (scenarios may override).
+    pub reuse: bool,
+    /// Ready sandboxes kept ahead of demand.
+    pub warm: usize,
+    pub ttl: Duration,
+}
+
+/// Runs `planned` and reports as it goes. An error is an infrastructure failure before any
+/// scenario could run (engine unreachable, image unavailable).
+pub async fn run(
+    config: &Config,
+    cache: &Cache,
+    identity: RunIdentity,
+    planned: Vec<Planned>,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<RunReport, EngineError> {
+    let started = Instant::now();
+    let engine = Engine::connect(identity).await?;
+    let sweeper = engine.clone();
+    let sweep = tokio::spawn(async move { cleanup::sweep(&sweeper).await });
+    reporter.planned(planned.len());
+
+    let registry = Registry::default();
+    let mut shared: Option<Arc<Shared>> = None;
+    let mut outcomes = Vec::new();
+    let mut infrastructure = false;
+    let interrupt = signal();
+    tokio::pin!(interrupt);
+    let work = execute_all(
+        config,
+        cache,
+        &engine,
+        &registry,
+        planned,
+        options,
+        reporter,
+        &mut shared,
+        &mut outcomes,
+        &mut infrastructure,
+    );
+    let (result, interrupted) = tokio::select! {
+        result = work => (result, None),
+        signal = &mut interrupt => (Ok(()), Some(signal)),
+    };
+
+    reporter.cleaning();
+    if let Some(shared) = &shared {
+        if let Some(pool) = &shared.pool {
+            pool.shutdown().await;
+        }
+        let mut background = std::mem::take(&mut *shared.background.lock().unwrap_or_else(|e| e.into_inner()));
+        if interrupted.is_some() {
+            background.abort_all();
+        }
+        while background.join_next().await.is_some() {}
+    }
+    let mut leftovers = registry.remove_all(&engine).await;
+    leftovers += cleanup::remove_run(&engine).await;
+    let _ = sweep.await;
+    result?;
+    Ok(RunReport {
+        run_id: engine.identity.run_id.clone(),
+        outcomes,
+        pool: shared.as_ref().and_then(|s| s.pool.as_ref()).map(|p| p.stats()),
+        elapsed: started.elapsed(),
+        interrupted,
+        infrastructure,
+        leftovers,
+    })
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn signal() -> Signal {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(stream) => {
+                stream.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+        _ = terminated => Signal::Terminate,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute_all(
+    config: &Config,
+    cache: &Cache,
+    engine: &Engine,
+    registry: &Registry,
+    planned: Vec<Planned>,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    shared_slot: &mut Option<Arc<Shared>>,
+    outcomes: &mut Vec<ScenarioOutcome>,
+    infrastructure: &mut bool,
+) -> Result<(), EngineError> {
+    let images = ensure_images(engine, config, &planned, reporter).await?;
+    let mut to_run = Vec::new();
+    for item in planned {
+        let full = full_key(&item, &images);
+        let (lookup, warning) = cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
+        crate::output::diagnostics(warning.iter());
+        if lookup == Lookup::Hit(Verdict::Pass) && !options.force {
+            let cached = ScenarioOutcome::without_running(&item.scenario.name, &item.file, Status::Cached);
+            reporter.finished(&cached);
+            outcomes.push(cached);
+        } else {
+            to_run.push((item, full));
+        }
+    }
+    let demand: Vec<String> = to_run
+        .iter()
+        .filter_map(|(p, _)| first_step_image(&p.scenario))
+        .map(|source| images.get(&source).map(|a| a.reference.clone()).unwrap_or_default())
+        .collect();
+    let pool = if demand.is_empty() {
+        None
+    } else {
+        let settings = pool::Settings { warm: options.warm, max: options.jobs + options.warm, ttl: options.ttl };
+        Some(Pool::start(engine.clone(), registry.clone(), settings, demand).await?)
+    };
+    let shared = Arc::new(Shared {
+        engine: engine.clone(),
+        registry: registry.clone(),
+        pool,
+        images,
+        defaults: config.defaults.clone(),
+        reuse: options.reuse,
+        background: std::sync::Mutex::new(JoinSet::new()),
+    });
+    *shared_slot = Some(Arc::clone(&shared));
+    schedule(&shared, cache, to_run, options, reporter, outcomes, infrastructure).await;
+    Ok(())
+}
+
+/// Runs scenarios `jobs` at a time, reporting each as it finishes and recording its verdict.
+async fn schedule(
+    shared: &Arc<Shared>,
+    cache: &Cache,
+    to_run: Vec<(Planned, Key)>,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    outcomes: &mut Vec<ScenarioOutcome>,
+    infrastructure: &mut bool,
+) {
+    let mut queue = to_run.into_iter();
+    let mut running = JoinSet::new();
+    let mut names: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
+    let mut stop = false;
+    loop {
+        while !stop && running.len() < options.jobs.max(1) {
+            let Some((planned, full)) = queue.next() else { break };
+            reporter.started(&planned.scenario.name);
+            let task = scenario::execute(Arc::clone(shared), Arc::clone(&planned.scenario), planned.file.clone());
+            let source = planned.source_key;
+            let handle = running.spawn(async move { (task.await, source, full) });
+            names.insert(handle.id(), (planned.scenario.name.clone(), planned.file.clone()));
+        }
+        let Some(joined) = running.join_next_with_id().await else { break };
+        let (outcome, failed_on_engine) = match joined {
+            Ok((_, ((outcome, engine_failure), source, full))) => {
+                if !engine_failure {
+                    record(cache, &outcome, &source, &full);
+                }
+                (outcome, engine_failure)
+            }
+            Err(error) => (internal_error(names.get(&error.id()), &error), true),
+        };
+        *infrastructure |= failed_on_engine;
+        stop |= options.fail_fast && outcome.status.is_failure();
+        reporter.finished(&outcome);
+        outcomes.push(outcome);
+    }
+    for (planned, _) in queue {
+        let skipped = ScenarioOutcome::without_running(&planned.scenario.name, &planned.file, Status::Skipped);
+        reporter.finished(&skipped);
+        outcomes.push(skipped);
+    }
+}
+
+fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key) {
+    let verdict = match outcome.status {
+        Status::Pass => Verdict::Pass,
+        Status::Fail => Verdict::Fail,
+        Status::Timeout => Verdict::Timeout,
+        Status::Cached | Status::Skipped => return,
+    };
+    if let Err(e) = cache.record(&outcome.name, source, full, verdict, outcome.duration) {
+        let d = crate::diagnostic::Diagnostic::warning(
+            "cache",
+            format!("cannot record the verdict of `{}`: {e}", outcome.name),
+        );
+        crate::output::diagnostics([&d]);
+    }
+}
+
+/// A scenario task that panicked: reported as a failure, never silently lost.
+fn internal_error(name: Option<&(String, String)>, error: &tokio::task::JoinError) -> ScenarioOutcome {
+    let (name, file) = name.cloned().unwrap_or_default();
+    let mut outcome = ScenarioOutcome::without_running(&name, &file, Status::Fail);
+    outcome.failure = Some(Failure {
+        place: "clnrm".into(),
+        message: format!("internal error: {error}; please report it"),
+        output: String::new(),
+    });
+    outcome
+}
+
+/// Every image the planned scenarios use, made available in parallel.
+async fn ensure_images(
+    engine: &Engine,
+    config: &Config,
+    planned: &[Planned],
+    reporter: &mut dyn Reporter,
+) -> Result<HashMap<ImageSource, Available>, EngineError> {
+    let mut needs = Needs::default();
+    for item in planned {
+        for (source, pull) in images_of(&item.scenario) {
+            needs.add(&source, pull.unwrap_or(config.defaults.pull), &item.scenario.name);
+        }
+    }
+    let needs = needs.into_vec();
+    let results = join_all(needs.iter().map(|need| image::ensure(engine, need))).await;
+    let mut available = HashMap::new();
+    for (need, result) in needs.into_iter().zip(results) {
+        let image = result?;
+        reporter.image(&image);
+        available.insert(need.source, image);
+    }
+    Ok(available)
+}
+
+/// The images a scenario uses, with the pull policy it asks for (if any).
+pub fn images_of(scenario: &Scenario) -> Vec<(ImageSource, Option<crate::scenario::model::PullPolicy>)> {
+    let services = scenario.services.iter().map(|s| (s.image.clone(), s.pull));
+    let steps = scenario.steps.iter().filter_map(|step| match &step.target {
+        StepTarget::Container { image, pull } => Some((image.clone(), *pull)),
+        StepTarget::Service(_) => None,
+    });
+    services.chain(steps).collect()
+}
+
+fn first_step_image(scenario: &Scenario) -> Option<ImageSource> {
+    scenario.steps.iter().find_map(|step| match &step.target {
+        StepTarget::Container { image, .. } => Some(image.clone()),
+        StepTarget::Service(_) => None,
+    })
+}
+
+fn full_key(planned: &Planned, images: &HashMap<ImageSource, Available>) -> Key {
+    let ids: Vec<(&str, &str)> = images_of(&planned.scenario)
+        .iter()
+        .filter_map(|(source, _)| images.get(source))
+        .map(|a| (a.reference.as_str(), a.id.as_str()))
+        .collect();
+    planned.source_key.with_images(&ids)
+}

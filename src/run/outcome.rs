@@ -1,0 +1,129 @@
+//! What running scenarios produced: the data every report is made from.
+
+use std::time::Duration;
+
+use crate::engine::exec::Tail;
+
+/// How a scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Timeout,
+    /// Unchanged since a passing run: not run again.
+    Cached,
+    /// Not started: `--fail-fast` stopped scheduling, or the run was interrupted.
+    Skipped,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Timeout => "TIMEOUT",
+            Status::Cached => "CACHED",
+            Status::Skipped => "SKIP",
+        }
+    }
+
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Fail | Status::Timeout)
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    TimedOut,
+    NotRun,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub name: String,
+    pub status: StepStatus,
+    pub exit_code: Option<i64>,
+    pub duration: Duration,
+    pub stdout: Tail,
+    pub stderr: Tail,
+    /// Each expectation that did not hold, in words.
+    pub problems: Vec<String>,
+}
+
+/// Why a scenario failed: where, what, and the output that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The step (or service) it happened in.
+    pub place: String,
+    pub message: String,
+    /// The tail of the relevant output.
+    pub output: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioOutcome {
+    pub name: String,
+    /// The scenario file, as shown to the user.
+    pub file: String,
+    pub status: Status,
+    pub duration: Duration,
+    pub steps: Vec<StepOutcome>,
+    pub failure: Option<Failure>,
+}
+
+impl ScenarioOutcome {
+    pub fn without_running(name: &str, file: &str, status: Status) -> Self {
+        Self {
+            name: name.into(),
+            file: file.into(),
+            status,
+            duration: Duration::ZERO,
+            steps: Vec::new(),
+            failure: None,
+        }
+    }
+}
+
+/// A signal that ended the run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+/// Everything a finished run produced.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: String,
+    /// Every selected scenario, in schedule order (cached and skipped ones included).
+    pub outcomes: Vec<ScenarioOutcome>,
+    pub pool: Option<crate::engine::pool::Stats>,
+    pub elapsed: Duration,
+    pub interrupted: Option<Signal>,
+    /// Some scenario failed because of the engine rather than a test.
+    pub infrastructure: bool,
+    /// Resources that could not be removed at the end (they are reported, and swept next start).
+    pub leftovers: usize,
+}
+
+impl RunReport {
+    pub fn count(&self, status: Status) -> usize {
+        self.outcomes.iter().filter(|o| o.status == status).count()
+    }
+
+    /// The exit code (contract): 130/143 interrupted, 5 infrastructure, 1 failures, 0 all passed.
+    pub fn exit_code(&self) -> u8 {
+        match self.interrupted {
+            Some(Signal::Interrupt) => 130,
+            Some(Signal::Terminate) => 143,
+            None if self.infrastructure => 5,
+            None if self.outcomes.iter().any(|o| o.status.is_failure()) => 1,
+            None => 0,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Running one scenario: lease step containers, start services on a private network and wait for
+//! them, run the steps and check their expectations, then tear everything down.
+//!
+//! The scenario's timeout wraps all of it and is enforced while waiting. What the scenario holds
+//! lives outside the timed part, so teardown happens whether it passed, failed or timed out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::models::NetworkCreateRequest;
+use futures_util::future::join_all;
+
+use super::outcome::{Failure, ScenarioOutcome, Status, StepOutcome, StepStatus};
+use crate::config::Defaults;
+use crate::engine::cleanup::Registry;
+use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, Tail};
+use crate::engine::image::Available;
+use crate::engine::pool::{Lease, Pool};
+use crate::engine::service;
+use crate::engine::{Engine, EngineError};
+use crate::scenario::model::{Command, ImageSource, Scenario, Service, Step, StepTarget};
+
+/// Lines of output shown with a failure.
+const TAIL_LINES: usize = 20;
+
+/// What all scenarios of a run share.
+pub struct Shared {
+    pub engine: Engine,
+    pub registry: Registry,
+    /// Present when some scenario runs steps in step containers.
+    pub pool: Option<Arc<Pool>>,
+    pub images: HashMap<ImageSource, Available>,
+    pub defaults: Defaults,
+    pub reuse: bool,
+    /// Teardown work, finished before the run ends.
+    pub background: std::sync::Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Shared {
+    fn reference(&self, source: &ImageSource) -> String {
+        self.images.get(source).map(|a| a.reference.clone()).unwrap_or_default()
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.background.lock().unwrap_or_else(|e| e.into_inner()).spawn(task);
+    }
+}
+
+/// What a running scenario holds, released by teardown.
+#[derive(Default)]
+struct Held {
+    lease: Option<Lease>,
+    network: Option<String>,
+    /// Service name → container name.
+    services: Vec<(String, String)>,
+}
+
+/// Why a scenario stopped early.
+struct Stop {
+    status: Status,
+    failure: Failure,
+    /// An engine failure rather than a test failure.
+    infrastructure: bool,
+}
+
+impl Stop {
+    fn fail(place: impl Into<String>, message: impl Into<String>, output: impl Into<String>) -> Self {
+        Stop {
+            status: Status::Fail,
+            failure: Failure { place: place.into(), message: message.into(), output: output.into() },
+            infrastructure: false,
+        }
+    }
+
+    fn engine(place: impl Into<String>, error: EngineError) -> Self {
+        Stop { infrastructure: true, ..Stop::fail(place, error.to_string(), "") }
+    }
+}
+
+/// Runs `scenario` and reports how it went; never leaves anything behind.
+pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String) -> (ScenarioOutcome, bool) {
+    let started = Instant::now();
+    let mut held = Held::default();
+    let mut steps = Vec::new();
+    let limit = scenario.timeout.unwrap_or(shared.defaults.timeout);
+    let result = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps)).await;
+    let duration = started.elapsed();
+    teardown(&shared, held, scenario.reuse.unwrap_or(shared.reuse));
+    let (status, failure, infrastructure) = match result {
+        Ok(Ok(())) => (Status::Pass, None, false),
+        Ok(Err(stop)) => (stop.status, Some(stop.failure), stop.infrastructure),
+        Err(_) => {
+            let message = format!(
+                "the scenario ran past its timeout of {}; its containers were removed",
+                crate::duration::display(limit)
+            );
+            (Status::Timeout, Some(Failure { place: "scenario".into(), message, output: String::new() }), false)
+        }
+    };
+    for step in scenario.steps.iter().skip(steps.len()) {
+        steps.push(not_run(step));
+    }
+    let outcome = ScenarioOutcome { name: scenario.name.clone(), file, status, duration, steps, failure };
+    (outcome, infrastructure)
+}
+
+async fn body(shared: &Shared, scenario: &Scenario, held: &mut Held, steps: &mut Vec<StepOutcome>) -> Result<(), Stop> {
+    let mut step_images: Vec<String> = Vec::new();
+    for step in &scenario.steps {
+        if let StepTarget::Container { image, .. } = &step.target {
+            let reference = shared.reference(image);
+            if !step_images.contains(&reference) {
+                step_images.push(reference);
+            }
+        }
+    }
+    let network = (!scenario.services.is_empty()).then(|| shared.engine.name("net", &scenario.name));
+    if let Some(name) = &network {
+        shared.registry.add_network(name);
+        held.network = Some(name.clone());
+    }
+    let lease = async {
+        match (&shared.pool, step_images.is_empty()) {
+            (Some(pool), false) => pool.acquire(&scenario.name, &step_images).await.map(Some),
+            _ => Ok(None),
+        }
+    };
+    let (lease, created) = tokio::join!(lease, create_network(shared, network.as_deref(), &scenario.name));
+    held.lease = lease.map_err(|e| Stop::engine("step containers", e))?;
+    created.map_err(|e| Stop::engine("scenario network", e))?;
+    if let (Some(lease), Some(network), Some(pool)) = (held.lease.as_mut(), &network, &shared.pool) {
+        pool.join(lease, network).await.map_err(|e| Stop::engine("scenario network", e))?;
+    }
+    if let Some(network) = &network {
+        start_services(shared, scenario, network, held).await?;
+    }
+    run_steps(shared, scenario, held, steps).await
+}
+
+async fn create_network(shared: &Shared, name: Option<&str>, scenario: &str) -> Result<(), EngineError> {
+    let Some(name) = name else { return Ok(()) };
+    let request = NetworkCreateRequest {
+        name: name.to_string(),
+        labels: Some(shared.engine.labels(scenario)),
+        ..Default::default()
+    };
+    shared
+        .engine
+        .docker
+        .create_network(request)
+        .await
+        .map_err(|e| EngineError::api("create the scenario's network", e))?;
+    Ok(())
+}
+
+/// Starts services in dependency order: each wave holds the services whose dependencies are
+/// ready, started (and waited for) in parallel.
+async fn start_services(shared: &Shared, scenario: &Scenario, network: &str, held: &mut Held) -> Result<(), Stop> {
+    let mut pending: Vec<&Service> = scenario.services.iter().collect();
+    while !pending.is_empty() {
+        let ready = |s: &&Service| s.depends_on.iter().all(|d| held.services.iter().any(|(name, _)| *name == d.value));
+        let (wave, rest): (Vec<&Service>, Vec<&Service>) = pending.into_iter().partition(ready);
+        pending = rest;
+        if wave.is_empty() {
+            return Err(Stop::fail("services", "dependencies cannot be satisfied", ""));
+        }
+        let names: Vec<String> =
+            wave.iter().map(|s| shared.engine.name("svc", &format!("{}-{}", scenario.name, *s.name))).collect();
+        held.services.extend(wave.iter().zip(&names).map(|(s, c)| (s.name.value.clone(), c.clone())));
+        let results =
+            join_all(wave.iter().zip(&names).map(|(s, c)| start_service(shared, scenario, network, s, c))).await;
+        results.into_iter().collect::<Result<Vec<()>, Stop>>()?;
+    }
+    for (name, container) in &held.services {
+        if let Err(reason) = service::still_running(&shared.engine, container).await {
+            let logs = service::last_log_lines(&shared.engine, container).await;
+            return Err(Stop::fail(format!("service `{name}`"), format!("{reason} right after starting"), logs));
+        }
+    }
+    Ok(())
+}
+
+async fn start_service(
+    shared: &Shared,
+    scenario: &Scenario,
+    network: &str,
+    service: &Service,
+    container: &str,
+) -> Result<(), Stop> {
+    let place = format!("service `{}`", *service.name);
+    let image = shared.reference(&service.image);
+    let env = service.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    service::start(&shared.engine, &shared.registry, container, &scenario.name, network, service, &image, env)
+        .await
+        .map_err(|e| Stop::engine(&place, e))?;
+    let Some(wait) = &service.wait else { return Ok(()) };
+    service::wait_ready(&shared.engine, container, network, wait, shared.defaults.wait_timeout)
+        .await
+        .map(|_| ())
+        .map_err(|not_ready| {
+            let message = format!(
+                "not ready after waiting {} for {}: {}",
+                crate::duration::display(not_ready.waited),
+                not_ready.strategy,
+                not_ready.reason
+            );
+            Stop::fail(&place, message, not_ready.logs)
+        })
+}
+
+async fn run_steps(
+    shared: &Shared,
+    scenario: &Scenario,
+    held: &Held,
+    steps: &mut Vec<StepOutcome>,
+) -> Result<(), Stop> {
+    let mut first_failure: Option<Stop> = None;
+    for step in &scenario.steps {
+        let container = match &step.target {
+            StepTarget::Container { image, .. } => {
+                let reference = shared.reference(image);
+                held.lease.as_ref().and_then(|l| l.containers.get(&reference)).cloned()
+            }
+            StepTarget::Service(name) => held.services.iter().find(|(s, _)| *s == name.value).map(|(_, c)| c.clone()),
+        };
+        let Some(container) = container else {
+            return Err(Stop::fail(format!("step `{}`", *step.name), "no container to run in", ""));
+        };
+        let request = ExecRequest {
+            container: &container,
+            argv: argv(&step.run),
+            env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            workdir: step.workdir.clone(),
+            timeout: step.timeout.unwrap_or(shared.defaults.step_timeout),
+        };
+        let timeout = request.timeout;
+        let ran =
+            exec::exec(&shared.engine, request).await.map_err(|e| Stop::engine(format!("step `{}`", *step.name), e))?;
+        let in_step_container = matches!(step.target, StepTarget::Container { .. });
+        let outcome = judge(step, ran, timeout, in_step_container);
+        let stop = match outcome.status {
+            StepStatus::Passed | StepStatus::NotRun => None,
+            StepStatus::Failed => {
+                Some(Stop::fail(format!("step `{}`", *step.name), outcome.problems.join("; "), output_tail(&outcome)))
+            }
+            StepStatus::TimedOut => Some(Stop {
+                status: Status::Timeout,
+                ..Stop::fail(format!("step `{}`", *step.name), outcome.problems.join("; "), output_tail(&outcome))
+            }),
+        };
+        let stops_here = outcome.status == StepStatus::TimedOut || !step.continue_on_failure;
+        steps.push(outcome);
+        if let Some(stop) = stop {
+            if stops_here {
+                return Err(stop);
+            }
+            first_failure.get_or_insert(stop);
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
+}
+
+/// `run` as argv: an array exactly as given, a string through `sh -c`.
+fn argv(command: &Command) -> Vec<String> {
+    match command {
+        Command::Argv(argv) => argv.clone(),
+        Command::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
+    }
+}
+
+/// Checks a step's expectations against what it did.
+fn judge(step: &Step, ran: ExecOutcome, timeout: Duration, in_step_container: bool) -> StepOutcome {
+    let mut problems = Vec::new();
+    let mut status = StepStatus::Passed;
+    let mut exit_code = None;
+    match ran.end {
+        ExecEnd::TimedOut => {
+            status = StepStatus::TimedOut;
+            problems.push(format!(
+                "ran past its timeout of {}; its container was killed",
+                crate::duration::display(timeout)
+            ));
+        }
+        ExecEnd::ContainerStopped { exit_code: code } => {
+            status = StepStatus::Failed;
+            let hint = match code {
+                Some(127) if in_step_container => {
+                    " (exit code 127: the image may lack /bin/sh, which clnrm needs to keep step containers running)"
+                        .to_string()
+                }
+                Some(137) => " (exit code 137: killed)".to_string(),
+                Some(code) => format!(" (exit code {code})"),
+                None => String::new(),
+            };
+            problems.push(format!("its container stopped while the step ran{hint}"));
+        }
+        ExecEnd::Exited(code) => {
+            exit_code = Some(code);
+            if code != i64::from(step.expect.exit) {
+                problems.push(format!("expected exit code {}, got {code}", step.expect.exit));
+            }
+            for (stream, regex, tail) in
+                [("stdout", &step.expect.stdout, &ran.stdout), ("stderr", &step.expect.stderr, &ran.stderr)]
+            {
+                if let Some(re) = regex {
+                    if !re.is_match(&tail.text()) {
+                        let kept = if tail.truncated() { " (only its last 64 KiB were kept)" } else { "" };
+                        problems.push(format!("{stream} does not match /{}/{kept}", re.as_str()));
+                    }
+                }
+            }
+            if !problems.is_empty() {
+                status = StepStatus::Failed;
+            }
+        }
+    }
+    StepOutcome {
+        name: step.name.value.clone(),
+        status,
+        exit_code,
+        duration: ran.duration,
+        stdout: ran.stdout,
+        stderr: ran.stderr,
+        problems,
+    }
+}
+
+fn not_run(step: &Step) -> StepOutcome {
+    StepOutcome {
+        name: step.name.value.clone(),
+        status: StepStatus::NotRun,
+        exit_code: None,
+        duration: Duration::ZERO,
+        stdout: Tail::new(0),
+        stderr: Tail::new(0),
+        problems: Vec::new(),
+    }
+}
+
+/// The last lines of a step's output, labelled by stream.
+fn output_tail(step: &StepOutcome) -> String {
+    let mut out = String::new();
+    for (label, tail) in [("stdout", &step.stdout), ("stderr", &step.stderr)] {
+        if tail.total > 0 {
+            out.push_str(&format!("--- {label}\n{}\n", tail.last_lines(TAIL_LINES)));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Releases what the scenario held, in the background: services go, the step containers' sandbox
+/// leaves the scenario network (which then goes) and returns to the pool.
+fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
+    let shared_task = Arc::clone(shared);
+    shared.spawn(async move {
+        let shared = shared_task;
+        let Held { lease, network, services } = held;
+        join_all(services.iter().map(|(_, container)| shared.registry.remove_container(&shared.engine, container)))
+            .await;
+        if let (Some(mut lease), Some(pool)) = (lease, &shared.pool) {
+            pool.leave(&mut lease).await;
+            pool.release(lease, reuse);
+        }
+        if let Some(network) = network {
+            let _ = shared.registry.remove_network(&shared.engine, &network).await;
+        }
+    });
+}
