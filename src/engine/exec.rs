@@ -125,13 +125,17 @@ pub async fn exec(engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutco
             kill(engine, container).await;
             ExecEnd::TimedOut
         }
-        Ok(result) => {
-            let exit = result?;
-            match container_state(engine, container).await {
-                ContainerState::Running => exit.map_or(ExecEnd::ContainerStopped { exit_code: None }, ExecEnd::Exited),
-                ContainerState::Stopped(exit_code) => ExecEnd::ContainerStopped { exit_code },
-            }
-        }
+        Ok(result) => match (result?, container_state(engine, container).await) {
+            (_, ContainerState::Stopped(exit_code)) => ExecEnd::ContainerStopped { exit_code },
+            (None, ContainerState::Running) => ExecEnd::ContainerStopped { exit_code: None },
+            // Killed by a signal: maybe the whole container is going down (`docker kill`), which
+            // the engine reports a moment after the command's end. Give it that moment.
+            (Some(code), ContainerState::Running) if code >= 128 => match stopping(engine, container).await {
+                Some(exit_code) => ExecEnd::ContainerStopped { exit_code },
+                None => ExecEnd::Exited(code),
+            },
+            (Some(code), ContainerState::Running) => ExecEnd::Exited(code),
+        },
     };
     Ok(ExecOutcome { end, stdout, stderr, duration: started.elapsed() })
 }
@@ -139,6 +143,17 @@ pub async fn exec(engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutco
 /// Kills a container at once (SIGKILL); one that is already stopped or gone is fine.
 pub async fn kill(engine: &Engine, container: &str) {
     let _ = engine.docker.kill_container(container, Some(KillContainerOptions::default())).await;
+}
+
+/// Whether a container stops within a second; its exit code if so.
+async fn stopping(engine: &Engine, container: &str) -> Option<Option<i64>> {
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let ContainerState::Stopped(code) = container_state(engine, container).await {
+            return Some(code);
+        }
+    }
+    None
 }
 
 enum ContainerState {

@@ -320,50 +320,44 @@ impl Pool {
     /// Ends a lease. In the background: either keep the step containers (`reuse`, when they still
     /// run) or remove them and prepare a fresh one for the next demand; the sandbox is handed out
     /// again only after that.
+    ///
+    /// `reuse` must only be asked for step containers known to be healthy (every command ended
+    /// normally); such a lease is ready again at once.
     pub fn release(self: &Arc<Self>, lease: Lease, reuse: bool) {
+        if reuse && !lease.poisoned && lease.network.is_none() {
+            self.state().ready.push(Sandbox {
+                name: lease.sandbox,
+                warm: lease.containers,
+                idle_since: Instant::now(),
+            });
+            self.changed.notify_waiters();
+            return;
+        }
         let pool = Arc::clone(self);
-        self.spawn(async move { pool.recycle(lease, reuse).await });
+        self.spawn(async move { pool.recycle(lease).await });
     }
 
-    async fn recycle(self: Arc<Self>, lease: Lease, reuse: bool) {
+    /// Replaces a released sandbox's step containers with a fresh one for the coming demand.
+    async fn recycle(self: Arc<Self>, lease: Lease) {
         if lease.poisoned || lease.network.is_some() {
             return self.discard_named(&lease.sandbox, lease.containers.into_values().collect()).await;
         }
-        let keep = reuse && self.all_running(lease.containers.values()).await;
-        let warm = if keep {
-            lease.containers
-        } else {
-            for id in lease.containers.values() {
-                let _ = self.registry.remove_container(&self.engine, id).await;
-            }
-            let next = {
-                let state = self.state();
-                state.demand.get(state.ready.len() + state.preparing_total()).cloned()
-            };
-            let Some(image) = next else {
-                return self.discard_named(&lease.sandbox, Vec::new()).await;
-            };
-            match self.step_container(&lease.sandbox, &image, POOL_SCENARIO).await {
-                Ok(id) => HashMap::from([(image, id)]),
-                Err(_) => return self.discard_named(&lease.sandbox, Vec::new()).await,
-            }
+        for id in lease.containers.values() {
+            let _ = self.registry.remove_container(&self.engine, id).await;
+        }
+        let next = {
+            let state = self.state();
+            state.demand.get(state.ready.len() + state.preparing_total()).cloned()
         };
+        let Some(image) = next else {
+            return self.discard_named(&lease.sandbox, Vec::new()).await;
+        };
+        let Ok(step) = self.step_container(&lease.sandbox, &image, POOL_SCENARIO).await else {
+            return self.discard_named(&lease.sandbox, Vec::new()).await;
+        };
+        let warm = HashMap::from([(image, step)]);
         self.state().ready.push(Sandbox { name: lease.sandbox, warm, idle_since: Instant::now() });
         self.changed.notify_waiters();
-    }
-
-    async fn all_running(&self, containers: impl Iterator<Item = &String>) -> bool {
-        for id in containers {
-            let info = self
-                .engine
-                .docker
-                .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
-                .await;
-            if !info.ok().and_then(|i| i.state).and_then(|s| s.running).unwrap_or(false) {
-                return false;
-            }
-        }
-        true
     }
 
     fn discard(self: &Arc<Self>, sandbox: Sandbox) {

@@ -86,7 +86,9 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String)
     let limit = scenario.timeout.unwrap_or(shared.defaults.timeout);
     let result = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps)).await;
     let duration = started.elapsed();
-    teardown(&shared, held, scenario.reuse.unwrap_or(shared.reuse));
+    // Step containers are reused only when every command in them ended normally.
+    let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
+    teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse));
     let (status, failure, infrastructure) = match result {
         Ok(Ok(())) => (Status::Pass, None, false),
         Ok(Err(stop)) => (stop.status, Some(stop.failure), stop.infrastructure),
@@ -349,13 +351,24 @@ fn output_tail(step: &StepOutcome) -> String {
     out.trim_end().to_string()
 }
 
-/// Releases what the scenario held, in the background: services go, the step containers' sandbox
-/// leaves the scenario network (which then goes) and returns to the pool.
+/// Releases what the scenario held. A lease that never joined a network goes back to the pool at
+/// once; the rest happens in the background: services go, the sandbox leaves the scenario network
+/// (which then goes) and returns to the pool.
 fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
+    let Held { lease, network, services } = held;
+    let lease = match (lease, &shared.pool) {
+        (Some(lease), Some(pool)) if lease.network.is_none() => {
+            pool.release(lease, reuse);
+            None
+        }
+        (lease, _) => lease,
+    };
+    if lease.is_none() && network.is_none() && services.is_empty() {
+        return;
+    }
     let shared_task = Arc::clone(shared);
     shared.spawn(async move {
         let shared = shared_task;
-        let Held { lease, network, services } = held;
         join_all(services.iter().map(|(_, container)| shared.registry.remove_container(&shared.engine, container)))
             .await;
         if let (Some(mut lease), Some(pool)) = (lease, &shared.pool) {

@@ -59,6 +59,7 @@ impl Project {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
+            .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
             .envs(env.iter().copied())
             .output()
             .expect("run clnrm");
@@ -92,6 +93,23 @@ impl Output {
         self
     }
 
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(!self.stdout.contains(needle), "stdout has {needle:?}\n--- stdout\n{}", self.stdout);
+        self
+    }
+
+    /// Exit 0, or 6 when the selection was empty (e.g. a shard with no scenario).
+    pub fn success_or_6(&self) -> &Self {
+        assert!(
+            matches!(self.code, 0 | 6),
+            "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
     pub fn stderr_has(&self, needle: &str) -> &Self {
         assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}", self.stderr);
         self
@@ -110,4 +128,58 @@ impl Output {
 /// A minimal valid scenario.
 pub fn scenario(name: &str) -> String {
     format!("[scenario]\nname = \"{name}\"\n\n[[steps]]\nname = \"s\"\nimage = \"busybox\"\nrun = [\"true\"]\n")
+}
+
+/// Whether tests that need the engine can run. With `CI` set a missing engine is a failure, never a skip.
+pub fn engine_available() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| {
+        let up = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(up || !ci, "CI is set but the Docker engine is not reachable");
+        if !up {
+            eprintln!("skipping: no Docker engine (set CI to make this an error)");
+            return false;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixtures");
+        let built = Command::new(&script).output().expect("run scripts/fixtures");
+        assert!(built.status.success(), "building fixtures failed: {}", String::from_utf8_lossy(&built.stderr));
+        true
+    })
+}
+
+impl Project {
+    /// Containers and networks the engine still holds for this project.
+    pub fn leftovers(&self) -> (Vec<String>, Vec<String>) {
+        let label = format!("label=clnrm.project={}", self.path().display());
+        let list = |args: &[&str]| {
+            let out = Command::new("docker").args(args).output().expect("docker");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+        };
+        (
+            list(&["ps", "-a", "--filter", &label, "--format", "{{.Names}}"]),
+            list(&["network", "ls", "--filter", &label, "--format", "{{.Name}}"]),
+        )
+    }
+
+    pub fn assert_clean(&self) {
+        let (containers, networks) = self.leftovers();
+        assert!(containers.is_empty() && networks.is_empty(), "left behind: {containers:?} {networks:?}");
+    }
+
+    /// Writes `scenarios/<name>.clnrm.toml` with a `[scenario]` header and `body`.
+    pub fn scenario(&self, name: &str, body: &str) -> &Self {
+        self.write(&format!("scenarios/{name}.clnrm.toml"), format!("[scenario]\nname = \"{name}\"\n\n{body}"))
+    }
+
+    /// A project whose steps default to the local fixture image and never pull.
+    pub fn with_fixture() -> Self {
+        let project = Self::empty();
+        project.write(".clnrm/config.toml", "[defaults]\nimage = \"clnrm-fixture:busybox\"\npull = \"never\"\n");
+        project
+    }
 }
