@@ -542,3 +542,25 @@ fn the_deliberately_failing_example_fails_with_a_clear_message() {
         .stdout_has("│ hello");
     p.assert_clean();
 }
+
+#[test]
+fn scenarios_with_different_images_and_steps_in_two_images_share_the_pool() {
+    require_engine!();
+    let p = Project::with_fixture();
+    // A second image, built locally (its tag follows its content, so it is shared by all test runs).
+    p.write("other-image/Dockerfile", "FROM clnrm-fixture:busybox\nRUN echo other > /which\n");
+    let other = "build = \"../other-image\"";
+    p.scenario("plain-1", "[[steps]]\nname = \"s\"\nrun = [\"true\"]\n");
+    p.scenario("other-1", &format!("[[steps]]\nname = \"s\"\n{other}\nrun = [\"cat\", \"/which\"]\nexpect = {{ stdout = \"other\" }}\n"));
+    p.scenario(
+        "both",
+        &format!("[[steps]]\nname = \"in busybox\"\nrun = \"test ! -e /which\"\n\n[[steps]]\nname = \"in other\"\n{other}\nrun = [\"cat\", \"/which\"]\n"),
+    );
+    p.scenario("plain-2", "[[steps]]\nname = \"s\"\nrun = [\"true\"]\n");
+    p.scenario("other-2", &format!("[[steps]]\nname = \"s\"\n{other}\nrun = [\"true\"]\n"));
+    for jobs in ["1", "2"] {
+        p.clnrm(&["run", "--force", "-j", jobs]).success().stdout_has("5 scenarios: 5 passed");
+    }
+    p.clnrm(&["run", "--force", "-j", "1", "--reuse"]).success().stdout_has("5 passed");
+    p.assert_clean();
+}

@@ -46,7 +46,10 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         fail_fast: args.fail_fast || config.run.fail_fast,
         force: args.force,
         reuse: args.reuse || config.pool.reuse,
-        warm: config.pool.size.map_or(jobs, |s| s as usize),
+        warm: std::env::var("XWARM")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(config.pool.size.map_or(2 * jobs, |s| s as usize)),
         ttl: config.pool.ttl,
     };
     let cache = Cache::new(project.cache_dir());

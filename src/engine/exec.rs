@@ -125,16 +125,18 @@ pub async fn exec(engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutco
             kill(engine, container).await;
             ExecEnd::TimedOut
         }
-        Ok(result) => match (result?, container_state(engine, container).await) {
-            (_, ContainerState::Stopped(exit_code)) => ExecEnd::ContainerStopped { exit_code },
-            (None, ContainerState::Running) => ExecEnd::ContainerStopped { exit_code: None },
-            // Killed by a signal: maybe the whole container is going down (`docker kill`), which
-            // the engine reports a moment after the command's end. Give it that moment.
-            (Some(code), ContainerState::Running) if code >= 128 => match stopping(engine, container).await {
-                Some(exit_code) => ExecEnd::ContainerStopped { exit_code },
-                None => ExecEnd::Exited(code),
+        // A normal exit needs no second look. No exit code, or death by a signal, may mean the
+        // whole container went down (`docker kill`), which the engine reports a moment later.
+        Ok(result) => match result? {
+            Some(code) if code < 128 => ExecEnd::Exited(code),
+            exit => match (container_state(engine, container).await, exit) {
+                (ContainerState::Stopped(exit_code), _) => ExecEnd::ContainerStopped { exit_code },
+                (ContainerState::Running, None) => ExecEnd::ContainerStopped { exit_code: None },
+                (ContainerState::Running, Some(code)) => match stopping(engine, container).await {
+                    Some(exit_code) => ExecEnd::ContainerStopped { exit_code },
+                    None => ExecEnd::Exited(code),
+                },
             },
-            (Some(code), ContainerState::Running) => ExecEnd::Exited(code),
         },
     };
     Ok(ExecOutcome { end, stdout, stderr, duration: started.elapsed() })

@@ -1,26 +1,31 @@
 //! The warm pool: containers for the images a run needs, created and started *before* a scenario
 //! asks for them, and handed out at once.
 //!
-//! Measured on the reference machine, most of a container's cost is its network namespace (created
-//! at start, torn down at removal). So the pool keeps a few *sandboxes*: long-lived idle containers
-//! on the run's network, each owning a network namespace. A scenario leases one sandbox for itself;
-//! its step containers join the sandbox's namespace (cheap to create and remove), and when it has
-//! services the sandbox joins the scenario's private network, so steps reach services by name.
+//! Measured on the reference machine, most of a container's cost is its network namespace
+//! (created at start, torn down at removal), and the engine makes only a few containers a second.
+//! So the pool is built from *lanes*: a lane is a long-lived idle container on the run's network
+//! that owns a network namespace and serves one scenario at a time. Step containers join a lane's
+//! namespace (cheap to create and remove). Each lane keeps a queue of warm step containers,
+//! created ahead of demand by a background creator that keeps the engine busy while scenarios
+//! run; when a scenario has services, its lane joins the scenario's private network, so steps
+//! reach services by name.
 //!
-//! Single-use (the default): a lease comes with fresh step containers, which are removed when the
-//! scenario ends; the sandbox is handed out again only after they are gone and it has left the
-//! scenario's network, so nothing of one scenario is visible to the next. With `reuse`, step
-//! containers stay in their sandbox and serve later scenarios (faster, less hermetic).
+//! Single-use (the default): a scenario gets a fresh step container; when it ends, that container
+//! is killed *before* the lane serves another scenario (so nothing of one scenario runs beside the
+//! next) and removed in the background. With `reuse`, containers serve many scenarios (faster,
+//! less hermetic), and a lane runs the steps itself: half the containers to start.
 //!
 //! Warming follows demand: the scheduler announces the step image of every scenario it will start,
-//! in order, and the pool prepares sandboxes for the next ones, never more than will be used.
+//! in order, and the pool creates containers for the next ones, never more than will be used.
+//! Scenarios waiting for a lane are served oldest first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest};
-use tokio::sync::Notify;
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::cleanup::Registry;
@@ -29,11 +34,13 @@ use super::docker::{Engine, EngineError, POOL_SCENARIO};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Idle, ready sandboxes kept ahead of demand.
-    pub warm: usize,
-    /// Sandboxes in existence at most (leased, ready and being prepared).
-    pub max: usize,
-    /// Idle sandboxes are removed after this long.
+    /// Lanes at most: scenarios that can hold step containers at once.
+    pub lanes: usize,
+    /// Warm step containers kept ready (or being made) ahead of demand, across lanes.
+    pub ahead: usize,
+    /// Leased step containers usually come back (`reuse`), so they count as supply.
+    pub reuse: bool,
+    /// Idle lanes are removed after this long.
     pub ttl: Duration,
 }
 
@@ -55,59 +62,85 @@ impl Stats {
     }
 }
 
-/// A sandbox and the step containers (by image) that live in its network namespace.
-struct Sandbox {
+/// A warm step container.
+struct Warm {
+    image: String,
+    container: String,
+}
+
+struct Lane {
     name: String,
-    warm: HashMap<String, String>,
+    warm: VecDeque<Warm>,
+    /// Warm containers being created in this lane.
+    incoming: usize,
+    leased: bool,
     idle_since: Instant,
 }
 
 #[derive(Default)]
 struct State {
-    ready: Vec<Sandbox>,
-    /// Sandboxes being prepared, by the image of their step container.
-    preparing: HashMap<String, usize>,
-    alive: usize,
+    lanes: Vec<Lane>,
+    /// Lanes being created, by the image of the step container each brings.
+    lanes_coming: HashMap<String, usize>,
+    /// Step containers being created, by image.
+    creating: HashMap<String, usize>,
+    /// Step containers out on lease, by image.
+    out: HashMap<String, usize>,
     /// Step images of scenarios announced but not started, in schedule order.
     demand: VecDeque<String>,
-    /// Why preparing a container of an image failed, so waiters fail rather than retry forever.
+    /// Scenarios waiting for a lane, oldest first.
+    waiters: VecDeque<Waiter>,
+    /// Why creating a container of an image failed, so waiters fail rather than retry forever.
     failures: HashMap<String, String>,
     closed: bool,
 }
 
+struct Waiter {
+    image: String,
+    reply: oneshot::Sender<Result<(String, Warm), EngineError>>,
+}
+
 impl State {
-    fn preparing_total(&self) -> usize {
-        self.preparing.values().sum()
+    fn warm_count(&self, image: &str) -> usize {
+        self.lanes.iter().flat_map(|l| &l.warm).filter(|w| w.image == image).count()
+    }
+
+    fn lanes_total(&self) -> usize {
+        self.lanes.len() + self.lanes_coming.values().sum::<usize>()
     }
 }
 
-/// A sandbox leased to one scenario.
+/// A lane leased to one scenario.
 pub struct Lease {
-    pub sandbox: String,
+    pub lane: String,
     /// Step container by image.
     pub containers: HashMap<String, String>,
-    /// The scenario's private network the sandbox joined, if any.
+    /// The scenario's private network the lane joined, if any.
     pub network: Option<String>,
-    /// The sandbox could not be cleaned for another scenario.
+    /// The lane could not be cleaned for another scenario.
     poisoned: bool,
 }
 
 pub struct Pool {
     engine: Engine,
     registry: Registry,
-    /// The run's network, where sandboxes live.
+    /// The run's network, where lanes live.
     network: String,
     settings: Settings,
     state: Mutex<State>,
-    changed: Notify,
     stats: Mutex<Stats>,
     tasks: Mutex<JoinSet<()>>,
-    /// Limits containers being created at once: past a couple, the engine only gets slower.
+    /// Limits step containers being created at once: past a few, the engine only gets slower.
     creating: tokio::sync::Semaphore,
+    /// Lanes have slots of their own, beside step containers rather than ahead of them, so the
+    /// first scenario can start as soon as one lane and one step container exist.
+    creating_lane: tokio::sync::Semaphore,
 }
 
-/// Containers created at once (see `Pool::creating`).
-const CREATE_CONCURRENCY: usize = 2;
+/// Step containers created at once (see `Pool::creating`).
+const CREATE_CONCURRENCY: usize = 3;
+/// Lanes created at once (see `Pool::creating_lane`).
+const LANE_CONCURRENCY: usize = 2;
 
 impl Pool {
     /// Creates the run's network and starts warming for the announced `demand` (one step image per
@@ -132,12 +165,12 @@ impl Pool {
             network,
             settings,
             state: Mutex::new(State { demand: demand.into(), ..Default::default() }),
-            changed: Notify::new(),
             stats: Mutex::new(Stats::default()),
             tasks: Mutex::new(JoinSet::new()),
             creating: tokio::sync::Semaphore::new(CREATE_CONCURRENCY),
+            creating_lane: tokio::sync::Semaphore::new(LANE_CONCURRENCY),
         });
-        pool.fill();
+        pool.update(&mut pool.state());
         pool.spawn_expiry();
         Ok(pool)
     }
@@ -156,134 +189,236 @@ impl Pool {
 
     /// Announces more scenarios (for `watch`, where demand arrives over time).
     pub fn announce(self: &Arc<Self>, images: impl IntoIterator<Item = String>) {
-        self.state().demand.extend(images);
-        self.fill();
+        let mut state = self.state();
+        state.demand.extend(images);
+        self.update(&mut state);
     }
 
-    /// Starts preparing sandboxes until enough are ready or on their way for the coming demand.
-    fn fill(self: &Arc<Self>) {
-        let mut state = self.state();
+    /// Brings the pool up to date after any change: serves waiters (oldest first) from free lanes
+    /// with a warm container of their image, fails waiters whose image cannot be made, and starts
+    /// creating the lanes and warm containers that waiters and announced demand need.
+    fn update(self: &Arc<Self>, state: &mut State) {
         if state.closed {
             return;
         }
-        loop {
-            let ahead = state.ready.len() + state.preparing_total();
-            let Some(image) = state.demand.get(ahead).cloned() else { break };
-            if ahead >= self.settings.warm || state.alive >= self.settings.max || state.failures.contains_key(&image) {
-                break;
+        let mut i = 0;
+        while i < state.waiters.len() {
+            let image = state.waiters[i].image.clone();
+            let lane = state.lanes.iter().position(|l| !l.leased && l.warm.iter().any(|w| w.image == image));
+            if let Some(at) = lane {
+                let lane = &mut state.lanes[at];
+                let slot = lane.warm.iter().position(|w| w.image == image).expect("checked above");
+                let warm = lane.warm.remove(slot).expect("checked above");
+                lane.leased = true;
+                *state.out.entry(image.clone()).or_default() += 1;
+                let name = lane.name.clone();
+                let waiter = state.waiters.remove(i).expect("index in range");
+                if let Err(Ok((_, warm))) = waiter.reply.send(Ok((name, warm))) {
+                    // The scenario stopped waiting: its container and lane are free again.
+                    decrement(&mut state.out, &image);
+                    let lane = &mut state.lanes[at];
+                    lane.warm.push_front(warm);
+                    lane.leased = false;
+                }
+                continue;
             }
-            state.alive += 1;
-            *state.preparing.entry(image.clone()).or_default() += 1;
+            let coming =
+                state.creating.get(&image).copied().unwrap_or(0) + state.lanes_coming.get(&image).copied().unwrap_or(0);
+            if let Some(reason) =
+                state.failures.get(&image).filter(|_| coming == 0 && state.warm_count(&image) == 0).cloned()
+            {
+                let waiter = state.waiters.remove(i).expect("index in range");
+                let _ = waiter.reply.send(Err(EngineError::Prepare { image, reason }));
+                continue;
+            }
+            i += 1;
+        }
+        self.create_lanes(state);
+        self.create_warm(state);
+    }
+
+    /// Lanes are made up to the limit while scenarios wait or are announced, each for the image
+    /// of the next scenario that needs one.
+    fn create_lanes(self: &Arc<Self>, state: &mut State) {
+        let wanted = (state.lanes.iter().filter(|l| l.leased).count() + state.waiters.len() + state.demand.len())
+            .min(self.settings.lanes);
+        while state.lanes_total() < wanted {
+            let next = state.lanes_total() - state.lanes.iter().filter(|l| l.leased).count();
+            let upcoming = state.waiters.iter().map(|w| &w.image).chain(&state.demand);
+            let Some(image) = upcoming.clone().nth(next).or_else(|| upcoming.last()).cloned() else { return };
+            *state.lanes_coming.entry(image.clone()).or_default() += 1;
             let pool = Arc::clone(self);
-            self.spawn(async move { pool.prepare_new(image).await });
+            self.spawn(async move { pool.create_lane(image).await });
         }
     }
 
-    /// Creates a sandbox with a step container for `image` and makes it ready.
-    async fn prepare_new(self: Arc<Self>, image: String) {
-        let sandbox = self.engine.name("sandbox", POOL_SCENARIO);
+    /// Warm containers are made for waiting scenarios first, then for the announced ones, up to
+    /// `ahead`, each in the free lane with the fewest (a busy lane's warm containers wait idle).
+    fn create_warm(self: &Arc<Self>, state: &mut State) {
+        if state.lanes.is_empty() {
+            return;
+        }
+        let mut wanted: HashMap<String, usize> = HashMap::new();
+        let waiting: Vec<String> = state.waiters.iter().map(|w| w.image.clone()).collect();
+        let ahead: Vec<String> = state.demand.iter().take(self.settings.ahead).cloned().collect();
+        // Warming ahead gives each lane its share, so containers spread over the lanes that will
+        // serve them; a waiting scenario is served whatever the shares.
+        let share = (waiting.len() + ahead.len()).div_ceil(self.settings.lanes).max(1);
+        let urgent = waiting.len();
+        for (index, image) in waiting.into_iter().chain(ahead).enumerate() {
+            let cap = if index < urgent { usize::MAX } else { share };
+            if state.failures.contains_key(&image) {
+                continue;
+            }
+            let n = wanted.entry(image.clone()).or_default();
+            *n += 1;
+            // Reused containers come back: more of one image than lanes would never all be used.
+            if self.settings.reuse && *n > self.settings.lanes {
+                continue;
+            }
+            let count = |map: &HashMap<String, usize>| map.get(&image).copied().unwrap_or(0);
+            let leased = if self.settings.reuse { count(&state.out) } else { 0 };
+            let have = state.warm_count(&image) + count(&state.creating) + count(&state.lanes_coming) + leased;
+            if have < *n {
+                let open = state.lanes.iter_mut().filter(|l| l.warm.len() + l.incoming < cap);
+                let Some(lane) = open.min_by_key(|l| (l.leased, l.warm.len() + l.incoming)) else { break };
+                lane.incoming += 1;
+                let lane = lane.name.clone();
+                *state.creating.entry(image.clone()).or_default() += 1;
+                let pool = Arc::clone(self);
+                self.spawn(async move { pool.create_warm_in(lane, image).await });
+            }
+        }
+    }
+
+    /// Creates a lane and, in the same slot, its first step container, so a new lane can serve a
+    /// scenario as soon as it exists.
+    async fn create_lane(self: Arc<Self>, image: String) {
+        let name = self.engine.name("lane", POOL_SCENARIO);
         let spec = container::idle(
-            sandbox.clone(),
+            name.clone(),
             &image,
             self.engine.labels(POOL_SCENARIO),
             Attach::Network { name: &self.network, aliases: Vec::new() },
         );
         let created = {
-            let _slot = self.creating.acquire().await;
-            container::run(&self.engine, &self.registry, spec).await
-        };
-        let result = match created {
-            Ok(sandbox) => self.step_container(&sandbox, &image, POOL_SCENARIO).await.map(|c| (sandbox, c)),
-            Err(e) => Err(e),
+            let _slot = self.creating_lane.acquire().await;
+            match container::run(&self.engine, &self.registry, spec).await {
+                // Reused containers give up isolation between scenarios anyway, so the lane
+                // itself runs the steps: half the containers to start.
+                Ok(_) if self.settings.reuse => Ok(name.clone()),
+                Ok(_) => self.create_step(&name, &image, POOL_SCENARIO).await,
+                Err(e) => Err(e),
+            }
         };
         let mut state = self.state();
-        decrement(&mut state.preparing, &image);
-        match result {
-            Ok((name, step)) => {
-                state.failures.remove(&image);
-                state.ready.push(Sandbox { name, warm: HashMap::from([(image, step)]), idle_since: Instant::now() });
+        decrement(&mut state.lanes_coming, &image);
+        match created {
+            Ok(container) => {
+                let warm = VecDeque::from([Warm { image, container }]);
+                state.lanes.push(Lane { name, warm, incoming: 0, leased: false, idle_since: Instant::now() });
             }
             Err(e) => {
-                state.alive -= 1;
+                state.failures.insert(image, e.to_string());
+                let (engine, registry) = (self.engine.clone(), self.registry.clone());
+                self.spawn(async move {
+                    let _ = registry.remove_container(&engine, &name).await;
+                });
+            }
+        }
+        self.update(&mut state);
+    }
+
+    async fn create_warm_in(self: Arc<Self>, lane: String, image: String) {
+        let created = self.step_container(&lane, &image, POOL_SCENARIO).await;
+        let mut guard = self.state();
+        let state = &mut *guard;
+        decrement(&mut state.creating, &image);
+        let mut lane = state.lanes.iter_mut().find(|l| l.name == lane);
+        if let Some(lane) = lane.as_mut() {
+            lane.incoming -= 1;
+        }
+        match (created, lane) {
+            (Ok(container), Some(lane)) => {
+                state.failures.remove(&image);
+                lane.warm.push_back(Warm { image, container });
+            }
+            (Ok(container), None) => {
+                // The lane went away meanwhile (expiry): the container goes too.
+                let (engine, registry) = (self.engine.clone(), self.registry.clone());
+                self.spawn(async move {
+                    let _ = registry.remove_container(&engine, &container).await;
+                });
+            }
+            (Err(e), _) => {
                 state.failures.insert(image, e.to_string());
             }
         }
-        drop(state);
-        self.changed.notify_waiters();
+        self.update(state);
     }
 
-    /// Creates a step container of `image` in the namespace of `sandbox`.
-    async fn step_container(&self, sandbox: &str, image: &str, scenario: &str) -> Result<String, EngineError> {
-        let name = self.engine.name("step", scenario);
-        let spec = container::idle(name, image, self.engine.labels(scenario), Attach::JoinNamespaceOf(sandbox));
+    /// Creates a step container of `image` in the namespace of `lane`, in a creation slot.
+    async fn step_container(&self, lane: &str, image: &str, scenario: &str) -> Result<String, EngineError> {
         let _slot = self.creating.acquire().await;
+        self.create_step(lane, image, scenario).await
+    }
+
+    async fn create_step(&self, lane: &str, image: &str, scenario: &str) -> Result<String, EngineError> {
+        let name = self.engine.name("step", scenario);
+        let spec = container::idle(name, image, self.engine.labels(scenario), Attach::JoinNamespaceOf(lane));
         container::run(&self.engine, &self.registry, spec).await
     }
 
-    /// Leases a sandbox with a step container for each of `images` (the first is the one announced
-    /// for this scenario). Ready ones are handed out at once; otherwise this waits for one.
+    /// Leases a lane with a step container for each of `images` (the first is the one announced
+    /// for this scenario). A free lane with a warm container is handed out at once; otherwise this
+    /// waits its turn.
     pub async fn acquire(self: &Arc<Self>, scenario: &str, images: &[String]) -> Result<Lease, EngineError> {
         let started = Instant::now();
         let primary = images.first().cloned().unwrap_or_default();
-        let mut hit = true;
+        let (reply, mut answer) = oneshot::channel();
         {
             let mut state = self.state();
             if let Some(at) = state.demand.iter().position(|i| *i == primary) {
                 state.demand.remove(at);
             }
+            state.waiters.push_back(Waiter { image: primary.clone(), reply });
+            self.update(&mut state);
         }
-        let mut sandbox = loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut state = self.state();
-                if let Some(at) = state.ready.iter().position(|s| s.warm.contains_key(&primary)) {
-                    break state.ready.swap_remove(at);
-                }
-                let coming = state.preparing.get(&primary).copied().unwrap_or(0) > 0;
-                if let Some(reason) = state.failures.get(&primary).filter(|_| !coming) {
-                    return Err(EngineError::Prepare { image: primary, reason: reason.clone() });
-                }
-                if !coming && state.alive < self.settings.max {
-                    state.alive += 1;
-                    *state.preparing.entry(primary.clone()).or_default() += 1;
-                    let pool = Arc::clone(self);
-                    let image = primary.clone();
-                    self.spawn(async move { pool.prepare_new(image).await });
-                } else if !coming && !state.ready.is_empty() {
-                    // Every sandbox exists already and none has this image: take any, add the container.
-                    break state.ready.swap_remove(0);
-                }
-                hit = false;
-            }
-            notified.await;
+        let at_once = answer.try_recv();
+        let mut hit = at_once.is_ok();
+        let (lane, warm) = match at_once {
+            Ok(served) => served?,
+            Err(_) => answer.await.map_err(|_| EngineError::Prepare {
+                image: primary.clone(),
+                reason: "the pool was shut down".into(),
+            })??,
         };
-        self.fill();
-        let mut containers = HashMap::new();
-        for image in images {
-            let existing = sandbox.warm.remove(image);
-            let id = match existing {
-                Some(id) => id,
+        let mut lease =
+            Lease { lane, containers: HashMap::from([(warm.image, warm.container)]), network: None, poisoned: false };
+        for image in images.iter().skip(1) {
+            if lease.containers.contains_key(image) {
+                continue;
+            }
+            let taken = {
+                let mut state = self.state();
+                let lane = state.lanes.iter_mut().find(|l| l.name == lease.lane);
+                lane.and_then(|l| l.warm.iter().position(|w| w.image == *image).and_then(|at| l.warm.remove(at)))
+            };
+            let container = match taken {
+                Some(warm) => warm.container,
                 None => {
                     hit = false;
-                    match self.step_container(&sandbox.name, image, scenario).await {
-                        Ok(id) => id,
+                    match self.step_container(&lease.lane, image, scenario).await {
+                        Ok(container) => container,
                         Err(e) => {
-                            self.discard(sandbox);
+                            self.release(lease, false);
                             return Err(e);
                         }
                     }
                 }
             };
-            containers.insert(image.clone(), id);
-        }
-        // Containers of other images in this sandbox are not wanted by this scenario.
-        for (_, unused) in sandbox.warm.drain() {
-            let (engine, registry) = (self.engine.clone(), self.registry.clone());
-            self.spawn(async move {
-                let _ = registry.remove_container(&engine, &unused).await;
-            });
+            *self.state().out.entry(image.clone()).or_default() += 1;
+            lease.containers.insert(image.clone(), container);
         }
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         if hit {
@@ -292,12 +427,12 @@ impl Pool {
             stats.misses += 1
         }
         stats.acquire.push(started.elapsed());
-        Ok(Lease { sandbox: sandbox.name, containers, network: None, poisoned: false })
+        Ok(lease)
     }
 
-    /// Connects a leased sandbox to a scenario's private network.
+    /// Connects a leased lane to a scenario's private network.
     pub async fn join(&self, lease: &mut Lease, network: &str) -> Result<(), EngineError> {
-        let request = NetworkConnectRequest { container: lease.sandbox.clone(), endpoint_config: None };
+        let request = NetworkConnectRequest { container: lease.lane.clone(), endpoint_config: None };
         self.engine
             .docker
             .connect_network(network, request)
@@ -307,75 +442,85 @@ impl Pool {
         Ok(())
     }
 
-    /// Takes a leased sandbox off the scenario's network (before that network is removed). A
-    /// sandbox that cannot leave is not handed out again.
+    /// Takes a leased lane off the scenario's network (before that network is removed). A lane
+    /// that cannot leave is not handed out again.
     pub async fn leave(&self, lease: &mut Lease) {
         let Some(network) = lease.network.take() else { return };
-        let request = NetworkDisconnectRequest { container: lease.sandbox.clone(), force: Some(true) };
+        let request = NetworkDisconnectRequest { container: lease.lane.clone(), force: Some(true) };
         if self.engine.docker.disconnect_network(&network, request).await.is_err() {
             lease.poisoned = true;
         }
     }
 
-    /// Ends a lease. In the background: either keep the step containers (`reuse`, when they still
-    /// run) or remove them and prepare a fresh one for the next demand; the sandbox is handed out
-    /// again only after that.
-    ///
-    /// `reuse` must only be asked for step containers known to be healthy (every command ended
-    /// normally); such a lease is ready again at once.
+    /// Ends a lease. With `reuse` (only for step containers known to be healthy: every command
+    /// ended normally) the containers go back to their lane, ready at once. Otherwise they are
+    /// killed first, so the lane serves its next scenario with nothing of this one running, and
+    /// removed in the background.
     pub fn release(self: &Arc<Self>, lease: Lease, reuse: bool) {
+        {
+            let mut state = self.state();
+            for image in lease.containers.keys() {
+                decrement(&mut state.out, image);
+            }
+        }
         if reuse && !lease.poisoned && lease.network.is_none() {
-            self.state().ready.push(Sandbox {
-                name: lease.sandbox,
-                warm: lease.containers,
-                idle_since: Instant::now(),
-            });
-            self.changed.notify_waiters();
+            let mut state = self.state();
+            if let Some(lane) = state.lanes.iter_mut().find(|l| l.name == lease.lane) {
+                for (image, container) in lease.containers {
+                    lane.warm.push_front(Warm { image, container });
+                }
+                lane.leased = false;
+                lane.idle_since = Instant::now();
+            }
+            self.update(&mut state);
             return;
         }
         let pool = Arc::clone(self);
         self.spawn(async move { pool.recycle(lease).await });
     }
 
-    /// Replaces a released sandbox's step containers with a fresh one for the coming demand.
     async fn recycle(self: Arc<Self>, lease: Lease) {
-        if lease.poisoned || lease.network.is_some() {
-            return self.discard_named(&lease.sandbox, lease.containers.into_values().collect()).await;
+        let used: Vec<String> = lease.containers.into_values().collect();
+        // A lane that ran steps itself cannot be cleaned without ending it.
+        if lease.poisoned || lease.network.is_some() || used.contains(&lease.lane) {
+            return self.discard_lane(&lease.lane, used).await;
         }
-        for id in lease.containers.values() {
-            let _ = self.registry.remove_container(&self.engine, id).await;
-        }
-        let next = {
+        let idle_from_now = {
             let state = self.state();
-            state.demand.get(state.ready.len() + state.preparing_total()).cloned()
+            state.waiters.is_empty() && state.demand.is_empty()
         };
-        let Some(image) = next else {
-            return self.discard_named(&lease.sandbox, Vec::new()).await;
-        };
-        let Ok(step) = self.step_container(&lease.sandbox, &image, POOL_SCENARIO).await else {
-            return self.discard_named(&lease.sandbox, Vec::new()).await;
-        };
-        let warm = HashMap::from([(image, step)]);
-        self.state().ready.push(Sandbox { name: lease.sandbox, warm, idle_since: Instant::now() });
-        self.changed.notify_waiters();
-    }
-
-    fn discard(self: &Arc<Self>, sandbox: Sandbox) {
-        let pool = Arc::clone(self);
-        self.spawn(async move { pool.discard_named(&sandbox.name, sandbox.warm.into_values().collect()).await });
-    }
-
-    /// Removes a sandbox and its containers for good.
-    async fn discard_named(&self, sandbox: &str, containers: Vec<String>) {
-        for id in containers {
-            let _ = self.registry.remove_container(&self.engine, &id).await;
+        if idle_from_now {
+            // Nothing more will run here: the lane goes now rather than at the end of the run.
+            return self.discard_lane(&lease.lane, used).await;
         }
-        let _ = self.registry.remove_container(&self.engine, sandbox).await;
-        self.state().alive -= 1;
-        self.changed.notify_waiters();
+        join_all(used.iter().map(|c| super::exec::kill(&self.engine, c))).await;
+        {
+            let mut state = self.state();
+            if let Some(lane) = state.lanes.iter_mut().find(|l| l.name == lease.lane) {
+                lane.leased = false;
+                lane.idle_since = Instant::now();
+            }
+            self.update(&mut state);
+        }
+        join_all(used.iter().map(|c| self.registry.remove_container(&self.engine, c))).await;
     }
 
-    /// Removes sandboxes idle for longer than the TTL (matters in long-lived `watch` processes).
+    /// Removes a lane and its containers for good.
+    async fn discard_lane(self: &Arc<Self>, lane: &str, containers: Vec<String>) {
+        let mut containers: Vec<String> = containers.into_iter().filter(|c| c != lane).collect();
+        {
+            let mut state = self.state();
+            if let Some(at) = state.lanes.iter().position(|l| l.name == lane) {
+                let removed = state.lanes.remove(at);
+                containers.extend(removed.warm.into_iter().map(|w| w.container));
+            }
+            self.update(&mut state);
+        }
+        join_all(containers.iter().map(|c| self.registry.remove_container(&self.engine, c))).await;
+        let _ = self.registry.remove_container(&self.engine, lane).await;
+    }
+
+    /// Removes lanes idle for longer than the TTL (matters in long-lived `watch` processes).
     fn spawn_expiry(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let period = (self.settings.ttl / 2).max(Duration::from_secs(1));
@@ -383,16 +528,18 @@ impl Pool {
             loop {
                 tokio::time::sleep(period).await;
                 let Some(pool) = weak.upgrade() else { return };
-                let expired: Vec<Sandbox> = {
-                    let mut state = pool.state();
-                    let (old, fresh) = std::mem::take(&mut state.ready)
-                        .into_iter()
-                        .partition(|s| s.idle_since.elapsed() > pool.settings.ttl);
-                    state.ready = fresh;
-                    old
+                let expired: Vec<String> = {
+                    let state = pool.state();
+                    let ttl = pool.settings.ttl;
+                    state
+                        .lanes
+                        .iter()
+                        .filter(|l| !l.leased && l.idle_since.elapsed() > ttl)
+                        .map(|l| l.name.clone())
+                        .collect()
                 };
-                for sandbox in expired {
-                    pool.discard_named(&sandbox.name, sandbox.warm.into_values().collect()).await;
+                for lane in expired {
+                    pool.discard_lane(&lane, Vec::new()).await;
                 }
             }
         });

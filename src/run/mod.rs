@@ -45,7 +45,7 @@ pub struct Options {
     pub force: bool,
     /// Recycle step containers between scenarios (scenarios may override).
     pub reuse: bool,
-    /// Ready sandboxes kept ahead of demand.
+    /// Warm step containers kept ready ahead of demand.
     pub warm: usize,
     pub ttl: Duration,
 }
@@ -168,7 +168,9 @@ async fn execute_all(
     let pool = if demand.is_empty() {
         None
     } else {
-        let settings = pool::Settings { warm: options.warm, max: options.jobs + options.warm, ttl: options.ttl };
+        // Reused containers serve many scenarios: one per lane is all that is ever needed.
+        let ahead = if options.reuse { options.jobs } else { options.warm };
+        let settings = pool::Settings { lanes: options.jobs, ahead, reuse: options.reuse, ttl: options.ttl };
         Some(Pool::start(engine.clone(), registry.clone(), settings, demand).await?)
     };
     let shared = Arc::new(Shared {

@@ -352,7 +352,7 @@ fn output_tail(step: &StepOutcome) -> String {
 }
 
 /// Releases what the scenario held. A lease that never joined a network goes back to the pool at
-/// once; the rest happens in the background: services go, the sandbox leaves the scenario network
+/// once; the rest happens in the background: services go, the lane leaves the scenario network
 /// (which then goes) and returns to the pool.
 fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
     let Held { lease, network, services } = held;
