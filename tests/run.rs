@@ -551,7 +551,10 @@ fn scenarios_with_different_images_and_steps_in_two_images_share_the_pool() {
     p.write("other-image/Dockerfile", "FROM clnrm-fixture:busybox\nRUN echo other > /which\n");
     let other = "build = \"../other-image\"";
     p.scenario("plain-1", "[[steps]]\nname = \"s\"\nrun = [\"true\"]\n");
-    p.scenario("other-1", &format!("[[steps]]\nname = \"s\"\n{other}\nrun = [\"cat\", \"/which\"]\nexpect = {{ stdout = \"other\" }}\n"));
+    p.scenario(
+        "other-1",
+        &format!("[[steps]]\nname = \"s\"\n{other}\nrun = [\"cat\", \"/which\"]\nexpect = {{ stdout = \"other\" }}\n"),
+    );
     p.scenario(
         "both",
         &format!("[[steps]]\nname = \"in busybox\"\nrun = \"test ! -e /which\"\n\n[[steps]]\nname = \"in other\"\n{other}\nrun = [\"cat\", \"/which\"]\n"),

@@ -183,6 +183,11 @@ impl Pool {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).spawn(task);
     }
 
+    /// Free lanes holding a warm step container: scenarios that would be served at once.
+    pub fn ready(&self) -> usize {
+        self.state().lanes.iter().filter(|l| !l.leased && !l.warm.is_empty()).count()
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -1,0 +1,261 @@
+//! Benchmarks of `clnrm run` against the real engine (issue: run on a warm pool). Every comparison
+//! is measured in the same run, because the machine is shared and noisy: ratios matter, not times.
+//!
+//! `cargo bench --bench engine` needs a Docker engine and builds the fixture image
+//! (`scripts/fixtures`). Set `CLNRM_BENCH_ROUNDS` (default 3) for the throughput rounds.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::exec::StartExecResults;
+use bollard::models::ExecConfig;
+use futures_util::StreamExt;
+
+use clnrm::engine::cleanup::{self, Registry};
+use clnrm::engine::image::{Available, Obtained};
+use clnrm::engine::pool::{self, Pool};
+use clnrm::engine::{Engine, RunIdentity};
+use clnrm::project::Project;
+use clnrm::run::scenario::{Shared, execute};
+use clnrm::scenario::Loader;
+use clnrm::scenario::model::ImageSource;
+use clnrm::scenario::vars::Overrides;
+
+const IMAGE: &str = "clnrm-fixture:busybox";
+
+fn main() {
+    let bin = env!("CARGO_BIN_EXE_clnrm");
+    let fixtures =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixtures")).status().expect("fixtures");
+    assert!(fixtures.success(), "building the fixture image failed");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    println!("== warm pool: one-step scenario vs one raw exec round trip (same run)");
+    let (raw, warm) = runtime.block_on(warm_pool_figures());
+    println!("raw exec round trip (bollard)      median {}", show(median(&raw)));
+    println!(
+        "single-use scenario, warm lane     median {}  ratio {:.2} (target <= 1.5)",
+        show(median(&warm.scenario)),
+        ratio(&warm.scenario, &raw)
+    );
+    println!(
+        "acquiring a warm container         median {}  p99 {} (target < 1ms)",
+        show(median(&warm.acquire)),
+        show(percentile(&warm.acquire, 0.99))
+    );
+
+    let project = tempfile::tempdir().unwrap();
+    write_project(project.path(), 20);
+    let reuse_scenarios = scenario_durations(bin, project.path(), &["-j", "1", "--reuse"]);
+    println!(
+        "reuse scenario via `clnrm run -j 1 --reuse` median {}  ratio {:.2} (target <= 1.5)",
+        show(median(&reuse_scenarios)),
+        ratio(&reuse_scenarios, &raw)
+    );
+
+    println!("\n== 50 one-step scenarios, --jobs 4, against `docker run --rm` (interleaved rounds)");
+    let project = tempfile::tempdir().unwrap();
+    write_project(project.path(), 50);
+    let rounds: usize = std::env::var("CLNRM_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let mut table: Vec<[Duration; 4]> = Vec::new();
+    for round in 1..=rounds {
+        let sequential =
+            timed(|| sh("for i in $(seq 50); do docker run --rm clnrm-fixture:busybox echo hi >/dev/null; done"));
+        let xargs = timed(|| sh("seq 50 | xargs -P 4 -I{} docker run --rm clnrm-fixture:busybox echo hi >/dev/null"));
+        let single = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4"]));
+        let reuse = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4", "--reuse"]));
+        println!(
+            "round {round}: sequential {}  xargs -P4 {}  clnrm single-use {}  clnrm reuse {}",
+            show(sequential),
+            show(xargs),
+            show(single),
+            show(reuse)
+        );
+        table.push([sequential, xargs, single, reuse]);
+    }
+    let column = |i: usize| median(&table.iter().map(|r| r[i]).collect::<Vec<_>>());
+    let (sequential, xargs, single, reuse) = (column(0), column(1), column(2), column(3));
+    let times = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    println!(
+        "medians: sequential {}  xargs -P4 {}  single-use {}  reuse {}",
+        show(sequential),
+        show(xargs),
+        show(single),
+        show(reuse)
+    );
+    println!(
+        "single-use: {:.2}x faster than sequential (target >= 2), {:.2}x vs xargs -P4 (target >= 1)",
+        times(sequential, single),
+        times(xargs, single)
+    );
+    println!(
+        "reuse:      {:.2}x faster than sequential (target >= 5), {:.2}x vs xargs -P4 (target >= 2)",
+        times(sequential, reuse),
+        times(xargs, reuse)
+    );
+
+    println!("\n== peak memory of `clnrm run` over 200 scenarios (--jobs 4)");
+    let project = tempfile::tempdir().unwrap();
+    write_project(project.path(), 200);
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", bin, "run", "--force", "-j", "4"])
+        .current_dir(project.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("/usr/bin/time");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let kb: u64 = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+    println!("peak RSS {:.1} MB (target < 100 MB)", kb as f64 / 1024.0);
+}
+
+struct Warm {
+    scenario: Vec<Duration>,
+    acquire: Vec<Duration>,
+}
+
+/// Raw exec round trips into a running container, then single-use scenarios each started when a
+/// lane holds a warm container (so every one is a pool hit), through the library.
+async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
+    let dir = tempfile::tempdir().unwrap();
+    write_project(dir.path(), 1);
+    let engine = Engine::connect(RunIdentity::current(dir.path())).await.expect("engine");
+    let registry = Registry::default();
+
+    let holder = engine.name("bench", "raw");
+    let spec = clnrm::engine::container::idle(
+        holder.clone(),
+        IMAGE,
+        engine.labels("bench"),
+        clnrm::engine::container::Attach::Network { name: "bridge", aliases: vec![] },
+    );
+    clnrm::engine::container::run(&engine, &registry, spec).await.expect("container");
+    let mut raw = Vec::new();
+    for _ in 0..40 {
+        let started = Instant::now();
+        raw_exec(&engine, &holder).await;
+        raw.push(started.elapsed());
+    }
+
+    const SCENARIOS: usize = 20;
+    let settings = pool::Settings { lanes: 1, ahead: 1, reuse: false, ttl: Duration::from_secs(300) };
+    let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string(); SCENARIOS])
+        .await
+        .expect("pool");
+    let project = Project::discover(dir.path()).expect("project");
+    let loader = Loader::new(&project, Overrides::default());
+    let loaded = loader.load_all(&[dir.path().join("scenarios/s000.clnrm.toml")]);
+    let scenario = Arc::new(loaded.into_iter().next().and_then(|l| l.scenario).expect("scenario"));
+    let id = engine.docker.inspect_image(IMAGE).await.ok().and_then(|i| i.id).unwrap_or_default();
+    let available = Available { reference: IMAGE.to_string(), id, obtained: Obtained::Present };
+    let shared = Arc::new(Shared {
+        engine: engine.clone(),
+        registry: registry.clone(),
+        pool: Some(Arc::clone(&pool)),
+        images: [(ImageSource::Image(IMAGE.to_string()), available)].into(),
+        defaults: project.config.defaults.clone(),
+        reuse: false,
+        background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
+    });
+    let mut scenario_times = Vec::new();
+    for _ in 0..SCENARIOS {
+        while pool.ready() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = Instant::now();
+        let (outcome, _) = execute(Arc::clone(&shared), Arc::clone(&scenario), "s000.clnrm.toml".into()).await;
+        scenario_times.push(started.elapsed());
+        assert_eq!(outcome.status, clnrm::run::outcome::Status::Pass, "{:?}", outcome.failure);
+    }
+    let acquire = pool.stats().acquire;
+    pool.shutdown().await;
+    let mut background = std::mem::take(&mut *shared.background.lock().unwrap());
+    while background.join_next().await.is_some() {}
+    registry.remove_all(&engine).await;
+    cleanup::remove_run(&engine).await;
+    (raw, Warm { scenario: scenario_times, acquire })
+}
+
+async fn raw_exec(engine: &Engine, container: &str) {
+    let config = ExecConfig {
+        cmd: Some(vec!["echo".into(), "hi".into()]),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let exec = engine.docker.create_exec(container, config).await.unwrap();
+    if let StartExecResults::Attached { mut output, .. } = engine.docker.start_exec(&exec.id, None).await.unwrap() {
+        while output.next().await.is_some() {}
+    }
+    engine.docker.inspect_exec(&exec.id).await.unwrap();
+}
+
+/// Scenario durations from a run's JSON report.
+fn scenario_durations(bin: &str, dir: &Path, args: &[&str]) -> Vec<Duration> {
+    let mut all = vec!["run", "--force", "--report", "json=report.json"];
+    all.extend_from_slice(args);
+    clnrm(bin, dir, &all);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let mut durations: Vec<Duration> = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Duration::from_secs_f64(s["duration_ms"].as_f64().unwrap() / 1000.0))
+        .collect();
+    durations.remove(0); // the first one waits for the pool's first container
+    durations
+}
+
+fn write_project(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir.join(".clnrm")).unwrap();
+    std::fs::write(dir.join(".clnrm/config.toml"), format!("[defaults]\nimage = \"{IMAGE}\"\npull = \"never\"\n"))
+        .unwrap();
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    for i in 0..n {
+        let body = format!("[scenario]\nname = \"s{i:03}\"\n\n[[steps]]\nname = \"echo\"\nrun = [\"echo\", \"hi\"]\n");
+        std::fs::write(dir.join(format!("scenarios/s{i:03}.clnrm.toml")), body).unwrap();
+    }
+}
+
+fn clnrm(bin: &str, dir: &Path, args: &[&str]) {
+    let out = Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "clnrm {args:?}: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn sh(script: &str) {
+    let status = Command::new("sh").args(["-c", script]).status().unwrap();
+    assert!(status.success(), "{script}");
+}
+
+fn timed(f: impl FnOnce()) -> Duration {
+    let started = Instant::now();
+    f();
+    started.elapsed()
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    percentile(samples, 0.5)
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ratio(a: &[Duration], b: &[Duration]) -> f64 {
+    median(a).as_secs_f64() / median(b).as_secs_f64()
+}
+
+fn show(d: Duration) -> String {
+    clnrm::duration::display(d)
+}
