@@ -140,7 +140,7 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
     }
 
     const SCENARIOS: usize = 20;
-    let settings = pool::Settings { lanes: 1, ahead: 1, reuse: false, ttl: Duration::from_secs(300) };
+    let settings = pool::Settings { lanes: 1, ahead: 1, reuse: false, keep_warm: false, ttl: Duration::from_secs(300) };
     let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string(); SCENARIOS])
         .await
         .expect("pool");

@@ -567,3 +567,27 @@ fn scenarios_with_different_images_and_steps_in_two_images_share_the_pool() {
     p.clnrm(&["run", "--force", "-j", "1", "--reuse"]).success().stdout_has("5 passed");
     p.assert_clean();
 }
+
+#[test]
+fn the_healthy_wait_follows_the_image_healthcheck() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.write(
+        "healthy-image/Dockerfile",
+        "FROM clnrm-fixture:busybox\nHEALTHCHECK --interval=1s --timeout=1s --retries=30 CMD test -f /tmp/ready\n",
+    );
+    p.scenario(
+        "healthy",
+        "[services.app]\nbuild = \"../healthy-image\"\ncommand = [\"sh\", \"-c\", \"sleep 1; touch /tmp/ready; exec sleep 600\"]\nwait = { healthy = true, timeout = \"30s\" }\n\n[[steps]]\nname = \"after\"\nservice = \"app\"\nrun = [\"test\", \"-f\", \"/tmp/ready\"]\n",
+    );
+    p.scenario(
+        "no-check",
+        "[services.app]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sleep\", \"600\"]\nwait = { healthy = true, timeout = \"30s\" }\n\n[[steps]]\nname = \"s\"\nrun = [\"true\"]\n",
+    );
+    p.clnrm(&["run"])
+        .code(1)
+        .stdout_has("PASS [")
+        .stdout_has("service `app`: not ready after waiting")
+        .stdout_has("the image defines no HEALTHCHECK; use another wait strategy");
+    p.assert_clean();
+}

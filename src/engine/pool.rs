@@ -40,6 +40,10 @@ pub struct Settings {
     pub ahead: usize,
     /// Leased step containers usually come back (`reuse`), so they count as supply.
     pub reuse: bool,
+    /// Keep lanes warm when nothing is announced (a long-lived `watch`): a released lane gets a
+    /// fresh container of the image it just served, until the TTL expires it. Without it (a
+    /// `run`), a lane nothing more will use is removed at once.
+    pub keep_warm: bool,
     /// Idle lanes are removed after this long.
     pub ttl: Duration,
 }
@@ -485,6 +489,7 @@ impl Pool {
     }
 
     async fn recycle(self: Arc<Self>, lease: Lease) {
+        let lease_images: Vec<String> = lease.containers.keys().cloned().collect();
         let used: Vec<String> = lease.containers.into_values().collect();
         // A lane that ran steps itself cannot be cleaned without ending it.
         if lease.poisoned || lease.network.is_some() || used.contains(&lease.lane) {
@@ -494,18 +499,27 @@ impl Pool {
             let state = self.state();
             state.waiters.is_empty() && state.demand.is_empty()
         };
-        if idle_from_now {
+        if idle_from_now && !self.settings.keep_warm {
             // Nothing more will run here: the lane goes now rather than at the end of the run.
             return self.discard_lane(&lease.lane, used).await;
         }
+        // Kept warm with nothing announced: the image just used is the best guess for the next.
+        let refill = lease_images.first().cloned().filter(|_| idle_from_now);
         join_all(used.iter().map(|c| super::exec::kill(&self.engine, c))).await;
         {
-            let mut state = self.state();
+            let mut guard = self.state();
+            let state = &mut *guard;
             if let Some(lane) = state.lanes.iter_mut().find(|l| l.name == lease.lane) {
                 lane.leased = false;
                 lane.idle_since = Instant::now();
+                if let Some(image) = refill.filter(|_| lane.warm.is_empty() && lane.incoming == 0) {
+                    lane.incoming += 1;
+                    *state.creating.entry(image.clone()).or_default() += 1;
+                    let (pool, lane) = (Arc::clone(&self), lane.name.clone());
+                    self.spawn(async move { pool.create_warm_in(lane, image).await });
+                }
             }
-            self.update(&mut state);
+            self.update(state);
         }
         join_all(used.iter().map(|c| self.registry.remove_container(&self.engine, c))).await;
     }
@@ -533,15 +547,13 @@ impl Pool {
             loop {
                 tokio::time::sleep(period).await;
                 let Some(pool) = weak.upgrade() else { return };
+                // Only while nothing is announced: lanes that coming scenarios need are not idle.
                 let expired: Vec<String> = {
                     let state = pool.state();
                     let ttl = pool.settings.ttl;
-                    state
-                        .lanes
-                        .iter()
-                        .filter(|l| !l.leased && l.idle_since.elapsed() > ttl)
-                        .map(|l| l.name.clone())
-                        .collect()
+                    let quiet = state.demand.is_empty() && state.waiters.is_empty();
+                    let idle = state.lanes.iter().filter(|l| quiet && !l.leased && l.idle_since.elapsed() > ttl);
+                    idle.map(|l| l.name.clone()).collect()
                 };
                 for lane in expired {
                     pool.discard_lane(&lane, Vec::new()).await;

@@ -170,7 +170,8 @@ async fn execute_all(
     } else {
         // Reused containers serve many scenarios: one per lane is all that is ever needed.
         let ahead = if options.reuse { options.jobs } else { options.warm };
-        let settings = pool::Settings { lanes: options.jobs, ahead, reuse: options.reuse, ttl: options.ttl };
+        let settings =
+            pool::Settings { lanes: options.jobs, ahead, reuse: options.reuse, keep_warm: false, ttl: options.ttl };
         Some(Pool::start(engine.clone(), registry.clone(), settings, demand).await?)
     };
     let shared = Arc::new(Shared {
