@@ -126,102 +126,90 @@ pub struct Removed {
     pub networks: usize,
 }
 
-fn managed_filter(extra: Option<String>) -> HashMap<String, Vec<String>> {
+/// A container or network clnrm created, with its labels.
+struct Managed {
+    id: String,
+    network: bool,
+    labels: HashMap<String, String>,
+}
+
+impl Managed {
+    fn run_id(&self) -> Option<&String> {
+        self.labels.get(LABEL_RUN_ID)
+    }
+}
+
+/// Every container and network labelled `clnrm.managed-by=clnrm` (and `label`, if given).
+async fn list_managed(engine: &Engine, label: Option<String>) -> Result<Vec<Managed>, EngineError> {
     let mut labels = vec![format!("{LABEL_MANAGED_BY}=clnrm")];
-    labels.extend(extra);
-    HashMap::from([("label".to_string(), labels)])
+    labels.extend(label);
+    let filter = HashMap::from([("label".to_string(), labels)]);
+    let containers = engine
+        .docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filter).build()))
+        .await
+        .map_err(|e| EngineError::api("list containers", e))?;
+    let networks = engine
+        .docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filter).build()))
+        .await
+        .map_err(|e| EngineError::api("list networks", e))?;
+    let containers = containers.into_iter().map(|c| (c.id, false, c.labels));
+    let networks = networks.into_iter().map(|n| (n.id, true, n.labels));
+    Ok(containers
+        .chain(networks)
+        .filter_map(|(id, network, labels)| Some(Managed { id: id?, network, labels: labels.unwrap_or_default() }))
+        .collect())
+}
+
+/// Removes `resources` (containers first, then networks), each attempt made regardless; returns
+/// what was removed and how many could not be.
+async fn remove_managed(engine: &Engine, resources: &[Managed]) -> (Removed, usize) {
+    let (networks, containers): (Vec<&Managed>, Vec<&Managed>) = resources.iter().partition(|r| r.network);
+    let failed_containers = join_all(containers.iter().map(|c| remove_container(engine, &c.id))).await;
+    let failed_networks = join_all(networks.iter().map(|n| remove_network(engine, &n.id))).await;
+    let failed = failed_containers.into_iter().chain(failed_networks).filter(Result::is_err).count();
+    let runs: HashSet<&String> = resources.iter().filter_map(Managed::run_id).collect();
+    (Removed { runs: runs.len(), containers: containers.len(), networks: networks.len() }, failed)
 }
 
 /// Removes the resources of earlier runs on this machine whose process is gone. Runs of other
 /// machines sharing the engine are left alone (their liveness cannot be checked from here).
 pub async fn sweep(engine: &Engine) -> Result<Removed, EngineError> {
     let me = &engine.identity;
-    let options = ListContainersOptionsBuilder::default().all(true).filters(&managed_filter(None)).build();
-    let containers =
-        engine.docker.list_containers(Some(options)).await.map_err(|e| EngineError::api("list containers", e))?;
-    let networks = engine
-        .docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&managed_filter(None)).build()))
-        .await
-        .map_err(|e| EngineError::api("list networks", e))?;
-
     let mut dead_runs: BTreeMap<String, bool> = BTreeMap::new();
-    let mut is_dead = |labels: &HashMap<String, String>| -> Option<String> {
-        let run = labels.get(LABEL_RUN_ID)?.clone();
-        if run == me.run_id || labels.get(LABEL_HOST) != Some(&me.host) {
-            return None;
+    let mut is_dead = |resource: &Managed| -> bool {
+        let labels = &resource.labels;
+        let Some(run) = resource.run_id() else { return false };
+        if *run == me.run_id || labels.get(LABEL_HOST) != Some(&me.host) {
+            return false;
         }
-        let dead = *dead_runs.entry(run.clone()).or_insert_with(|| {
+        *dead_runs.entry(run.clone()).or_insert_with(|| {
             let pid = labels.get(LABEL_PID).and_then(|p| p.parse::<u32>().ok());
             let recorded = labels.get(LABEL_PROC).cloned().unwrap_or_default();
             pid.and_then(process_fingerprint).is_none_or(|now| now != recorded)
-        });
-        dead.then_some(run)
+        })
     };
-    let doomed_containers: Vec<String> = containers
-        .iter()
-        .filter(|c| c.labels.as_ref().and_then(&mut is_dead).is_some())
-        .filter_map(|c| c.id.clone())
-        .collect();
-    let doomed_networks: Vec<String> = networks
-        .iter()
-        .filter(|n| n.labels.as_ref().and_then(&mut is_dead).is_some())
-        .filter_map(|n| n.id.clone())
-        .collect();
-    let runs = dead_runs.values().filter(|dead| **dead).count();
-    remove_each(engine, runs, doomed_containers, doomed_networks).await
+    let doomed: Vec<Managed> = list_managed(engine, None).await?.into_iter().filter(|r| is_dead(r)).collect();
+    Ok(remove_managed(engine, &doomed).await.0)
 }
 
 /// Removes whatever still carries this run's id: the last safety net at the end of a run, for a
 /// resource whose creation was still in flight when the registry was emptied. Returns how many
 /// could not be removed.
 pub async fn remove_run(engine: &Engine) -> usize {
-    let filter = managed_filter(Some(format!("{LABEL_RUN_ID}={}", engine.identity.run_id)));
-    let options = ListContainersOptionsBuilder::default().all(true).filters(&filter).build();
-    let containers = engine.docker.list_containers(Some(options)).await.unwrap_or_default();
-    let networks = engine
-        .docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filter).build()))
-        .await
-        .unwrap_or_default();
-    let containers: Vec<String> = containers.into_iter().filter_map(|c| c.id).collect();
-    let networks: Vec<String> = networks.into_iter().filter_map(|n| n.id).collect();
-    let failed = join_all(containers.iter().map(|id| remove_container(engine, id))).await;
-    let failed_networks = join_all(networks.iter().map(|id| remove_network(engine, id))).await;
-    failed.into_iter().chain(failed_networks).filter(Result::is_err).count()
+    let label = format!("{LABEL_RUN_ID}={}", engine.identity.run_id);
+    match list_managed(engine, Some(label)).await {
+        Ok(resources) => remove_managed(engine, &resources).await.1,
+        Err(_) => 1,
+    }
 }
 
 /// Removes every container and network clnrm created on this engine, whoever created them.
 pub async fn gc(engine: &Engine) -> Result<Removed, EngineError> {
-    let options = ListContainersOptionsBuilder::default().all(true).filters(&managed_filter(None)).build();
-    let containers =
-        engine.docker.list_containers(Some(options)).await.map_err(|e| EngineError::api("list containers", e))?;
-    let networks = engine
-        .docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&managed_filter(None)).build()))
-        .await
-        .map_err(|e| EngineError::api("list networks", e))?;
-    let runs: HashSet<String> = containers
-        .iter()
-        .filter_map(|c| c.labels.as_ref()?.get(LABEL_RUN_ID).cloned())
-        .chain(networks.iter().filter_map(|n| n.labels.as_ref()?.get(LABEL_RUN_ID).cloned()))
-        .collect();
-    let containers = containers.into_iter().filter_map(|c| c.id).collect();
-    let networks = networks.into_iter().filter_map(|n| n.id).collect();
-    remove_each(engine, runs.len(), containers, networks).await
-}
-
-async fn remove_each(
-    engine: &Engine,
-    runs: usize,
-    containers: Vec<String>,
-    networks: Vec<String>,
-) -> Result<Removed, EngineError> {
-    for result in join_all(containers.iter().map(|id| remove_container(engine, id))).await {
-        result?;
+    let resources = list_managed(engine, None).await?;
+    match remove_managed(engine, &resources).await {
+        (removed, 0) => Ok(removed),
+        (_, failed) => Err(EngineError::Cleanup { failed }),
     }
-    for result in join_all(networks.iter().map(|id| remove_network(engine, id))).await {
-        result?;
-    }
-    Ok(Removed { runs, containers: containers.len(), networks: networks.len() })
 }

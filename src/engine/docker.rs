@@ -35,6 +35,10 @@ pub enum EngineError {
     ImageUnavailable { image: String, scenarios: Vec<String>, reason: String },
     #[error("cannot build `{context}` (needed by {}): {reason}", list_scenarios(.scenarios))]
     Build { context: String, scenarios: Vec<String>, reason: String },
+    #[error(
+        "{failed} containers or networks could not be removed; run `clnrm gc` again, or remove them with `docker rm -f`"
+    )]
+    Cleanup { failed: usize },
     #[error("cannot prepare a step container from `{image}`: {reason}")]
     Prepare { image: String, reason: String },
     #[error("the engine failed to {action}: {source}")]

@@ -67,30 +67,17 @@ pub async fn run(
     reporter.planned(planned.len());
 
     let registry = Registry::default();
-    let mut shared: Option<Arc<Shared>> = None;
-    let mut outcomes = Vec::new();
-    let mut infrastructure = false;
+    let context = Context { config, cache, engine: &engine, registry: &registry, options };
+    let mut progress = Progress::default();
     let interrupt = signal();
     tokio::pin!(interrupt);
-    let work = execute_all(
-        config,
-        cache,
-        &engine,
-        &registry,
-        planned,
-        options,
-        reporter,
-        &mut shared,
-        &mut outcomes,
-        &mut infrastructure,
-    );
     let (result, interrupted) = tokio::select! {
-        result = work => (result, None),
+        result = context.execute_all(planned, reporter, &mut progress) => (result, None),
         signal = &mut interrupt => (Ok(()), Some(signal)),
     };
 
     reporter.cleaning();
-    if let Some(shared) = &shared {
+    if let Some(shared) = &progress.shared {
         if let Some(pool) = &shared.pool {
             pool.shutdown().await;
         }
@@ -106,13 +93,31 @@ pub async fn run(
     result?;
     Ok(RunReport {
         run_id: engine.identity.run_id.clone(),
-        outcomes,
-        pool: shared.as_ref().and_then(|s| s.pool.as_ref()).map(|p| p.stats()),
+        pool: progress.shared.as_ref().and_then(|s| s.pool.as_ref()).map(|p| p.stats()),
+        outcomes: progress.outcomes,
         elapsed: started.elapsed(),
         interrupted,
-        infrastructure,
+        infrastructure: progress.infrastructure,
         leftovers,
     })
+}
+
+/// What stays fixed for a run.
+struct Context<'a> {
+    config: &'a Config,
+    cache: &'a Cache,
+    engine: &'a Engine,
+    registry: &'a Registry,
+    options: &'a Options,
+}
+
+/// What a run has produced so far; kept outside the work itself so that an interruption, which
+/// drops the work mid-way, loses nothing of it.
+#[derive(Default)]
+struct Progress {
+    shared: Option<Arc<Shared>>,
+    outcomes: Vec<ScenarioOutcome>,
+    infrastructure: bool,
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -133,103 +138,97 @@ async fn signal() -> Signal {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn execute_all(
-    config: &Config,
-    cache: &Cache,
-    engine: &Engine,
-    registry: &Registry,
-    planned: Vec<Planned>,
-    options: &Options,
-    reporter: &mut dyn Reporter,
-    shared_slot: &mut Option<Arc<Shared>>,
-    outcomes: &mut Vec<ScenarioOutcome>,
-    infrastructure: &mut bool,
-) -> Result<(), EngineError> {
-    let images = ensure_images(engine, config, &planned, reporter).await?;
-    let mut to_run = Vec::new();
-    for item in planned {
-        let full = full_key(&item, &images);
-        let (lookup, warning) = cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
-        crate::output::diagnostics(warning.iter());
-        if lookup == Lookup::Hit(Verdict::Pass) && !options.force {
-            let cached = ScenarioOutcome::without_running(&item.scenario.name, &item.file, Status::Cached);
-            reporter.finished(&cached);
-            outcomes.push(cached);
-        } else {
-            to_run.push((item, full));
-        }
-    }
-    let demand: Vec<String> = to_run
-        .iter()
-        .filter_map(|(p, _)| first_step_image(&p.scenario))
-        .map(|source| images.get(&source).map(|a| a.reference.clone()).unwrap_or_default())
-        .collect();
-    let pool = if demand.is_empty() {
-        None
-    } else {
-        // Reused containers serve many scenarios: one per lane is all that is ever needed.
-        let ahead = if options.reuse { options.jobs } else { options.warm };
-        let settings =
-            pool::Settings { lanes: options.jobs, ahead, reuse: options.reuse, keep_warm: false, ttl: options.ttl };
-        Some(Pool::start(engine.clone(), registry.clone(), settings, demand).await?)
-    };
-    let shared = Arc::new(Shared {
-        engine: engine.clone(),
-        registry: registry.clone(),
-        pool,
-        images,
-        defaults: config.defaults.clone(),
-        reuse: options.reuse,
-        background: std::sync::Mutex::new(JoinSet::new()),
-    });
-    *shared_slot = Some(Arc::clone(&shared));
-    schedule(&shared, cache, to_run, options, reporter, outcomes, infrastructure).await;
-    Ok(())
-}
-
-/// Runs scenarios `jobs` at a time, reporting each as it finishes and recording its verdict.
-async fn schedule(
-    shared: &Arc<Shared>,
-    cache: &Cache,
-    to_run: Vec<(Planned, Key)>,
-    options: &Options,
-    reporter: &mut dyn Reporter,
-    outcomes: &mut Vec<ScenarioOutcome>,
-    infrastructure: &mut bool,
-) {
-    let mut queue = to_run.into_iter();
-    let mut running = JoinSet::new();
-    let mut names: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
-    let mut stop = false;
-    loop {
-        while !stop && running.len() < options.jobs.max(1) {
-            let Some((planned, full)) = queue.next() else { break };
-            reporter.started(&planned.scenario.name);
-            let task = scenario::execute(Arc::clone(shared), Arc::clone(&planned.scenario), planned.file.clone());
-            let source = planned.source_key;
-            let handle = running.spawn(async move { (task.await, source, full) });
-            names.insert(handle.id(), (planned.scenario.name.clone(), planned.file.clone()));
-        }
-        let Some(joined) = running.join_next_with_id().await else { break };
-        let (outcome, failed_on_engine) = match joined {
-            Ok((_, ((outcome, engine_failure), source, full))) => {
-                if !engine_failure {
-                    record(cache, &outcome, &source, &full);
-                }
-                (outcome, engine_failure)
+impl Context<'_> {
+    async fn execute_all(
+        &self,
+        planned: Vec<Planned>,
+        reporter: &mut dyn Reporter,
+        progress: &mut Progress,
+    ) -> Result<(), EngineError> {
+        let images = ensure_images(self.engine, self.config, &planned, reporter).await?;
+        let mut to_run = Vec::new();
+        for item in planned {
+            let full = full_key(&item, &images);
+            let (lookup, warning) = self.cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
+            crate::output::diagnostics(warning.iter());
+            if lookup == Lookup::Hit(Verdict::Pass) && !self.options.force {
+                let cached = ScenarioOutcome::without_running(&item.scenario.name, &item.file, Status::Cached);
+                reporter.finished(&cached);
+                progress.outcomes.push(cached);
+            } else {
+                to_run.push((item, full));
             }
-            Err(error) => (internal_error(names.get(&error.id()), &error), true),
+        }
+        let demand: Vec<String> = to_run
+            .iter()
+            .filter_map(|(p, _)| first_step_image(&p.scenario))
+            .map(|source| images.get(&source).map(|a| a.reference.clone()).unwrap_or_default())
+            .collect();
+        let options = self.options;
+        let pool = if demand.is_empty() {
+            None
+        } else {
+            // Reused containers serve many scenarios: one per lane is all that is ever needed.
+            let ahead = if options.reuse { options.jobs } else { options.warm };
+            let settings =
+                pool::Settings { lanes: options.jobs, ahead, reuse: options.reuse, keep_warm: false, ttl: options.ttl };
+            Some(Pool::start(self.engine.clone(), self.registry.clone(), settings, demand).await?)
         };
-        *infrastructure |= failed_on_engine;
-        stop |= options.fail_fast && outcome.status.is_failure();
-        reporter.finished(&outcome);
-        outcomes.push(outcome);
+        let shared = Arc::new(Shared {
+            engine: self.engine.clone(),
+            registry: self.registry.clone(),
+            pool,
+            images,
+            defaults: self.config.defaults.clone(),
+            reuse: options.reuse,
+            background: std::sync::Mutex::new(JoinSet::new()),
+        });
+        progress.shared = Some(Arc::clone(&shared));
+        self.schedule(&shared, to_run, reporter, progress).await;
+        Ok(())
     }
-    for (planned, _) in queue {
-        let skipped = ScenarioOutcome::without_running(&planned.scenario.name, &planned.file, Status::Skipped);
-        reporter.finished(&skipped);
-        outcomes.push(skipped);
+
+    /// Runs scenarios `jobs` at a time, reporting each as it finishes and recording its verdict.
+    async fn schedule(
+        &self,
+        shared: &Arc<Shared>,
+        to_run: Vec<(Planned, Key)>,
+        reporter: &mut dyn Reporter,
+        progress: &mut Progress,
+    ) {
+        let mut queue = to_run.into_iter();
+        let mut running = JoinSet::new();
+        let mut names: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
+        let mut stop = false;
+        loop {
+            while !stop && running.len() < self.options.jobs.max(1) {
+                let Some((planned, full)) = queue.next() else { break };
+                reporter.started(&planned.scenario.name);
+                let task = scenario::execute(Arc::clone(shared), Arc::clone(&planned.scenario), planned.file.clone());
+                let source = planned.source_key;
+                let handle = running.spawn(async move { (task.await, source, full) });
+                names.insert(handle.id(), (planned.scenario.name.clone(), planned.file.clone()));
+            }
+            let Some(joined) = running.join_next_with_id().await else { break };
+            let (outcome, failed_on_engine) = match joined {
+                Ok((_, ((outcome, engine_failure), source, full))) => {
+                    if !engine_failure {
+                        record(self.cache, &outcome, &source, &full);
+                    }
+                    (outcome, engine_failure)
+                }
+                Err(error) => (internal_error(names.get(&error.id()), &error), true),
+            };
+            progress.infrastructure |= failed_on_engine;
+            stop |= self.options.fail_fast && outcome.status.is_failure();
+            reporter.finished(&outcome);
+            progress.outcomes.push(outcome);
+        }
+        for (planned, _) in queue {
+            let skipped = ScenarioOutcome::without_running(&planned.scenario.name, &planned.file, Status::Skipped);
+            reporter.finished(&skipped);
+            progress.outcomes.push(skipped);
+        }
     }
 }
 
