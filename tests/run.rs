@@ -591,3 +591,36 @@ fn the_healthy_wait_follows_the_image_healthcheck() {
         .stdout_has("the image defines no HEALTHCHECK; use another wait strategy");
     p.assert_clean();
 }
+
+#[test]
+fn the_projects_own_examples_run_and_pass() {
+    require_engine!();
+    let p = Project::empty();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["scenarios", "templates", ".clnrm"] {
+        copy_tree(&root.join(dir), &p.join(dir));
+    }
+    let _ = std::fs::remove_dir_all(p.join(".clnrm/cache"));
+    let files = Command::new("sh")
+        .arg("-c")
+        .arg("find scenarios -name '*.clnrm.toml' | wc -l")
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    let n: usize = String::from_utf8_lossy(&files.stdout).trim().parse().unwrap();
+    assert!(n >= 4, "the examples are there");
+    p.clnrm(&["run", "--force"]).success().stdout_has(&format!("{n} scenarios: {n} passed")).stdout_lacks("FAIL");
+    p.assert_clean();
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
