@@ -22,3 +22,4 @@ pub mod run;
 pub mod scenario;
 pub mod schema;
 pub mod suggest;
+pub mod telemetry;

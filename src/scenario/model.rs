@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::Thresholds;
 use crate::expect::selector::{Selector, Value};
 use crate::schema::Spanned;
+pub use crate::telemetry::span::{SpanKind, SpanStatus};
 
 /// Variables for rendering, by name. JSON values because that is what Tera renders from.
 pub type Vars = serde_json::Map<String, serde_json::Value>;
@@ -173,39 +174,6 @@ pub struct StepExpect {
 pub struct Bounds<T> {
     pub min: Option<T>,
     pub max: Option<T>,
-}
-
-/// Span status as OpenTelemetry defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpanStatus {
-    Unset,
-    Ok,
-    Error,
-}
-
-impl SpanStatus {
-    pub const CHOICES: [(&'static str, SpanStatus); 3] =
-        [("ok", SpanStatus::Ok), ("error", SpanStatus::Error), ("unset", SpanStatus::Unset)];
-}
-
-/// Span kind as OpenTelemetry defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpanKind {
-    Internal,
-    Server,
-    Client,
-    Producer,
-    Consumer,
-}
-
-impl SpanKind {
-    pub const CHOICES: [(&'static str, SpanKind); 5] = [
-        ("internal", SpanKind::Internal),
-        ("server", SpanKind::Server),
-        ("client", SpanKind::Client),
-        ("producer", SpanKind::Producer),
-        ("consumer", SpanKind::Consumer),
-    ];
 }
 
 /// `[[expect.span]]` and `[expect.trace]`.

@@ -1,0 +1,3 @@
+//! OpenTelemetry: the spans of a run, where they come from and how they reach clnrm.
+
+pub mod span;

@@ -1,0 +1,372 @@
+//! The spans clnrm stores and checks: what the system under test emitted (decoded from OTLP) and
+//! clnrm's own spans, in one compact form.
+//!
+//! Compact because a run may hold hundreds of thousands of spans (target: under 1 KB each): strings
+//! are boxed, the resource is shared by every span of a batch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1 as otlp;
+
+pub type TraceId = [u8; 16];
+pub type SpanId = [u8; 8];
+
+/// Span status as OpenTelemetry defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanStatus {
+    Unset,
+    Ok,
+    Error,
+}
+
+impl SpanStatus {
+    pub const CHOICES: [(&'static str, SpanStatus); 3] =
+        [("ok", SpanStatus::Ok), ("error", SpanStatus::Error), ("unset", SpanStatus::Unset)];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanStatus::Unset => "unset",
+            SpanStatus::Ok => "ok",
+            SpanStatus::Error => "error",
+        }
+    }
+}
+
+/// Span kind as OpenTelemetry defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanKind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl SpanKind {
+    pub const CHOICES: [(&'static str, SpanKind); 5] = [
+        ("internal", SpanKind::Internal),
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// An attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    Str(Box<str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Array(Box<[AttrValue]>),
+    Bytes(Box<[u8]>),
+}
+
+impl AttrValue {
+    /// The value as text, for regex and substring tests and for messages.
+    pub fn text(&self) -> String {
+        match self {
+            AttrValue::Str(s) => s.to_string(),
+            AttrValue::Int(i) => i.to_string(),
+            AttrValue::Float(f) => f.to_string(),
+            AttrValue::Bool(b) => b.to_string(),
+            AttrValue::Array(items) => {
+                format!("[{}]", items.iter().map(AttrValue::text).collect::<Vec<_>>().join(", "))
+            }
+            AttrValue::Bytes(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// The value as a number, when it is one.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            AttrValue::Int(i) => Some(*i as f64),
+            AttrValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
+
+impl serde::Serialize for AttrValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AttrValue::Str(v) => s.serialize_str(v),
+            AttrValue::Int(v) => s.serialize_i64(*v),
+            AttrValue::Float(v) => s.serialize_f64(*v),
+            AttrValue::Bool(v) => s.serialize_bool(*v),
+            AttrValue::Array(items) => items.serialize(s),
+            AttrValue::Bytes(_) => s.serialize_str(&self.text()),
+        }
+    }
+}
+
+/// Attributes as key/value pairs, in the order received.
+pub type Attributes = Vec<(Box<str>, AttrValue)>;
+
+/// Looks a key up in attributes.
+pub fn find<'a>(attributes: &'a Attributes, key: &str) -> Option<&'a AttrValue> {
+    attributes.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+}
+
+/// What produced a batch of spans (shared by every span of the batch).
+#[derive(Debug, Default, PartialEq)]
+pub struct Resource {
+    pub attributes: Attributes,
+}
+
+impl Resource {
+    pub fn service_name(&self) -> Option<&str> {
+        match find(&self.attributes, "service.name") {
+            Some(AttrValue::Str(name)) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Event {
+    pub name: Box<str>,
+    pub time_unix_nano: u64,
+    #[serde(serialize_with = "serialize_attributes")]
+    pub attributes: Attributes,
+}
+
+/// One span.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Span {
+    #[serde(serialize_with = "serialize_hex")]
+    pub trace_id: TraceId,
+    #[serde(serialize_with = "serialize_hex")]
+    pub span_id: SpanId,
+    #[serde(serialize_with = "serialize_hex_opt")]
+    pub parent_span_id: Option<SpanId>,
+    pub name: Box<str>,
+    pub kind: SpanKind,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub status: SpanStatus,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub status_message: Box<str>,
+    #[serde(serialize_with = "serialize_attributes")]
+    pub attributes: Attributes,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+    #[serde(serialize_with = "serialize_resource")]
+    pub resource: Arc<Resource>,
+}
+
+impl Span {
+    /// An attribute of the span, else of its resource.
+    pub fn attr(&self, key: &str) -> Option<&AttrValue> {
+        find(&self.attributes, key).or_else(|| find(&self.resource.attributes, key))
+    }
+
+    pub fn service_name(&self) -> &str {
+        self.resource.service_name().unwrap_or("")
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.end_unix_nano.saturating_sub(self.start_unix_nano))
+    }
+}
+
+/// Hex text of an id, as OTLP/JSON and trace viewers show it.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn serialize_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex(bytes))
+}
+
+fn serialize_hex_opt<S: serde::Serializer>(bytes: &Option<SpanId>, s: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(id) => s.serialize_str(&hex(id)),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_attributes<S: serde::Serializer>(attributes: &Attributes, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(attributes.len()))?;
+    for (k, v) in attributes {
+        map.serialize_entry(&**k, v)?;
+    }
+    map.end()
+}
+
+fn serialize_resource<S: serde::Serializer>(resource: &Arc<Resource>, s: S) -> Result<S::Ok, S::Error> {
+    serialize_attributes(&resource.attributes, s)
+}
+
+/// Why a received span was rejected (reported through OTLP's partial-success fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub count: i64,
+    pub reason: String,
+}
+
+/// Decodes OTLP resource spans. Spans whose ids are not of the right length cannot be stored;
+/// they are counted in the returned rejection, the rest are kept.
+pub fn from_otlp(resource_spans: Vec<otlp::ResourceSpans>) -> (Vec<Span>, Option<Rejected>) {
+    let mut spans = Vec::new();
+    let mut rejected = 0i64;
+    for batch in resource_spans {
+        let resource =
+            Arc::new(Resource { attributes: batch.resource.map(|r| attributes(r.attributes)).unwrap_or_default() });
+        for scope in batch.scope_spans {
+            for span in scope.spans {
+                match decode(span, &resource) {
+                    Some(span) => spans.push(span),
+                    None => rejected += 1,
+                }
+            }
+        }
+    }
+    let rejected = (rejected > 0).then(|| Rejected {
+        count: rejected,
+        reason: format!("{rejected} span(s) with a trace id that is not 16 bytes or a span id that is not 8"),
+    });
+    (spans, rejected)
+}
+
+fn decode(span: otlp::Span, resource: &Arc<Resource>) -> Option<Span> {
+    let trace_id: TraceId = span.trace_id.as_slice().try_into().ok()?;
+    let span_id: SpanId = span.span_id.as_slice().try_into().ok()?;
+    let parent_span_id = match span.parent_span_id.len() {
+        0 => None,
+        _ => Some(span.parent_span_id.as_slice().try_into().ok()?),
+    };
+    let kind = match otlp::span::SpanKind::try_from(span.kind).unwrap_or(otlp::span::SpanKind::Unspecified) {
+        otlp::span::SpanKind::Server => SpanKind::Server,
+        otlp::span::SpanKind::Client => SpanKind::Client,
+        otlp::span::SpanKind::Producer => SpanKind::Producer,
+        otlp::span::SpanKind::Consumer => SpanKind::Consumer,
+        _ => SpanKind::Internal,
+    };
+    let (status, status_message) = match span.status {
+        Some(status) => {
+            let code = match otlp::status::StatusCode::try_from(status.code).unwrap_or(otlp::status::StatusCode::Unset)
+            {
+                otlp::status::StatusCode::Ok => SpanStatus::Ok,
+                otlp::status::StatusCode::Error => SpanStatus::Error,
+                otlp::status::StatusCode::Unset => SpanStatus::Unset,
+            };
+            (code, status.message.into_boxed_str())
+        }
+        None => (SpanStatus::Unset, Box::from("")),
+    };
+    let events = span
+        .events
+        .into_iter()
+        .map(|e| Event {
+            name: e.name.into_boxed_str(),
+            time_unix_nano: e.time_unix_nano,
+            attributes: attributes(e.attributes),
+        })
+        .collect();
+    Some(Span {
+        trace_id,
+        span_id,
+        parent_span_id,
+        name: span.name.into_boxed_str(),
+        kind,
+        start_unix_nano: span.start_time_unix_nano,
+        end_unix_nano: span.end_time_unix_nano,
+        status,
+        status_message,
+        attributes: attributes(span.attributes),
+        events,
+        resource: Arc::clone(resource),
+    })
+}
+
+fn attributes(pairs: Vec<KeyValue>) -> Attributes {
+    pairs.into_iter().filter_map(|kv| Some((kv.key.into_boxed_str(), value(kv.value?)?))).collect()
+}
+
+fn value(any: AnyValue) -> Option<AttrValue> {
+    Some(match any.value? {
+        any_value::Value::StringValue(s) => AttrValue::Str(s.into_boxed_str()),
+        any_value::Value::IntValue(i) => AttrValue::Int(i),
+        any_value::Value::DoubleValue(f) => AttrValue::Float(f),
+        any_value::Value::BoolValue(b) => AttrValue::Bool(b),
+        any_value::Value::BytesValue(b) => AttrValue::Bytes(b.into_boxed_slice()),
+        any_value::Value::ArrayValue(array) => AttrValue::Array(array.values.into_iter().filter_map(value).collect()),
+        any_value::Value::KvlistValue(list) => {
+            AttrValue::Str(list.values.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>().join(",").into_boxed_str())
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
+
+    fn kv(key: &str, v: any_value::Value) -> KeyValue {
+        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
+    }
+
+    #[test]
+    fn decodes_otlp_spans_sharing_their_resource_and_rejects_bad_ids() {
+        let good = otlp::Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            parent_span_id: vec![3; 8],
+            name: "GET /items".into(),
+            kind: otlp::span::SpanKind::Server as i32,
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 3_500,
+            attributes: vec![kv("http.response.status_code", any_value::Value::IntValue(200))],
+            status: Some(otlp::Status { code: otlp::status::StatusCode::Error as i32, message: "boom".into() }),
+            ..Default::default()
+        };
+        let bad = otlp::Span { trace_id: vec![1; 3], span_id: vec![2; 8], ..Default::default() };
+        let batch = otlp::ResourceSpans {
+            resource: Some(OtlpResource {
+                attributes: vec![kv("service.name", any_value::Value::StringValue("shop".into()))],
+                ..Default::default()
+            }),
+            scope_spans: vec![otlp::ScopeSpans { spans: vec![good.clone(), good, bad], ..Default::default() }],
+            ..Default::default()
+        };
+        let (spans, rejected) = from_otlp(vec![batch]);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(rejected.unwrap().count, 1);
+        let span = &spans[0];
+        assert!(Arc::ptr_eq(&span.resource, &spans[1].resource));
+        assert_eq!((span.kind, span.status, &*span.status_message), (SpanKind::Server, SpanStatus::Error, "boom"));
+        assert_eq!(span.service_name(), "shop");
+        assert_eq!(span.attr("http.response.status_code"), Some(&AttrValue::Int(200)));
+        assert_eq!(span.attr("service.name"), Some(&AttrValue::Str("shop".into())));
+        assert_eq!(span.duration(), Duration::from_nanos(2_500));
+        let json = serde_json::to_value(span).unwrap();
+        assert_eq!(json["trace_id"], "01010101010101010101010101010101");
+        assert_eq!(json["attributes"]["http.response.status_code"], 200);
+        assert_eq!(json["resource"]["service.name"], "shop");
+    }
+
+    #[test]
+    fn a_span_stays_small() {
+        // The stored form is what the memory target is about: ids, times and pointers inline.
+        assert!(std::mem::size_of::<Span>() <= 160, "{}", std::mem::size_of::<Span>());
+    }
+}
