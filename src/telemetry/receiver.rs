@@ -1,0 +1,142 @@
+//! The embedded OTLP receiver: OTLP/HTTP (`POST /v1/traces`, protobuf and JSON) and OTLP/gRPC
+//! (TraceService) on one port — HTTP/1.1 and HTTP/2 are told apart per connection — so containers
+//! need one endpoint whichever protocol their SDK speaks.
+//!
+//! Bodies are capped (413 beyond); a malformed payload gets a 400 and nothing else changes; spans
+//! that cannot be stored (bad ids) are reported back through OTLP's partial-success fields.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio::net::TcpListener;
+
+use super::span::{Span, from_otlp};
+
+/// Where received spans go.
+pub trait Sink: Send + Sync + 'static {
+    /// `spans` arrived from `peer`.
+    fn accept(&self, peer: IpAddr, spans: Vec<Span>);
+    /// The raw request, for sinks that forward it elsewhere unchanged (default: ignored).
+    fn forward(&self, _request: &ExportTraceServiceRequest) {}
+}
+
+/// Largest request body accepted; OTLP SDKs send a few hundred KB per batch.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// A running receiver. Dropping it stops serving.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Binds `listen` and serves until [`Receiver::stop`] or drop.
+    pub async fn start(listen: SocketAddr, sink: Arc<dyn Sink>) -> std::io::Result<Receiver> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let grpc = TraceServiceServer::new(Grpc { sink: Arc::clone(&sink) }).max_decoding_message_size(MAX_BODY);
+        let app = Router::new()
+            .route("/v1/traces", post(http_traces))
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .with_state(sink)
+            .merge(tonic::service::Routes::new(grpc).into_axum_router());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, service)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Receiver { addr, shutdown: Some(shutdown), task })
+    }
+
+    /// Stops accepting and waits for requests in flight.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What an export request yields: spans stored, and the partial-success answer.
+fn ingest(sink: &dyn Sink, peer: IpAddr, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse {
+    sink.forward(&request);
+    let (spans, rejected) = from_otlp(request.resource_spans);
+    sink.accept(peer, spans);
+    ExportTraceServiceResponse {
+        partial_success: rejected
+            .map(|r| ExportTracePartialSuccess { rejected_spans: r.count, error_message: r.reason }),
+    }
+}
+
+async fn http_traces(
+    State(sink): State<Arc<dyn Sink>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let json = content_type.starts_with("application/json");
+    if !json && !content_type.starts_with("application/x-protobuf") {
+        let message =
+            format!("unsupported content type `{content_type}`: send application/x-protobuf or application/json");
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
+    }
+    let request = if json {
+        serde_json::from_slice::<ExportTraceServiceRequest>(&body).map_err(|e| e.to_string())
+    } else {
+        ExportTraceServiceRequest::decode(body).map_err(|e| e.to_string())
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed OTLP export request: {e}")).into_response(),
+    };
+    let response = ingest(&*sink, peer.ip(), request);
+    if json {
+        let body = serde_json::to_vec(&response).unwrap_or_default();
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/x-protobuf")], response.encode_to_vec()).into_response()
+    }
+}
+
+struct Grpc {
+    sink: Arc<dyn Sink>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+            .or_else(|| request.remote_addr().map(|a| a.ip()))
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        Ok(tonic::Response::new(ingest(&*self.sink, peer, request.into_inner())))
+    }
+}

@@ -1,0 +1,214 @@
+//! Spans per scenario, and the routing that puts each received span in the right scenario even
+//! when many run at once.
+//!
+//! A span belongs to a scenario by (in this order): the `clnrm.scenario` resource attribute clnrm
+//! injects into every container; its trace id (each scenario is its own trace, and a trace first
+//! seen through another route is remembered); or the address of the container that sent it. A
+//! span that matches no open scenario is counted — as unroutable, or as late when its scenario has
+//! already been checked — and never mixed into another scenario.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use super::receiver::Sink;
+use super::span::{AttrValue, Span, TraceId};
+
+/// The resource attribute naming the scenario a container belongs to.
+pub const SCENARIO_ATTRIBUTE: &str = "clnrm.scenario";
+
+#[derive(Default)]
+struct Collected {
+    spans: Vec<Span>,
+    last_arrival: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Inner {
+    open: HashMap<String, Collected>,
+    closed: std::collections::HashSet<String>,
+    traces: HashMap<TraceId, String>,
+    addresses: HashMap<IpAddr, String>,
+    unroutable: u64,
+    late: u64,
+}
+
+/// Counts of spans that went to no scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Strays {
+    /// Matched no scenario at all.
+    pub unroutable: u64,
+    /// Arrived after their scenario was checked.
+    pub late: u64,
+}
+
+#[derive(Default)]
+pub struct Store {
+    inner: Mutex<Inner>,
+    arrived: Notify,
+}
+
+impl Store {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts collecting for `scenario`, whose own trace is `trace`.
+    pub fn open(&self, scenario: &str, trace: TraceId) {
+        let mut inner = self.inner();
+        inner.open.entry(scenario.to_string()).or_default();
+        inner.closed.remove(scenario);
+        inner.traces.insert(trace, scenario.to_string());
+    }
+
+    /// Spans sent from `address` belong to `scenario` (until [`Store::close`]).
+    pub fn claim(&self, address: IpAddr, scenario: &str) {
+        self.inner().addresses.insert(address, scenario.to_string());
+    }
+
+    /// Adds spans known to belong to `scenario` (clnrm's own).
+    pub fn add(&self, scenario: &str, spans: impl IntoIterator<Item = Span>) {
+        let mut inner = self.inner();
+        if let Some(collected) = inner.open.get_mut(scenario) {
+            collected.spans.extend(spans);
+            collected.last_arrival = Some(Instant::now());
+        }
+        drop(inner);
+        self.arrived.notify_waiters();
+    }
+
+    /// Calls `f` with the spans collected so far for `scenario`.
+    pub fn with_spans<R>(&self, scenario: &str, f: impl FnOnce(&[Span]) -> R) -> R {
+        let inner = self.inner();
+        f(inner.open.get(scenario).map_or(&[][..], |c| &c.spans))
+    }
+
+    /// When the last span of `scenario` arrived.
+    pub fn last_arrival(&self, scenario: &str) -> Option<Instant> {
+        self.inner().open.get(scenario).and_then(|c| c.last_arrival)
+    }
+
+    /// Resolves when spans next arrive (for any scenario).
+    pub fn arrival(&self) -> tokio::sync::futures::Notified<'_> {
+        self.arrived.notified()
+    }
+
+    /// Stops collecting for `scenario` and hands over its spans; later ones count as late.
+    pub fn close(&self, scenario: &str) -> Vec<Span> {
+        let mut inner = self.inner();
+        inner.traces.retain(|_, owner| owner != scenario);
+        inner.addresses.retain(|_, owner| owner != scenario);
+        inner.closed.insert(scenario.to_string());
+        inner.open.remove(scenario).map(|c| c.spans).unwrap_or_default()
+    }
+
+    pub fn strays(&self) -> Strays {
+        let inner = self.inner();
+        Strays { unroutable: inner.unroutable, late: inner.late }
+    }
+}
+
+impl Inner {
+    /// The open scenario a span from `peer` belongs to, learning its trace on the way.
+    fn route(&mut self, peer: IpAddr, span: &Span) -> Result<String, bool> {
+        let named = match span.resource.attributes.iter().find(|(k, _)| &**k == SCENARIO_ATTRIBUTE) {
+            Some((_, AttrValue::Str(name))) => Some(name.to_string()),
+            _ => None,
+        };
+        let owner = named
+            .filter(|name| self.open.contains_key(name) || self.closed.contains(name))
+            .or_else(|| self.traces.get(&span.trace_id).cloned())
+            .or_else(|| self.addresses.get(&peer).cloned());
+        match owner {
+            Some(owner) if self.open.contains_key(&owner) => {
+                self.traces.entry(span.trace_id).or_insert_with(|| owner.clone());
+                Ok(owner)
+            }
+            Some(_) => Err(true),
+            None => Err(false),
+        }
+    }
+}
+
+impl Sink for Store {
+    fn accept(&self, peer: IpAddr, spans: Vec<Span>) {
+        let mut inner = self.inner();
+        let now = Instant::now();
+        for span in spans {
+            match inner.route(peer, &span) {
+                Ok(owner) => {
+                    let collected = inner.open.get_mut(&owner).expect("routed to an open scenario");
+                    collected.spans.push(span);
+                    collected.last_arrival = Some(now);
+                }
+                Err(true) => inner.late += 1,
+                Err(false) => inner.unroutable += 1,
+            }
+        }
+        drop(inner);
+        self.arrived.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::span::{Resource, SpanKind, SpanStatus};
+    use std::sync::Arc;
+
+    fn span(trace: u8, id: u8, scenario: Option<&str>) -> Span {
+        let attributes =
+            scenario.map(|s| vec![(Box::from(SCENARIO_ATTRIBUTE), AttrValue::Str(s.into()))]).unwrap_or_default();
+        Span {
+            trace_id: [trace; 16],
+            span_id: [id; 8],
+            parent_span_id: None,
+            name: "s".into(),
+            kind: SpanKind::Internal,
+            start_unix_nano: 0,
+            end_unix_nano: 1,
+            status: SpanStatus::Unset,
+            status_message: "".into(),
+            attributes: Vec::new(),
+            events: Vec::new(),
+            resource: Arc::new(Resource { attributes }),
+        }
+    }
+
+    const PEER_A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(172, 18, 0, 2));
+    const PEER_B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(172, 19, 0, 2));
+    const STRANGER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9));
+
+    #[test]
+    fn routes_by_attribute_trace_and_address_without_cross_talk() {
+        let store = Store::default();
+        store.open("a", [1; 16]);
+        store.open("b", [2; 16]);
+        store.claim(PEER_B, "b");
+        store.accept(STRANGER, vec![span(1, 1, None), span(9, 2, Some("b")), span(8, 3, None)]);
+        store.accept(PEER_B, vec![span(7, 4, None)]);
+        // A new trace first seen by attribute is learned: its later spans follow without it.
+        store.accept(STRANGER, vec![span(9, 5, None)]);
+        let ids =
+            |scenario: &str| store.with_spans(scenario, |spans| spans.iter().map(|s| s.span_id[0]).collect::<Vec<_>>());
+        assert_eq!(ids("a"), [1]);
+        assert_eq!(ids("b"), [2, 4, 5]);
+        assert_eq!(store.strays(), Strays { unroutable: 1, late: 0 });
+    }
+
+    #[test]
+    fn closing_hands_over_spans_and_later_ones_are_late() {
+        let store = Store::default();
+        store.open("a", [1; 16]);
+        store.claim(PEER_A, "a");
+        store.accept(PEER_A, vec![span(3, 1, None)]);
+        assert!(store.last_arrival("a").is_some());
+        assert_eq!(store.close("a").len(), 1);
+        store.accept(PEER_A, vec![span(1, 2, Some("a"))]);
+        store.accept(PEER_A, vec![span(5, 3, None)]);
+        assert_eq!(store.strays(), Strays { unroutable: 1, late: 1 });
+    }
+}
