@@ -80,6 +80,19 @@ impl Store {
         self.arrived.notify_waiters();
     }
 
+    /// Adds a span of clnrm's own to the scenario whose trace it is part of (spans of no open
+    /// scenario's trace, like the run's own, are not strays: they are simply not stored).
+    pub fn add_traced(&self, span: Span) {
+        let mut inner = self.inner();
+        let Some(owner) = inner.traces.get(&span.trace_id).cloned() else { return };
+        if let Some(collected) = inner.open.get_mut(&owner) {
+            collected.spans.push(span);
+            collected.last_arrival = Some(Instant::now());
+        }
+        drop(inner);
+        self.arrived.notify_waiters();
+    }
+
     /// Calls `f` with the spans collected so far for `scenario`.
     pub fn with_spans<R>(&self, scenario: &str, f: impl FnOnce(&[Span]) -> R) -> R {
         let inner = self.inner();
