@@ -13,6 +13,7 @@ use bollard::exec::StartExecResults;
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
 
+use clnrm::config::OtlpProtocol;
 use clnrm::engine::cleanup::{self, Registry};
 use clnrm::engine::image::{Available, Obtained};
 use clnrm::engine::pool::{self, Pool};
@@ -22,6 +23,7 @@ use clnrm::run::scenario::{Shared, execute};
 use clnrm::scenario::Loader;
 use clnrm::scenario::model::ImageSource;
 use clnrm::scenario::vars::Overrides;
+use clnrm::telemetry::session::Session;
 
 const IMAGE: &str = "clnrm-fixture:busybox";
 
@@ -141,9 +143,13 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
 
     const SCENARIOS: usize = 20;
     let settings = pool::Settings { lanes: 1, ahead: 1, reuse: false, keep_warm: false, ttl: Duration::from_secs(300) };
-    let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string(); SCENARIOS])
+    let network = engine.name("net", "bench");
+    let gateway =
+        clnrm::engine::container::create_network(&engine, &registry, &network, "bench").await.expect("network");
+    let session = Session::start(gateway.expect("gateway"), OtlpProtocol::HttpProtobuf, &engine.identity.run_id, None)
         .await
-        .expect("pool");
+        .expect("receiver");
+    let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string(); SCENARIOS], network);
     let project = Project::discover(dir.path()).expect("project");
     let loader = Loader::new(&project, Overrides::default());
     let loaded = loader.load_all(&[dir.path().join("scenarios/s000.clnrm.toml")]);
@@ -156,6 +162,8 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
         pool: Some(Arc::clone(&pool)),
         images: [(ImageSource::Image(IMAGE.to_string()), available)].into(),
         defaults: project.config.defaults.clone(),
+        otel: project.config.otel.clone(),
+        telemetry: Arc::new(session),
         reuse: false,
         background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
     });
@@ -171,6 +179,7 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
     }
     let acquire = pool.stats().acquire;
     pool.shutdown().await;
+    shared.telemetry.end().await;
     let mut background = std::mem::take(&mut *shared.background.lock().unwrap());
     while background.join_next().await.is_some() {}
     registry.remove_all(&engine).await;

@@ -120,6 +120,11 @@ pub struct RunArgs {
     /// visible to the next [default: `[pool] reuse`].
     #[arg(long)]
     pub reuse: bool,
+    /// Also send clnrm's spans and every collected span to this OTLP endpoint (e.g.
+    /// http://localhost:4318 for a local Jaeger) [default: clnrm's own OTEL_EXPORTER_OTLP_ENDPOINT;
+    /// OTEL_EXPORTER_OTLP_PROTOCOL picks http/protobuf (default) or grpc].
+    #[arg(long, value_name = "URL")]
+    pub otel_endpoint: Option<String>,
     /// Write a report: `junit=PATH` (JUnit XML) or `json=PATH` (repeatable).
     #[arg(long = "report", value_name = "KIND=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportKind, PathBuf)>,

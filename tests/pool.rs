@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use clnrm::engine::cleanup::{self, Registry};
+use clnrm::engine::container;
 use clnrm::engine::pool::{Pool, Settings};
 use clnrm::engine::{Engine, RunIdentity};
 
@@ -33,7 +34,9 @@ fn a_warm_lane_is_handed_out_at_once_and_idle_lanes_expire() {
         let engine = Engine::connect(RunIdentity::current(project.path())).await.unwrap();
         let registry = Registry::default();
         let settings = Settings { lanes: 1, ahead: 1, reuse: false, keep_warm: true, ttl: Duration::from_secs(2) };
-        let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string()]).await.unwrap();
+        let network = engine.name("net", "test");
+        container::create_network(&engine, &registry, &network, "test").await.unwrap();
+        let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string()], network);
         wait_until("a warm lane", || pool.ready() == 1).await;
 
         let started = Instant::now();

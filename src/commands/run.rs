@@ -11,6 +11,7 @@ use crate::project::Project;
 use crate::report::terminal::{self, Terminal};
 use crate::run::plan::Selection;
 use crate::run::{self, Options, Planned};
+use crate::telemetry::export::Destination;
 
 pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error> {
     if format == Format::Json {
@@ -51,6 +52,7 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
             .and_then(|v| v.parse().ok())
             .unwrap_or(config.pool.size.map_or(2 * jobs, |s| s as usize)),
         ttl: config.pool.ttl,
+        destination: Destination::from_env(args.otel_endpoint.as_deref()),
     };
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);

@@ -83,3 +83,34 @@ pub fn idle<'a>(name: String, image: &'a str, labels: HashMap<String, String>, a
         attach,
     }
 }
+
+/// A container's address on `network`, if it has one.
+pub async fn address(engine: &Engine, container: &str, network: &str) -> Option<std::net::IpAddr> {
+    let info = engine
+        .docker
+        .inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .ok()?;
+    let networks = info.network_settings?.networks?;
+    networks.get(network)?.ip_address.as_deref()?.parse().ok()
+}
+
+/// Creates a network labelled for `scenario` (registered for cleanup first); returns its gateway,
+/// the host's address on it.
+pub async fn create_network(
+    engine: &Engine,
+    registry: &Registry,
+    name: &str,
+    scenario: &str,
+) -> Result<Option<std::net::IpAddr>, EngineError> {
+    registry.add_network(name);
+    let request = bollard::models::NetworkCreateRequest {
+        name: name.to_string(),
+        labels: Some(engine.labels(scenario)),
+        ..Default::default()
+    };
+    engine.docker.create_network(request).await.map_err(|e| EngineError::api(format!("create network {name}"), e))?;
+    let info = engine.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await.ok();
+    let gateway = info.and_then(|n| n.ipam?.config?.into_iter().find_map(|c| c.gateway?.parse().ok()));
+    Ok(gateway)
+}

@@ -39,6 +39,8 @@ pub enum EngineError {
         "{failed} containers or networks could not be removed; run `clnrm gc` again, or remove them with `docker rm -f`"
     )]
     Cleanup { failed: usize },
+    #[error("the span receiver could not start: {reason}")]
+    Receiver { reason: String },
     #[error("cannot prepare a step container from `{image}`: {reason}")]
     Prepare { image: String, reason: String },
     #[error("the engine failed to {action}: {source}")]

@@ -20,10 +20,11 @@
 //! Scenarios waiting for a lane are served oldest first.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest};
+use bollard::models::{NetworkConnectRequest, NetworkDisconnectRequest};
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -74,6 +75,8 @@ struct Warm {
 
 struct Lane {
     name: String,
+    /// Its address on the run's network: where its step containers' traffic comes from.
+    address: Option<IpAddr>,
     warm: VecDeque<Warm>,
     /// Warm containers being created in this lane.
     incoming: usize,
@@ -117,6 +120,8 @@ impl State {
 /// A lane leased to one scenario.
 pub struct Lease {
     pub lane: String,
+    /// The lane's address on the run's network.
+    pub address: Option<IpAddr>,
     /// Step container by image.
     pub containers: HashMap<String, String>,
     /// The scenario's private network the lane joined, if any.
@@ -147,22 +152,15 @@ const CREATE_CONCURRENCY: usize = 3;
 const LANE_CONCURRENCY: usize = 2;
 
 impl Pool {
-    /// Creates the run's network and starts warming for the announced `demand` (one step image per
-    /// scenario, in the order they will start).
-    pub async fn start(
+    /// Starts warming for the announced `demand` (one step image per scenario, in the order they
+    /// will start). Lanes live on `network`, the run's network.
+    pub fn start(
         engine: Engine,
         registry: Registry,
         settings: Settings,
         demand: Vec<String>,
-    ) -> Result<Arc<Pool>, EngineError> {
-        let network = engine.name("net", "pool");
-        registry.add_network(&network);
-        let request = NetworkCreateRequest {
-            name: network.clone(),
-            labels: Some(engine.labels(POOL_SCENARIO)),
-            ..Default::default()
-        };
-        engine.docker.create_network(request).await.map_err(|e| EngineError::api("create the run's network", e))?;
+        network: String,
+    ) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             engine,
             registry,
@@ -176,7 +174,7 @@ impl Pool {
         });
         pool.update(&mut pool.state());
         pool.spawn_expiry();
-        Ok(pool)
+        pool
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -320,12 +318,17 @@ impl Pool {
                 Err(e) => Err(e),
             }
         };
+        let address = match &created {
+            Ok(_) => container::address(&self.engine, &name, &self.network).await,
+            Err(_) => None,
+        };
         let mut state = self.state();
         decrement(&mut state.lanes_coming, &image);
         match created {
             Ok(container) => {
                 let warm = VecDeque::from([Warm { image, container }]);
-                state.lanes.push(Lane { name, warm, incoming: 0, leased: false, idle_since: Instant::now() });
+                let idle_since = Instant::now();
+                state.lanes.push(Lane { name, address, warm, incoming: 0, leased: false, idle_since });
             }
             Err(e) => {
                 state.failures.insert(image, e.to_string());
@@ -402,8 +405,13 @@ impl Pool {
                 reason: "the pool was shut down".into(),
             })??,
         };
-        let mut lease =
-            Lease { lane, containers: HashMap::from([(warm.image, warm.container)]), network: None, poisoned: false };
+        let mut lease = Lease {
+            address: self.state().lanes.iter().find(|l| l.name == lane).and_then(|l| l.address),
+            lane,
+            containers: HashMap::from([(warm.image, warm.container)]),
+            network: None,
+            poisoned: false,
+        };
         for image in images.iter().skip(1) {
             if lease.containers.contains_key(image) {
                 continue;

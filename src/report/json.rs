@@ -18,6 +18,7 @@ pub fn render(report: &RunReport) -> Value {
                 "file": o.file,
                 "status": o.status,
                 "duration_ms": ms(o.duration),
+                "spans": o.spans,
                 "failure": o.failure.as_ref().map(|f| json!({ "place": f.place, "message": f.message, "output": f.output })),
                 "steps": o.steps.iter().map(|s| json!({
                     "name": s.name,

@@ -19,11 +19,14 @@ use tokio::task::JoinSet;
 use crate::cache::{Cache, Key, Lookup, Verdict};
 use crate::config::Config;
 use crate::engine::cleanup::{self, Registry};
+use crate::engine::container;
 use crate::engine::image::{self, Available, Needs};
 use crate::engine::pool::{self, Pool};
 use crate::engine::{Engine, EngineError, RunIdentity};
 use crate::report::Reporter;
 use crate::scenario::model::{ImageSource, Scenario, StepTarget};
+use crate::telemetry::export::Destination;
+use crate::telemetry::session::Session;
 use outcome::{Failure, RunReport, ScenarioOutcome, Signal, Status};
 use scenario::Shared;
 
@@ -48,6 +51,8 @@ pub struct Options {
     /// Warm step containers kept ready ahead of demand.
     pub warm: usize,
     pub ttl: Duration,
+    /// The user's OTLP endpoint, where clnrm's and the collected spans also go.
+    pub destination: Option<Destination>,
 }
 
 /// Runs `planned` and reports as it goes. An error is an infrastructure failure before any
@@ -67,7 +72,16 @@ pub async fn run(
     reporter.planned(planned.len());
 
     let registry = Registry::default();
-    let context = Context { config, cache, engine: &engine, registry: &registry, options };
+    let network = engine.name("net", "run");
+    let session = match start_telemetry(&engine, &registry, &network, config, options).await {
+        Ok(session) => Arc::new(session),
+        Err(e) => {
+            registry.remove_all(&engine).await;
+            return Err(e);
+        }
+    };
+    let context =
+        Context { config, cache, engine: &engine, registry: &registry, options, network: &network, session: &session };
     let mut progress = Progress::default();
     let interrupt = signal();
     tokio::pin!(interrupt);
@@ -87,6 +101,7 @@ pub async fn run(
         }
         while background.join_next().await.is_some() {}
     }
+    let telemetry = session.end().await;
     let mut leftovers = registry.remove_all(&engine).await;
     leftovers += cleanup::remove_run(&engine).await;
     let _ = sweep.await;
@@ -99,7 +114,26 @@ pub async fn run(
         interrupted,
         infrastructure: progress.infrastructure,
         leftovers,
+        strays: telemetry.strays,
+        undelivered: telemetry.undelivered,
     })
+}
+
+/// Creates the run's network and starts the span receiver on its gateway: an address every
+/// container of the run can reach, and no public interface.
+async fn start_telemetry(
+    engine: &Engine,
+    registry: &Registry,
+    network: &str,
+    config: &Config,
+    options: &Options,
+) -> Result<Session, EngineError> {
+    let gateway = container::create_network(engine, registry, network, crate::engine::docker::POOL_SCENARIO).await?;
+    let receiver = |reason: String| EngineError::Receiver { reason };
+    let gateway = gateway.ok_or_else(|| receiver(format!("network {network} has no gateway address to listen on")))?;
+    Session::start(gateway, config.otel.protocol, &engine.identity.run_id, options.destination.clone())
+        .await
+        .map_err(receiver)
 }
 
 /// What stays fixed for a run.
@@ -109,6 +143,9 @@ struct Context<'a> {
     engine: &'a Engine,
     registry: &'a Registry,
     options: &'a Options,
+    /// The run's network: lanes live there, the receiver listens on its gateway.
+    network: &'a str,
+    session: &'a Arc<Session>,
 }
 
 /// What a run has produced so far; kept outside the work itself so that an interruption, which
@@ -172,7 +209,7 @@ impl Context<'_> {
             let ahead = if options.reuse { options.jobs } else { options.warm };
             let settings =
                 pool::Settings { lanes: options.jobs, ahead, reuse: options.reuse, keep_warm: false, ttl: options.ttl };
-            Some(Pool::start(self.engine.clone(), self.registry.clone(), settings, demand).await?)
+            Some(Pool::start(self.engine.clone(), self.registry.clone(), settings, demand, self.network.to_string()))
         };
         let shared = Arc::new(Shared {
             engine: self.engine.clone(),
@@ -180,6 +217,8 @@ impl Context<'_> {
             pool,
             images,
             defaults: self.config.defaults.clone(),
+            otel: self.config.otel.clone(),
+            telemetry: Arc::clone(self.session),
             reuse: options.reuse,
             background: std::sync::Mutex::new(JoinSet::new()),
         });

@@ -74,6 +74,8 @@ pub struct ScenarioOutcome {
     pub duration: Duration,
     pub steps: Vec<StepOutcome>,
     pub failure: Option<Failure>,
+    /// Spans collected for the scenario (its own and the system under test's).
+    pub spans: usize,
 }
 
 impl ScenarioOutcome {
@@ -85,6 +87,7 @@ impl ScenarioOutcome {
             duration: Duration::ZERO,
             steps: Vec::new(),
             failure: None,
+            spans: 0,
         }
     }
 }
@@ -109,6 +112,10 @@ pub struct RunReport {
     pub infrastructure: bool,
     /// Resources that could not be removed at the end (they are reported, and swept next start).
     pub leftovers: usize,
+    /// Spans that belonged to no scenario.
+    pub strays: crate::telemetry::store::Strays,
+    /// Export requests that could not be delivered to the user's endpoint.
+    pub undelivered: u64,
 }
 
 impl RunReport {

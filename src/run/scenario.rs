@@ -8,18 +8,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard::models::NetworkCreateRequest;
 use futures_util::future::join_all;
 
 use super::outcome::{Failure, ScenarioOutcome, Status, StepOutcome, StepStatus};
-use crate::config::Defaults;
+use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
 use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, Tail};
 use crate::engine::image::Available;
 use crate::engine::pool::{Lease, Pool};
-use crate::engine::service;
 use crate::engine::{Engine, EngineError};
+use crate::engine::{container, service};
 use crate::scenario::model::{Command, ImageSource, Scenario, Service, Step, StepTarget};
+use crate::telemetry::own::OwnSpan;
+use crate::telemetry::session::Session;
+use crate::telemetry::span::SpanKind;
+use crate::telemetry::wiring::STEPS_SERVICE;
 
 /// Lines of output shown with a failure.
 const TAIL_LINES: usize = 20;
@@ -32,6 +35,9 @@ pub struct Shared {
     pub pool: Option<Arc<Pool>>,
     pub images: HashMap<ImageSource, Available>,
     pub defaults: Defaults,
+    pub otel: Otel,
+    /// The run's receiver, span store and tracing.
+    pub telemetry: Arc<Session>,
     pub reuse: bool,
     /// Teardown work, finished before the run ends.
     pub background: std::sync::Mutex<tokio::task::JoinSet<()>>,
@@ -81,11 +87,20 @@ impl Stop {
 /// Runs `scenario` and reports how it went; never leaves anything behind.
 pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String) -> (ScenarioOutcome, bool) {
     let started = Instant::now();
+    let telemetry = &shared.telemetry;
+    let span = telemetry.tracing.scenario(&scenario.name, &file);
+    telemetry.store.open(&scenario.name, span.trace_id());
     let mut held = Held::default();
     let mut steps = Vec::new();
     let limit = scenario.timeout.unwrap_or(shared.defaults.timeout);
-    let result = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps)).await;
+    let result = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps, &span)).await;
     let duration = started.elapsed();
+    span.set("clnrm.outcome", if matches!(result, Ok(Ok(()))) { "pass" } else { "fail" });
+    if !matches!(result, Ok(Ok(()))) {
+        span.fail("the scenario failed");
+    }
+    span.end();
+    let spans = telemetry.store.close(&scenario.name);
     // Step containers are reused only when every command in them ended normally.
     let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
     teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse));
@@ -103,11 +118,18 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String)
     for step in scenario.steps.iter().skip(steps.len()) {
         steps.push(not_run(step));
     }
-    let outcome = ScenarioOutcome { name: scenario.name.clone(), file, status, duration, steps, failure };
+    let outcome =
+        ScenarioOutcome { name: scenario.name.clone(), file, status, duration, steps, failure, spans: spans.len() };
     (outcome, infrastructure)
 }
 
-async fn body(shared: &Shared, scenario: &Scenario, held: &mut Held, steps: &mut Vec<StepOutcome>) -> Result<(), Stop> {
+async fn body(
+    shared: &Shared,
+    scenario: &Scenario,
+    held: &mut Held,
+    steps: &mut Vec<StepOutcome>,
+    span: &OwnSpan,
+) -> Result<(), Stop> {
     let mut step_images: Vec<String> = Vec::new();
     for step in &scenario.steps {
         if let StepTarget::Container { image, .. } = &step.target {
@@ -118,47 +140,45 @@ async fn body(shared: &Shared, scenario: &Scenario, held: &mut Held, steps: &mut
         }
     }
     let network = (!scenario.services.is_empty()).then(|| shared.engine.name("net", &scenario.name));
-    if let Some(name) = &network {
-        shared.registry.add_network(name);
-        held.network = Some(name.clone());
-    }
+    held.network = network.clone();
+    let create_network = async {
+        match &network {
+            Some(name) => {
+                container::create_network(&shared.engine, &shared.registry, name, &scenario.name).await.map(|_| ())
+            }
+            None => Ok(()),
+        }
+    };
     let lease = async {
         match (&shared.pool, step_images.is_empty()) {
             (Some(pool), false) => pool.acquire(&scenario.name, &step_images).await.map(Some),
             _ => Ok(None),
         }
     };
-    let (lease, created) = tokio::join!(lease, create_network(shared, network.as_deref(), &scenario.name));
+    let (lease, created) = tokio::join!(lease, create_network);
     held.lease = lease.map_err(|e| Stop::engine("step containers", e))?;
     created.map_err(|e| Stop::engine("scenario network", e))?;
+    if let Some(address) = held.lease.as_ref().and_then(|l| l.address) {
+        shared.telemetry.store.claim(address, &scenario.name);
+    }
     if let (Some(lease), Some(network), Some(pool)) = (held.lease.as_mut(), &network, &shared.pool) {
         pool.join(lease, network).await.map_err(|e| Stop::engine("scenario network", e))?;
     }
     if let Some(network) = &network {
-        start_services(shared, scenario, network, held).await?;
+        start_services(shared, scenario, network, held, span).await?;
     }
-    run_steps(shared, scenario, held, steps).await
-}
-
-async fn create_network(shared: &Shared, name: Option<&str>, scenario: &str) -> Result<(), EngineError> {
-    let Some(name) = name else { return Ok(()) };
-    let request = NetworkCreateRequest {
-        name: name.to_string(),
-        labels: Some(shared.engine.labels(scenario)),
-        ..Default::default()
-    };
-    shared
-        .engine
-        .docker
-        .create_network(request)
-        .await
-        .map_err(|e| EngineError::api("create the scenario's network", e))?;
-    Ok(())
+    run_steps(shared, scenario, held, steps, span).await
 }
 
 /// Starts services in dependency order: each wave holds the services whose dependencies are
 /// ready, started (and waited for) in parallel.
-async fn start_services(shared: &Shared, scenario: &Scenario, network: &str, held: &mut Held) -> Result<(), Stop> {
+async fn start_services(
+    shared: &Shared,
+    scenario: &Scenario,
+    network: &str,
+    held: &mut Held,
+    span: &OwnSpan,
+) -> Result<(), Stop> {
     let mut pending: Vec<&Service> = scenario.services.iter().collect();
     while !pending.is_empty() {
         let ready = |s: &&Service| s.depends_on.iter().all(|d| held.services.iter().any(|(name, _)| *name == d.value));
@@ -171,7 +191,7 @@ async fn start_services(shared: &Shared, scenario: &Scenario, network: &str, hel
             wave.iter().map(|s| shared.engine.name("svc", &format!("{}-{}", scenario.name, *s.name))).collect();
         held.services.extend(wave.iter().zip(&names).map(|(s, c)| (s.name.value.clone(), c.clone())));
         let results =
-            join_all(wave.iter().zip(&names).map(|(s, c)| start_service(shared, scenario, network, s, c))).await;
+            join_all(wave.iter().zip(&names).map(|(s, c)| start_service(shared, scenario, network, s, c, span))).await;
         results.into_iter().collect::<Result<Vec<()>, Stop>>()?;
     }
     for (name, container) in &held.services {
@@ -189,26 +209,39 @@ async fn start_service(
     network: &str,
     service: &Service,
     container: &str,
+    parent: &OwnSpan,
 ) -> Result<(), Stop> {
     let place = format!("service `{}`", *service.name);
     let image = shared.reference(&service.image);
-    let env = service.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    service::start(&shared.engine, &shared.registry, container, &scenario.name, network, service, &image, env)
-        .await
-        .map_err(|e| Stop::engine(&place, e))?;
+    let tracing = &shared.telemetry.tracing;
+    let start = tracing.child(parent, format!("start {}", *service.name), SpanKind::Internal);
+    start.set("container.name", container.to_string());
+    start.set("container.image.name", image.clone());
+    let env = shared.telemetry.wiring.env(&service.env, &service.name, &scenario.name, &start.traceparent());
+    let started =
+        service::start(&shared.engine, &shared.registry, container, &scenario.name, network, service, &image, env)
+            .await;
+    if let Err(e) = started {
+        start.fail(e.to_string());
+        return Err(Stop::engine(&place, e));
+    }
+    if let Some(address) = container::address(&shared.engine, container, network).await {
+        shared.telemetry.store.claim(address, &scenario.name);
+    }
+    start.end();
     let Some(wait) = &service.wait else { return Ok(()) };
-    service::wait_ready(&shared.engine, container, network, wait, shared.defaults.wait_timeout)
-        .await
-        .map(|_| ())
-        .map_err(|not_ready| {
-            let message = format!(
-                "not ready after waiting {} for {}: {}",
-                crate::duration::display(not_ready.waited),
-                not_ready.strategy,
-                not_ready.reason
-            );
-            Stop::fail(&place, message, not_ready.logs)
-        })
+    let waiting = tracing.child(parent, format!("wait {}", *service.name), SpanKind::Internal);
+    waiting.set("clnrm.wait.strategy", service::describe(&wait.strategy));
+    let ready = service::wait_ready(&shared.engine, container, network, wait, shared.defaults.wait_timeout).await;
+    ready.map(|_| waiting.end()).map_err(|not_ready| {
+        let message = format!(
+            "not ready after waiting {} for {}: {}",
+            crate::duration::display(not_ready.waited),
+            not_ready.strategy,
+            not_ready.reason
+        );
+        Stop::fail(&place, message, not_ready.logs)
+    })
 }
 
 async fn run_steps(
@@ -216,9 +249,10 @@ async fn run_steps(
     scenario: &Scenario,
     held: &Held,
     steps: &mut Vec<StepOutcome>,
+    parent: &OwnSpan,
 ) -> Result<(), Stop> {
     let mut first_failure: Option<Stop> = None;
-    for step in &scenario.steps {
+    for (index, step) in scenario.steps.iter().enumerate() {
         let container = match &step.target {
             StepTarget::Container { image, .. } => {
                 let reference = shared.reference(image);
@@ -229,10 +263,21 @@ async fn run_steps(
         let Some(container) = container else {
             return Err(Stop::fail(format!("step `{}`", *step.name), "no container to run in", ""));
         };
+        // The step's own span: the parent of whatever the command reports.
+        let span = shared.telemetry.tracing.child(parent, step.name.value.clone(), SpanKind::Internal);
+        span.set("clnrm.step.index", index as i64);
+        span.set("container.name", container.clone());
+        let service = match &step.target {
+            StepTarget::Service(name) => name.value.as_str(),
+            StepTarget::Container { image, .. } => {
+                span.set("container.image.name", shared.reference(image));
+                STEPS_SERVICE
+            }
+        };
         let request = ExecRequest {
             container: &container,
             argv: argv(&step.run),
-            env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            env: shared.telemetry.wiring.env(&step.env, service, &scenario.name, &span.traceparent()),
             workdir: step.workdir.clone(),
             timeout: step.timeout.unwrap_or(shared.defaults.step_timeout),
         };
@@ -241,6 +286,13 @@ async fn run_steps(
             exec::exec(&shared.engine, request).await.map_err(|e| Stop::engine(format!("step `{}`", *step.name), e))?;
         let in_step_container = matches!(step.target, StepTarget::Container { .. });
         let outcome = judge(step, ran, timeout, in_step_container);
+        if let Some(code) = outcome.exit_code {
+            span.set("process.exit.code", code);
+        }
+        if !outcome.problems.is_empty() {
+            span.fail(outcome.problems.join("; "));
+        }
+        span.end();
         let stop = match outcome.status {
             StepStatus::Passed | StepStatus::NotRun => None,
             StepStatus::Failed => {

@@ -111,7 +111,7 @@ impl Tracing {
     }
 
     /// Ends the run's span and flushes any export.
-    pub fn shutdown(self) {
+    pub fn shutdown(&self) {
         self.run.span().end();
         let _ = self.provider.shutdown();
     }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -43,6 +43,17 @@ pub struct Strays {
     pub unroutable: u64,
     /// Arrived after their scenario was checked.
     pub late: u64,
+}
+
+/// How waiting for a scenario's spans ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// No span arrived for the settle window.
+    Quiet,
+    /// What is expected is there, and more spans could not change the verdict.
+    Satisfied,
+    /// Spans kept arriving until the hard cap.
+    Capped,
 }
 
 #[derive(Default)]
@@ -107,6 +118,40 @@ impl Store {
     /// Resolves when spans next arrive (for any scenario).
     pub fn arrival(&self) -> tokio::sync::futures::Notified<'_> {
         self.arrived.notified()
+    }
+
+    /// Waits until `scenario`'s trace has been quiet for `window` (measured from now at the
+    /// earliest: the last step's spans may still be in an SDK's batch), or `done` says the spans
+    /// settle it, at most `cap`.
+    pub async fn settle(
+        &self,
+        scenario: &str,
+        window: Duration,
+        cap: Duration,
+        done: impl Fn(&[Span]) -> bool,
+    ) -> (Settled, Duration) {
+        let started = Instant::now();
+        let deadline = started + cap;
+        loop {
+            let arrival = self.arrival();
+            tokio::pin!(arrival);
+            arrival.as_mut().enable();
+            if self.with_spans(scenario, &done) {
+                return (Settled::Satisfied, started.elapsed());
+            }
+            let quiet_until = self.last_arrival(scenario).map_or(started, |last| last.max(started)) + window;
+            let now = Instant::now();
+            if now >= quiet_until {
+                return (Settled::Quiet, started.elapsed());
+            }
+            if now >= deadline {
+                return (Settled::Capped, started.elapsed());
+            }
+            tokio::select! {
+                _ = arrival => {}
+                _ = tokio::time::sleep_until(quiet_until.min(deadline).into()) => {}
+            }
+        }
     }
 
     /// Stops collecting for `scenario` and hands over its spans; later ones count as late.
@@ -210,6 +255,45 @@ mod tests {
         assert_eq!(ids("a"), [1]);
         assert_eq!(ids("b"), [2, 4, 5]);
         assert_eq!(store.strays(), Strays { unroutable: 1, late: 0 });
+    }
+
+    #[tokio::test]
+    async fn settling_waits_for_quiet_and_stops_early_when_done() {
+        let store = std::sync::Arc::new(Store::default());
+        store.open("a", [1; 16]);
+        let window = Duration::from_millis(100);
+        let feeder = {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                for id in 1..=3 {
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                    store.accept(PEER_A, vec![span(1, id, None)]);
+                }
+            })
+        };
+        let (how, waited) = store.settle("a", window, Duration::from_secs(5), |_| false).await;
+        feeder.await.unwrap();
+        assert_eq!(how, Settled::Quiet);
+        assert!(waited >= Duration::from_millis(280), "quiet only after the last arrival: {waited:?}");
+        assert_eq!(store.with_spans("a", |s| s.len()), 3);
+
+        let (how, waited) = store.settle("a", window, Duration::from_secs(5), |spans| spans.len() == 3).await;
+        assert_eq!(how, Settled::Satisfied);
+        assert!(waited < Duration::from_millis(50));
+
+        let spammer = {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                for id in 0..40 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    store.accept(PEER_A, vec![span(1, id, None)]);
+                }
+            })
+        };
+        let (how, waited) = store.settle("a", window, Duration::from_millis(300), |_| false).await;
+        assert_eq!(how, Settled::Capped);
+        assert!(waited < Duration::from_millis(450), "{waited:?}");
+        spammer.abort();
     }
 
     #[test]

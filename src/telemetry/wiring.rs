@@ -1,0 +1,107 @@
+//! What connects a container to the run's receiver: the standard OpenTelemetry environment
+//! variables, injected into every service container and every step's exec.
+//!
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` and `_PROTOCOL` point the SDK at the receiver, `OTEL_SERVICE_NAME`
+//! names the service (`steps` for step commands), `OTEL_RESOURCE_ATTRIBUTES` carries
+//! `clnrm.scenario` (how spans are routed), a short `OTEL_BSP_SCHEDULE_DELAY` makes batching SDKs
+//! export promptly, and `TRACEPARENT` is the span of the step (or service start) the process runs
+//! under, so its spans join the scenario's trace. Values the scenario sets explicitly win, except
+//! that `OTEL_RESOURCE_ATTRIBUTES` is merged: the user's attributes plus clnrm's.
+
+use crate::config::OtlpProtocol;
+use crate::telemetry::store::SCENARIO_ATTRIBUTE;
+
+/// `OTEL_SERVICE_NAME` of commands run by steps in step containers.
+pub const STEPS_SERVICE: &str = "steps";
+/// Batch export delay, in milliseconds, injected so spans arrive soon after they end.
+pub const BATCH_DELAY_MS: u32 = 100;
+
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    /// The receiver as containers reach it, e.g. `http://172.18.0.1:40123`.
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    pub run_id: String,
+}
+
+impl Wiring {
+    /// The environment (`KEY=value`) for a process of `scenario`: `explicit` (what the scenario
+    /// sets) plus the injected variables it does not set.
+    pub fn env(&self, explicit: &[(String, String)], service: &str, scenario: &str, traceparent: &str) -> Vec<String> {
+        let ours = format!("{SCENARIO_ATTRIBUTE}={scenario},clnrm.run-id={}", self.run_id);
+        let protocol = match self.protocol {
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::Grpc => "grpc",
+        };
+        let injected = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", self.endpoint.clone()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_string()),
+            ("OTEL_SERVICE_NAME", service.to_string()),
+            ("OTEL_RESOURCE_ATTRIBUTES", ours.clone()),
+            ("OTEL_BSP_SCHEDULE_DELAY", BATCH_DELAY_MS.to_string()),
+            ("TRACEPARENT", traceparent.to_string()),
+        ];
+        let mut env: Vec<String> = Vec::new();
+        for (key, value) in explicit {
+            if key == "OTEL_RESOURCE_ATTRIBUTES" {
+                env.push(format!("{key}={}", merge_resource_attributes(value, &ours)));
+            } else {
+                env.push(format!("{key}={value}"));
+            }
+        }
+        for (key, value) in injected {
+            if !explicit.iter().any(|(k, _)| k == key) {
+                env.push(format!("{key}={value}"));
+            }
+        }
+        env
+    }
+}
+
+/// The user's `key=value,…` list plus clnrm's pairs for keys the user did not set.
+fn merge_resource_attributes(user: &str, ours: &str) -> String {
+    let user_keys: Vec<&str> = user.split(',').filter_map(|pair| pair.split_once('=').map(|(k, _)| k.trim())).collect();
+    let extra = ours.split(',').filter(|pair| pair.split_once('=').is_some_and(|(k, _)| !user_keys.contains(&k)));
+    std::iter::once(user).filter(|u| !u.trim().is_empty()).chain(extra).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wiring() -> Wiring {
+        Wiring { endpoint: "http://172.18.0.1:4000".into(), protocol: OtlpProtocol::Grpc, run_id: "r1".into() }
+    }
+
+    #[test]
+    fn injects_the_standard_variables() {
+        let env = wiring().env(&[("RUST_LOG".into(), "info".into())], "shop", "checkout", "00-aa-bb-01");
+        assert_eq!(
+            env,
+            [
+                "RUST_LOG=info",
+                "OTEL_EXPORTER_OTLP_ENDPOINT=http://172.18.0.1:4000",
+                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+                "OTEL_SERVICE_NAME=shop",
+                "OTEL_RESOURCE_ATTRIBUTES=clnrm.scenario=checkout,clnrm.run-id=r1",
+                "OTEL_BSP_SCHEDULE_DELAY=100",
+                "TRACEPARENT=00-aa-bb-01",
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_values_win_and_resource_attributes_merge() {
+        let explicit = [
+            ("OTEL_SERVICE_NAME".to_string(), "custom".to_string()),
+            ("OTEL_RESOURCE_ATTRIBUTES".to_string(), "team=shop,clnrm.run-id=mine".to_string()),
+        ];
+        let env = wiring().env(&explicit, "shop", "checkout", "tp");
+        assert!(env.contains(&"OTEL_SERVICE_NAME=custom".to_string()));
+        assert!(!env.contains(&"OTEL_SERVICE_NAME=shop".to_string()));
+        assert!(
+            env.contains(&"OTEL_RESOURCE_ATTRIBUTES=team=shop,clnrm.run-id=mine,clnrm.scenario=checkout".to_string()),
+            "{env:?}"
+        );
+    }
+}
