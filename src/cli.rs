@@ -90,6 +90,20 @@ pub enum Command {
 
     /// Remove every container and network clnrm created on the engine, from any run.
     Gc,
+
+    /// Run the span receiver on its own and write what arrives, one JSON trace per line.
+    ///
+    /// Point any OpenTelemetry SDK at it (OTEL_EXPORTER_OTLP_ENDPOINT=http://ADDR): it serves
+    /// OTLP/HTTP (`POST /v1/traces`, protobuf or JSON) and OTLP/gRPC on the same port. A trace is
+    /// written once it has been quiet for a second; Ctrl-C writes the rest and stops.
+    Collect {
+        /// Where to listen (`:0` picks a free port, printed on stderr).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+        listen: std::net::SocketAddr,
+        /// Append to this file instead of writing to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! One module per command; each takes parsed arguments and returns how the command ended.
 
+mod collect;
 mod dry_run;
 mod fmt;
 mod gc;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Run(args) => run::run(&open_project(&cwd, format)?, args, format),
         Command::Pull { paths, vars } => pull::run(&open_project(&cwd, format)?, &paths, vars.vars),
         Command::Gc => gc::run(&cwd),
+        Command::Collect { listen, out } => collect::run(&cwd, listen, out),
     }
 }
 
@@ -83,6 +85,11 @@ fn load_valid(
         output::diagnostics(&diagnostics);
     }
     Ok(loaded)
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn run_signal() {
+    crate::run::signal().await;
 }
 
 /// A runtime for commands that talk to the engine.

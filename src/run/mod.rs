@@ -158,7 +158,7 @@ struct Progress {
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
-async fn signal() -> Signal {
+pub async fn signal() -> Signal {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).ok();
     let terminated = async {
