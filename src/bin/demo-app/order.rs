@@ -62,12 +62,15 @@ pub fn parse_shop(url: &str) -> Result<(&str, u16), String> {
     let invalid = |why: &str| format!("--shop {url}: {why} (expected http://HOST[:PORT], e.g. http://shop:8080)");
     let authority = url.strip_prefix("http://").ok_or_else(|| invalid("not an http:// URL"))?;
     let authority = authority.strip_suffix('/').unwrap_or(authority);
+    if authority.contains('/') {
+        return Err(invalid("the shop's address takes no path"));
+    }
     let (host, port) = match authority.split_once(':') {
         Some((host, port)) => (host, port.parse().map_err(|_| invalid("the port is not a number"))?),
         None => (authority, 80),
     };
-    if host.is_empty() || host.contains('/') {
-        return Err(invalid("expected a host name or address, without a path"));
+    if host.is_empty() {
+        return Err(invalid("no host"));
     }
     Ok((host, port))
 }
