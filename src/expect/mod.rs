@@ -1,4 +1,5 @@
-//! Span expectations. For now the selector language (parsed and validated by `dry-run`); the
-//! checks against collected spans arrive with span collection.
+//! Span expectations: the selector language (parsed and validated by `dry-run`) and its evaluation
+//! over the spans of a trace ([`matcher`]); checking expectations builds on it.
 
+pub mod matcher;
 pub mod selector;
