@@ -313,6 +313,16 @@ fn pick(
     kept.into_iter().collect()
 }
 
+/// Whether one condition holds for a span. For explanations; selection compiles a compound once.
+pub(super) fn condition_holds(span: &Span, condition: &Condition) -> bool {
+    Check::new(condition).holds(span, &mut String::new())
+}
+
+/// Whether an attribute value equals a literal, as `=` compares them.
+pub(super) fn attr_equals(found: &AttrValue, expected: &Value) -> bool {
+    equals(&Field::Value(found), expected, &mut String::new())
+}
+
 /// A condition with its key resolved, so the per-span work is only the lookup and the test.
 struct Check<'s> {
     key: Key<'s>,
@@ -358,9 +368,14 @@ impl<'s> Key<'s> {
 }
 
 /// What a key reads on a span: one of its own fields (as text) or an attribute value.
-enum Field<'s> {
+pub(super) enum Field<'s> {
     Text(&'s str),
     Value(&'s AttrValue),
+}
+
+/// The value `key` reads on `span`, as a selector condition sees it; `None` when absent.
+pub(super) fn lookup<'s>(span: &'s Span, key: &str) -> Option<Field<'s>> {
+    read(span, Key::of(key))
 }
 
 fn read<'s>(span: &'s Span, key: Key) -> Option<Field<'s>> {
@@ -428,7 +443,7 @@ pub(super) mod tests {
 
     use super::*;
     use crate::expect::selector::parse;
-    use crate::telemetry::span::{Resource, SpanKind, SpanStatus};
+    use crate::telemetry::span::{Event, Resource, SpanKind, SpanStatus};
 
     /// Builds spans for tests: ids are small numbers, times are milliseconds from 0.
     pub(in crate::expect) struct SpanBuilder(Span);
@@ -478,6 +493,11 @@ pub(super) mod tests {
 
         pub(in crate::expect) fn str(self, key: &str, value: &str) -> Self {
             self.attr(key, AttrValue::Str(value.into()))
+        }
+
+        pub(in crate::expect) fn event(mut self, name: &str) -> Self {
+            self.0.events.push(Event { name: name.into(), time_unix_nano: 0, attributes: Vec::new() });
+            self
         }
 
         pub(in crate::expect) fn build(self) -> Span {

@@ -1,5 +1,12 @@
-//! Span expectations: the selector language (parsed and validated by `dry-run`) and its evaluation
-//! over the spans of a trace ([`matcher`]); checking expectations builds on it.
+//! Span expectations: the selector language (parsed and validated by `dry-run`) and checking
+//! `[[expect.span]]` against the spans collected from a run.
+//!
+//! [`check`] is the entry point; [`matcher`] evaluates selectors over an indexed trace, which
+//! [`check`] also uses to render the trace as a tree in failure messages.
 
+pub mod check;
+mod describe;
+mod explain;
 pub mod matcher;
 pub mod selector;
+mod tree;
