@@ -24,6 +24,7 @@ use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_c
 use crate::expect::explain::{explain_empty, quoted};
 use crate::expect::matcher::{TraceIndex, attr_equals};
 use crate::expect::selector::{Selector, Value};
+use crate::expect::trace;
 use crate::output::count;
 use crate::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus};
 use crate::telemetry::span::{Span, hex};
@@ -67,14 +68,21 @@ pub fn check(spans: &[Span], expectations: &Expectations, context: &Context) -> 
             });
         }
     }
+    if let Some(expectation) = &expectations.trace {
+        failures.extend(trace::problems(&index, expectation, context).iter().map(|p| p.failure(&index, context)));
+    }
     failures
 }
 
 /// Whether every expectation holds, as `check(…).is_empty()` but without building messages and
 /// stopping at the first failure.
-pub fn holds(spans: &[Span], expectations: &Expectations, _context: &Context) -> bool {
+pub fn holds(spans: &[Span], expectations: &Expectations, context: &Context) -> bool {
     let index = TraceIndex::new(spans);
     expectations.spans.iter().all(|expectation| evaluate(&index, expectation).problems.is_empty())
+        && expectations
+            .trace
+            .as_ref()
+            .is_none_or(|expectation| trace::problems(&index, expectation, context).is_empty())
 }
 
 /// `count` when the expectation gives none.
@@ -271,6 +279,7 @@ pub(super) mod tests {
     use super::*;
     use crate::expect::matcher::tests::span;
     use crate::expect::selector::parse;
+    use crate::scenario::model::TraceExpectation;
     use crate::schema::Spanned;
     use crate::telemetry::span::AttrValue;
 
@@ -552,5 +561,11 @@ events: expected \"exception\", \"retry\", fails on 3 of 3 spans:
             assert!(text.contains("count: expected at least 1 span, found none\n"), "{select}: {text}");
             assert!(text.contains("note: every span in this trace is clnrm's own (service \"clnrm\")"), "{text}");
         }
+        let trace = TraceExpectation { spans: Some(Bounds { min: Some(1), max: None }), ..Default::default() };
+        let failures = failures(&echo, &Expectations { spans: vec![], trace: Some(trace) });
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].message.starts_with(
+            "expected at least 1 span from the system under test, found 0 (clnrm's own 2 spans not counted)\n"
+        ));
     }
 }

@@ -1,5 +1,5 @@
 //! Span expectations: the selector language (parsed and validated by `dry-run`) and checking
-//! `[[expect.span]]` against the spans collected from a run.
+//! `[[expect.span]]` and `[expect.trace]` against the spans collected from a run.
 //!
 //! [`check`] is the entry point; [`matcher`] evaluates selectors over an indexed trace, which
 //! [`check`] also uses to render the trace as a tree in failure messages.
@@ -9,4 +9,5 @@ mod describe;
 mod explain;
 pub mod matcher;
 pub mod selector;
+mod trace;
 mod tree;
