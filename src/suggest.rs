@@ -4,17 +4,24 @@
 /// (at most a third of the word wrong, and at least one character right), or if it differs only in
 /// case or in `-`/`_`.
 pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    close_matches(input, candidates).into_iter().next()
+}
+
+/// Every candidate close enough to `input` to be a plausible typo, by the rule of [`did_you_mean`],
+/// closest first (candidates equally close keep their order).
+pub fn close_matches<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let normalized = normalize(input);
     let limit = (input.chars().count() / 3).max(1);
-    candidates
+    let mut close: Vec<(usize, &str)> = candidates
         .into_iter()
         .map(|candidate| {
             let distance = if normalize(candidate) == normalized { 0 } else { edit_distance(input, candidate) };
             (distance, candidate)
         })
         .filter(|&(distance, _)| distance <= limit)
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, candidate)| candidate)
+        .collect();
+    close.sort_by_key(|&(distance, _)| distance);
+    close.into_iter().map(|(_, candidate)| candidate).collect()
 }
 
 fn normalize(s: &str) -> String {
@@ -57,6 +64,13 @@ mod tests {
         assert_eq!(did_you_mean("comand", KEYS), Some("command"));
         assert_eq!(did_you_mean("depends-on", KEYS), Some("depends_on"));
         assert_eq!(did_you_mean("Image", KEYS), Some("image"));
+    }
+
+    #[test]
+    fn lists_every_close_match_closest_first() {
+        let names = ["charges", "change", "Charge", "refund", "charge"];
+        assert_eq!(close_matches("charge", names), ["Charge", "charge", "charges", "change"]);
+        assert!(close_matches("xyz", names).is_empty());
     }
 
     #[test]

@@ -1,4 +1,13 @@
-//! Span expectations. For now the selector language (parsed and validated by `dry-run`); the
-//! checks against collected spans arrive with span collection.
+//! Span expectations: the selector language (parsed and validated by `dry-run`) and checking
+//! `[[expect.span]]` and `[expect.trace]` against the spans collected from a run.
+//!
+//! [`check`] is the entry point; [`matcher`] evaluates selectors over an indexed trace, which
+//! [`check`] also uses to render the trace as a tree in failure messages.
 
+pub mod check;
+mod describe;
+mod explain;
+pub mod matcher;
 pub mod selector;
+mod trace;
+mod tree;

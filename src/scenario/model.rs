@@ -176,6 +176,13 @@ pub struct Bounds<T> {
     pub max: Option<T>,
 }
 
+impl<T: PartialOrd> Bounds<T> {
+    /// Whether `value` lies within the bounds; a side that is not given does not limit.
+    pub fn contains(&self, value: &T) -> bool {
+        self.min.as_ref().is_none_or(|min| value >= min) && self.max.as_ref().is_none_or(|max| value <= max)
+    }
+}
+
 /// `[[expect.span]]` and `[expect.trace]`.
 #[derive(Debug, Clone, Default)]
 pub struct Expectations {

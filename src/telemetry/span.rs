@@ -80,16 +80,7 @@ pub enum AttrValue {
 impl AttrValue {
     /// The value as text, for regex and substring tests and for messages.
     pub fn text(&self) -> String {
-        match self {
-            AttrValue::Str(s) => s.to_string(),
-            AttrValue::Int(i) => i.to_string(),
-            AttrValue::Float(f) => f.to_string(),
-            AttrValue::Bool(b) => b.to_string(),
-            AttrValue::Array(items) => {
-                format!("[{}]", items.iter().map(AttrValue::text).collect::<Vec<_>>().join(", "))
-            }
-            AttrValue::Bytes(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
-        }
+        self.to_string()
     }
 
     /// The value as a number, when it is one.
@@ -98,6 +89,30 @@ impl AttrValue {
             AttrValue::Int(i) => Some(*i as f64),
             AttrValue::Float(f) => Some(*f),
             _ => None,
+        }
+    }
+}
+
+/// The text form ([`AttrValue::text`]); written through a formatter so that matching can reuse one
+/// buffer instead of allocating a string per span.
+impl std::fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttrValue::Str(s) => f.write_str(s),
+            AttrValue::Int(i) => write!(f, "{i}"),
+            AttrValue::Float(x) => write!(f, "{x}"),
+            AttrValue::Bool(b) => write!(f, "{b}"),
+            AttrValue::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            AttrValue::Bytes(bytes) => bytes.iter().try_for_each(|b| write!(f, "{b:02x}")),
         }
     }
 }
@@ -362,6 +377,15 @@ mod tests {
         assert_eq!(json["trace_id"], "01010101010101010101010101010101");
         assert_eq!(json["attributes"]["http.response.status_code"], 200);
         assert_eq!(json["resource"]["service.name"], "shop");
+    }
+
+    #[test]
+    fn text_forms_of_values() {
+        let items = [AttrValue::Str("a b".into()), AttrValue::Int(-2), AttrValue::Float(0.5), AttrValue::Bool(true)];
+        assert_eq!(AttrValue::Array(Box::new(items)).text(), "[a b, -2, 0.5, true]");
+        assert_eq!(AttrValue::Array(Box::new([])).text(), "[]");
+        assert_eq!(AttrValue::Bytes(Box::new([0, 0xab])).text(), "00ab");
+        assert_eq!(AttrValue::Float(200.0).text(), "200");
     }
 
     #[test]

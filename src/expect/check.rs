@@ -1,0 +1,571 @@
+//! Checking a scenario's expectations against the spans collected from its run.
+//!
+//! Checking is split in two: evaluating an expectation finds what fails, as positions of spans,
+//! without building text; only [`check`] turns that into messages. [`holds`] uses the evaluation
+//! alone, because it runs again and again while spans arrive (to stop waiting once everything
+//! holds).
+//!
+//! `[[expect.span]]`, with S the spans `select` selects: `count` bounds the size of S (default: at
+//! least one). Every other key must hold for each span in S: `attrs` (each attribute, compared as
+//! a selector's `=` does), `status`, `kind`, `parent` (the direct parent is selected by the parent
+//! selector over the whole trace), `duration` (inclusive bounds), `events` (each name recorded).
+//! When S is empty and `count` does not allow that, only the count is reported: the other keys
+//! would hold vacuously and say nothing.
+//!
+//! A failure message names the selector, what was expected and what was found, lists the spans
+//! concerned (or, when nothing was selected, the nearest spans) and ends with the trace tree, the
+//! listed spans marked, so the user sees where they sit.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::duration;
+use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_count};
+use crate::expect::explain::{explain_empty, quoted};
+use crate::expect::matcher::{TraceIndex, attr_equals};
+use crate::expect::selector::{Selector, Value};
+use crate::expect::trace;
+use crate::output::count;
+use crate::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus};
+use crate::telemetry::span::{Span, hex};
+
+pub use crate::expect::tree::render_tree;
+
+/// The longest trace tree a failure message ends with.
+pub(super) const TREE_LINES: usize = 60;
+
+/// What checks need to know about the run beyond its spans.
+pub struct Context<'a> {
+    /// The `service.name` of clnrm's own spans (scenario, service and step spans). They are in the
+    /// trace, so selectors can name them (`parent = 'span[name="place order"]'`), but trace-level
+    /// counts and the hermetic check leave them out.
+    pub own_service: &'a str,
+    /// Hosts and addresses inside the scenario: service names, container addresses, `localhost`,
+    /// `127.0.0.1`, the OTLP receiver's address. Anything else a span talks to breaks `hermetic`.
+    pub known_peers: &'a [String],
+}
+
+/// One expectation that does not hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Which one: `[[expect.span]] #2 span[name="charge"]`, `[expect.trace] order`.
+    pub expectation: String,
+    /// What was expected, what was found, and where to look; several lines.
+    pub message: String,
+}
+
+/// Every expectation that does not hold for `spans`, the whole trace of one scenario; empty when
+/// all hold.
+pub fn check(spans: &[Span], expectations: &Expectations, context: &Context) -> Vec<Failure> {
+    let index = TraceIndex::new(spans);
+    let mut failures = Vec::new();
+    for (i, expectation) in expectations.spans.iter().enumerate() {
+        let verdict = evaluate(&index, expectation);
+        if !verdict.problems.is_empty() {
+            failures.push(Failure {
+                expectation: format!("[[expect.span]] #{} {}", i + 1, *expectation.select),
+                message: verdict.message(&index, &expectation.select, context),
+            });
+        }
+    }
+    if let Some(expectation) = &expectations.trace {
+        failures.extend(trace::problems(&index, expectation, context).iter().map(|p| p.failure(&index, context)));
+    }
+    failures
+}
+
+/// Whether every expectation holds, as `check(…).is_empty()` but without building messages and
+/// stopping at the first failure.
+pub fn holds(spans: &[Span], expectations: &Expectations, context: &Context) -> bool {
+    let index = TraceIndex::new(spans);
+    expectations.spans.iter().all(|expectation| evaluate(&index, expectation).problems.is_empty())
+        && expectations
+            .trace
+            .as_ref()
+            .is_none_or(|expectation| trace::problems(&index, expectation, context).is_empty())
+}
+
+/// `count` when the expectation gives none.
+const AT_LEAST_ONE: Bounds<u64> = Bounds { min: Some(1), max: None };
+
+/// What evaluating one `[[expect.span]]` found.
+struct Verdict<'e> {
+    /// Positions of the selected spans, in start order.
+    selected: Vec<usize>,
+    problems: Vec<Problem<'e>>,
+}
+
+/// One key of a `[[expect.span]]` that does not hold; `offenders` are positions of the selected
+/// spans it fails for.
+enum Problem<'e> {
+    NoneSelected(Bounds<u64>),
+    Count(Bounds<u64>),
+    Attr { key: &'e str, value: &'e Value, offenders: Vec<usize> },
+    Status { expected: SpanStatus, offenders: Vec<usize> },
+    Kind { expected: SpanKind, offenders: Vec<usize> },
+    Parent { selector: &'e Selector, parents: Vec<usize>, offenders: Vec<usize> },
+    Duration { bounds: Bounds<Duration>, offenders: Vec<usize> },
+    Events { names: &'e [String], offenders: Vec<usize> },
+}
+
+fn evaluate<'e>(index: &TraceIndex, expectation: &'e SpanExpectation) -> Verdict<'e> {
+    let selected = index.select_positions(&expectation.select.compounds);
+    let count = expectation.count.unwrap_or(AT_LEAST_ONE);
+    if selected.is_empty() && !count.contains(&0) {
+        return Verdict { selected, problems: vec![Problem::NoneSelected(count)] };
+    }
+    let offenders = |fails: &dyn Fn(&Span) -> bool| -> Vec<usize> {
+        selected.iter().copied().filter(|&p| fails(index.spans()[p])).collect()
+    };
+    let mut problems = Vec::new();
+    if !count.contains(&(selected.len() as u64)) {
+        problems.push(Problem::Count(count));
+    }
+    for (key, value) in &expectation.attrs {
+        let offenders = offenders(&|span| !span.attr(key).is_some_and(|found| attr_equals(found, value)));
+        problems.push(Problem::Attr { key, value, offenders });
+    }
+    if let Some(expected) = expectation.status {
+        problems.push(Problem::Status { expected, offenders: offenders(&|span| span.status != expected) });
+    }
+    if let Some(expected) = expectation.kind {
+        problems.push(Problem::Kind { expected, offenders: offenders(&|span| span.kind != expected) });
+    }
+    if let Some(selector) = &expectation.parent {
+        let parents = index.select_positions(&selector.compounds);
+        let mut is_parent = vec![false; index.len()];
+        for &p in &parents {
+            is_parent[p] = true;
+        }
+        let offenders =
+            selected.iter().copied().filter(|&p| index.parent(p).is_none_or(|parent| !is_parent[parent])).collect();
+        problems.push(Problem::Parent { selector, parents, offenders });
+    }
+    if let Some(bounds) = expectation.duration {
+        problems.push(Problem::Duration { bounds, offenders: offenders(&|span| !bounds.contains(&span.duration())) });
+    }
+    if !expectation.events.is_empty() {
+        let names = &expectation.events;
+        let lacks = |span: &Span| names.iter().any(|name| !span.events.iter().any(|e| *e.name == **name));
+        problems.push(Problem::Events { names, offenders: offenders(&lacks) });
+    }
+    problems.retain(Problem::fails);
+    Verdict { selected, problems }
+}
+
+impl Problem<'_> {
+    fn fails(&self) -> bool {
+        match self {
+            Problem::NoneSelected(_) | Problem::Count(_) => true,
+            Problem::Attr { offenders, .. }
+            | Problem::Status { offenders, .. }
+            | Problem::Kind { offenders, .. }
+            | Problem::Parent { offenders, .. }
+            | Problem::Duration { offenders, .. }
+            | Problem::Events { offenders, .. } => !offenders.is_empty(),
+        }
+    }
+}
+
+impl Verdict<'_> {
+    /// The failure message: the selector, a section per failed key, the trace tree.
+    fn message(&self, index: &TraceIndex, selector: &Selector, context: &Context) -> String {
+        let mut out = format!("select: {selector}\n");
+        let explanation = matches!(self.problems[..], [Problem::NoneSelected(_)])
+            .then(|| explain_empty(index, selector, context.own_service));
+        let marks = explanation.as_ref().map_or(self.selected.as_slice(), |e| e.nearest.as_slice());
+        for problem in &self.problems {
+            match problem {
+                Problem::NoneSelected(count) => {
+                    let _ = writeln!(out, "count: expected {}, found none", span_count(count));
+                    out.push_str(explanation.as_ref().map_or("", |e| e.text.as_str()));
+                }
+                Problem::Count(count) => {
+                    let found = self.selected.len();
+                    let _ = writeln!(out, "count: expected {}, found {found}:", span_count(count));
+                    list(&mut out, self.selected.iter().map(|&p| item(index, p)), LIST_MAX);
+                }
+                Problem::Attr { key, value, offenders } => {
+                    self.section(&mut out, index, &format!("attrs: {key} = {value}"), offenders, |span| {
+                        match span.attr(key) {
+                            Some(found) => format!("{key} is {}", quoted(found)),
+                            None => format!("{key} is absent"),
+                        }
+                    });
+                }
+                Problem::Status { expected, offenders } => {
+                    let heading = format!("status: expected {}", expected.as_str());
+                    self.section(&mut out, index, &heading, offenders, |span| match &*span.status_message {
+                        "" => format!("status is {}", span.status.as_str()),
+                        message => format!("status is {} ({message:?})", span.status.as_str()),
+                    });
+                }
+                Problem::Kind { expected, offenders } => {
+                    let heading = format!("kind: expected {}", expected.as_str());
+                    self.section(&mut out, index, &heading, offenders, |span| {
+                        format!("kind is {}", span.kind.as_str())
+                    });
+                }
+                Problem::Parent { selector, parents, offenders } => {
+                    let heading = format!("parent: expected {selector}");
+                    self.section(&mut out, index, &heading, offenders, |span| parent_of(index, span));
+                    if parents.is_empty() {
+                        let _ = writeln!(out, "  {selector} selects no span in this trace");
+                    }
+                }
+                Problem::Duration { bounds: limits, offenders } => {
+                    let heading = format!("duration: expected {}", bounds(limits, |d| duration::display(*d)));
+                    self.section(&mut out, index, &heading, offenders, |span| {
+                        format!("took {}", duration::display(span.duration()))
+                    });
+                }
+                Problem::Events { names, offenders } => {
+                    let wanted: Vec<String> = names.iter().map(|name| format!("{name:?}")).collect();
+                    let heading = format!("events: expected {}", wanted.join(", "));
+                    self.section(&mut out, index, &heading, offenders, |span| lacked_events(span, names));
+                }
+            }
+        }
+        let marked: Vec<&Span> = marks.iter().map(|&p| index.spans()[p]).collect();
+        let legend = match (marked.is_empty(), explanation.is_some()) {
+            (true, _) => "",
+            (false, true) => "; ▶ nearest",
+            (false, false) => "; ▶ selected",
+        };
+        let _ = writeln!(out, "trace ({}{legend}):", count(index.len(), "span"));
+        out.push_str(&render_tree(index, &marked, TREE_LINES));
+        out
+    }
+
+    /// `heading, fails on 1 of 3 spans:` and a line per offending span with what it has instead.
+    fn section(
+        &self,
+        out: &mut String,
+        index: &TraceIndex,
+        heading: &str,
+        offenders: &[usize],
+        found: impl Fn(&Span) -> String,
+    ) {
+        let _ = writeln!(out, "{heading}, fails on {}:", share(offenders.len(), self.selected.len()));
+        let lines = offenders.iter().map(|&p| format!("{}: {}", item(index, p), found(index.spans()[p])));
+        list(out, lines, LIST_MAX);
+    }
+}
+
+/// What the parent of a span is, when it is not the expected one.
+fn parent_of(index: &TraceIndex, span: &Span) -> String {
+    let parent = index.position(span).and_then(|p| index.parent(p));
+    match (parent, span.parent_span_id) {
+        (Some(parent), _) => format!("parent is {}", label(index.spans()[parent])),
+        (None, Some(id)) => format!("its parent {} was not collected", hex(&id)),
+        (None, None) => "a root span, without parent".to_string(),
+    }
+}
+
+/// `lacks "exception" (has "retry")`.
+fn lacked_events(span: &Span, names: &[String]) -> String {
+    let lacking: Vec<String> =
+        names.iter().filter(|name| !span.events.iter().any(|e| *e.name == ***name)).map(|n| format!("{n:?}")).collect();
+    let has: Vec<String> = span.events.iter().map(|e| format!("{:?}", e.name)).collect();
+    if has.is_empty() {
+        format!("lacks {} (has no events)", lacking.join(", "))
+    } else {
+        format!("lacks {} (has {})", lacking.join(", "), has.join(", "))
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::expect::matcher::tests::span;
+    use crate::expect::selector::parse;
+    use crate::scenario::model::TraceExpectation;
+    use crate::schema::Spanned;
+    use crate::telemetry::span::AttrValue;
+
+    pub(in crate::expect) fn context() -> Context<'static> {
+        static PEERS: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| ["shop", "pay", "localhost"].map(String::from).to_vec());
+        Context { own_service: "clnrm", known_peers: &PEERS }
+    }
+
+    pub(in crate::expect) fn selector(text: &str) -> Spanned<Selector> {
+        Spanned::new(parse(text).expect("valid selector"), 0..text.len())
+    }
+
+    /// scenario `checkout` with steps `place order` and `check order`, the spans of shop and pay below.
+    pub(in crate::expect) fn shop() -> Vec<Span> {
+        vec![
+            span(1, 0, "checkout", "clnrm", 0, 100).build(),
+            span(2, 1, "place order", "clnrm", 1, 50).build(),
+            span(3, 2, "POST /orders", "shop", 2, 40)
+                .kind(SpanKind::Server)
+                .status(SpanStatus::Ok, "")
+                .str("http.route", "/orders")
+                .attr("http.response.status_code", AttrValue::Int(200))
+                .build(),
+            span(4, 3, "reserve", "shop", 3, 10).build(),
+            span(5, 3, "charge", "pay", 11, 30)
+                .kind(SpanKind::Client)
+                .status(SpanStatus::Error, "card declined")
+                .str("server.address", "pay")
+                .attr("amount", AttrValue::Int(30))
+                .event("exception")
+                .build(),
+            span(6, 1, "check order", "clnrm", 60, 90).build(),
+            span(7, 6, "GET /orders/1", "shop", 61, 70)
+                .kind(SpanKind::Server)
+                .attr("http.response.status_code", AttrValue::Int(404))
+                .build(),
+        ]
+    }
+
+    fn expect(select: &str) -> SpanExpectation {
+        SpanExpectation {
+            select: selector(select),
+            count: None,
+            attrs: Vec::new(),
+            status: None,
+            kind: None,
+            parent: None,
+            duration: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn only(expectation: SpanExpectation) -> Expectations {
+        Expectations { spans: vec![expectation], trace: None }
+    }
+
+    /// The failures of `expectations` over `spans`, after checking that `holds` agrees.
+    pub(in crate::expect) fn failures(spans: &[Span], expectations: &Expectations) -> Vec<Failure> {
+        let failures = check(spans, expectations, &context());
+        assert_eq!(holds(spans, expectations, &context()), failures.is_empty(), "holds disagrees: {failures:#?}");
+        failures
+    }
+
+    /// The message of the only failure.
+    fn message(spans: &[Span], expectation: SpanExpectation) -> String {
+        let failures = failures(spans, &only(expectation));
+        assert_eq!(failures.len(), 1, "{failures:#?}");
+        failures[0].message.clone()
+    }
+
+    const TREE: &str = "  checkout (clnrm, internal, 100.0ms)
+    place order (clnrm, internal, 49.0ms)
+      POST /orders (shop, server, 38.0ms, ok)
+        reserve (shop, internal, 7.0ms)
+        charge (pay, client, 19.0ms, error)
+    check order (clnrm, internal, 30.0ms)
+      GET /orders/1 (shop, server, 9.0ms)
+";
+
+    /// TREE with the spans at these lines marked.
+    fn tree_marking(lines: &[usize]) -> String {
+        TREE.lines()
+            .enumerate()
+            .map(|(i, line)| if lines.contains(&i) { format!("▶{}\n", &line[1..]) } else { format!("{line}\n") })
+            .collect()
+    }
+
+    #[test]
+    fn every_key_holding_passes() {
+        let mut e = expect("span[name=\"charge\"]");
+        e.count = Some(Bounds { min: Some(1), max: Some(1) });
+        e.attrs = vec![("amount".into(), Value::Int(30)), ("server.address".into(), Value::Str("pay".into()))];
+        e.status = Some(SpanStatus::Error);
+        e.kind = Some(SpanKind::Client);
+        e.parent = Some(selector("span[name=\"POST /orders\"]"));
+        e.duration = Some(Bounds { min: Some(Duration::from_millis(19)), max: Some(Duration::from_millis(19)) });
+        e.events = vec!["exception".into()];
+        let mut under_step = expect("span[name=\"place order\"] span[kind=\"server\"]");
+        under_step.count = Some(Bounds { min: Some(1), max: Some(1) });
+        under_step.attrs = vec![("http.response.status_code".into(), Value::Float(200.0))];
+        let mut step = expect("span[name=\"place order\"]");
+        step.parent = Some(selector("span[name=\"checkout\"]"));
+        let expectations = Expectations { spans: vec![e, under_step, step], trace: None };
+        assert_eq!(failures(&shop(), &expectations), []);
+        assert!(failures(&shop(), &Expectations::default()).is_empty());
+    }
+
+    #[test]
+    fn nothing_selected_reports_the_count_nearest_spans_and_tree() {
+        let mut e = expect("span[name=\"charge\" kind=\"server\"]");
+        e.status = Some(SpanStatus::Ok);
+        let failures = failures(&shop(), &only(e));
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].expectation, "[[expect.span]] #1 span[name=\"charge\" kind=\"server\"]");
+        let expected = format!(
+            "select: span[name=\"charge\" kind=\"server\"]
+count: expected at least 1 span, found none
+nearest spans, with the conditions each one fails:
+  - charge (pay, client, 19.0ms, error) at +11.0ms: kind=\"server\" (kind is client)
+trace (7 spans; ▶ nearest):
+{}",
+            tree_marking(&[4])
+        );
+        assert_eq!(failures[0].message, expected);
+    }
+
+    #[test]
+    fn nothing_selected_without_candidates_lists_names_and_marks_nothing() {
+        let text = message(&shop(), expect("span[name=\"refund\"]"));
+        assert!(text.contains("no span comes close; the span names in this trace:\n  - \"checkout\" (clnrm) ×1\n"));
+        assert!(text.ends_with(&format!("trace (7 spans):\n{TREE}")), "{text}");
+    }
+
+    #[test]
+    fn count_mismatch_lists_the_selected_spans() {
+        let mut e = expect("span[service.name=\"shop\"]");
+        e.count = Some(Bounds { min: Some(1), max: Some(1) });
+        let expected = format!(
+            "select: span[service.name=\"shop\"]
+count: expected exactly 1 span, found 3:
+  - POST /orders (shop, server, 38.0ms, ok) at +2.0ms
+  - reserve (shop, internal, 7.0ms) at +3.0ms
+  - GET /orders/1 (shop, server, 9.0ms) at +61.0ms
+trace (7 spans; ▶ selected):
+{}",
+            tree_marking(&[2, 3, 6])
+        );
+        assert_eq!(message(&shop(), e), expected);
+        let mut e = expect("span[name=\"charge\"]");
+        e.count = Some(Bounds { min: Some(2), max: Some(5) });
+        assert!(message(&shop(), e).contains("count: expected between 2 and 5 spans, found 1:\n  - charge "));
+    }
+
+    #[test]
+    fn zero_allowed_or_required() {
+        let mut none = expect("span[name=\"refund\"]");
+        none.count = Some(Bounds { min: None, max: Some(0) });
+        none.status = Some(SpanStatus::Ok);
+        assert!(failures(&shop(), &only(none)).is_empty());
+        let mut forbidden = expect("span[name=\"charge\"]");
+        forbidden.count = Some(Bounds { min: Some(0), max: Some(0) });
+        assert!(message(&shop(), forbidden).contains("count: expected exactly 0 spans, found 1:\n"));
+    }
+
+    #[test]
+    fn attrs_report_each_span_that_differs_or_lacks_the_key() {
+        let mut e = expect("span[service.name=\"shop\"]");
+        e.attrs = vec![("http.response.status_code".into(), Value::Int(200))];
+        let expected = format!(
+            "select: span[service.name=\"shop\"]
+attrs: http.response.status_code = 200, fails on 2 of 3 spans:
+  - reserve (shop, internal, 7.0ms) at +3.0ms: http.response.status_code is absent
+  - GET /orders/1 (shop, server, 9.0ms) at +61.0ms: http.response.status_code is 404
+trace (7 spans; ▶ selected):
+{}",
+            tree_marking(&[2, 3, 6])
+        );
+        assert_eq!(message(&shop(), e), expected);
+        let mut e = expect("span[name=\"POST /orders\"]");
+        e.attrs = vec![("http.route".into(), Value::Str("/order".into()))];
+        assert!(message(&shop(), e).contains(": http.route is \"/orders\"\n"));
+    }
+
+    #[test]
+    fn status_and_kind_report_what_each_span_has() {
+        let mut e = expect("span[name=\"charge\"]");
+        e.status = Some(SpanStatus::Ok);
+        e.kind = Some(SpanKind::Server);
+        let text = message(&shop(), e);
+        assert!(
+            text.contains(
+                "status: expected ok, fails on 1 of 1 span:
+  - charge (pay, client, 19.0ms, error) at +11.0ms: status is error (\"card declined\")
+kind: expected server, fails on 1 of 1 span:
+  - charge (pay, client, 19.0ms, error) at +11.0ms: kind is client
+trace (7 spans; ▶ selected):
+"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn parent_reports_the_actual_parent() {
+        let mut e = expect("span[service.name=\"shop\"]");
+        e.parent = Some(selector("span[name=\"place order\"]"));
+        let text = message(&shop(), e);
+        assert!(
+            text.contains(
+                "parent: expected span[name=\"place order\"], fails on 2 of 3 spans:
+  - reserve (shop, internal, 7.0ms) at +3.0ms: parent is POST /orders (shop, server, 38.0ms, ok)
+  - GET /orders/1 (shop, server, 9.0ms) at +61.0ms: parent is check order (clnrm, internal, 30.0ms)
+"
+            ),
+            "{text}"
+        );
+        let mut spans = shop();
+        spans.push(span(8, 0, "root", "x", 0, 1).build());
+        spans.push(span(9, 99, "orphan", "x", 0, 1).build());
+        let mut e = expect("span[service.name=\"x\"]");
+        e.parent = Some(selector("span[name=\"nope\"]"));
+        let text = message(&spans, e);
+        assert!(text.contains(": a root span, without parent\n"), "{text}");
+        assert!(text.contains(": its parent 0000000000000063 was not collected\n"), "{text}");
+        assert!(text.contains("\n  span[name=\"nope\"] selects no span in this trace\n"), "{text}");
+    }
+
+    #[test]
+    fn duration_and_events() {
+        let mut e = expect("span[service.name=\"shop\"]");
+        e.duration = Some(Bounds { min: Some(Duration::from_millis(8)), max: Some(Duration::from_millis(20)) });
+        e.events = vec!["exception".into(), "retry".into()];
+        let mut spans = shop();
+        spans[3].events.push(crate::telemetry::span::Event {
+            name: "retry".into(),
+            time_unix_nano: 0,
+            attributes: vec![],
+        });
+        let text = message(&spans, e);
+        assert!(
+            text.contains(
+                "duration: expected between 8.0ms and 20.0ms, fails on 2 of 3 spans:
+  - POST /orders (shop, server, 38.0ms, ok) at +2.0ms: took 38.0ms
+  - reserve (shop, internal, 7.0ms) at +3.0ms: took 7.0ms
+events: expected \"exception\", \"retry\", fails on 3 of 3 spans:
+  - POST /orders (shop, server, 38.0ms, ok) at +2.0ms: lacks \"exception\", \"retry\" (has no events)
+  - reserve (shop, internal, 7.0ms) at +3.0ms: lacks \"exception\" (has \"retry\")
+  - GET /orders/1 (shop, server, 9.0ms) at +61.0ms: lacks \"exception\", \"retry\" (has no events)
+"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failures_are_numbered_by_position_in_the_file() {
+        let good = expect("span[name=\"charge\"]");
+        let bad = expect("span[name=\"refund\"]");
+        let expectations = Expectations { spans: vec![good.clone(), bad, good], trace: None };
+        let failures = failures(&shop(), &expectations);
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].expectation, "[[expect.span]] #2 span[name=\"refund\"]");
+    }
+
+    #[test]
+    fn a_step_that_only_echoes_ok_fails_every_app_span_expectation() {
+        let echo = [span(1, 0, "smoke", "clnrm", 0, 20).build(), span(2, 1, "echo ok", "clnrm", 1, 19).build()];
+        let app_selectors = [
+            "span[service.name=\"shop\"]",
+            "span[name=\"POST /orders\"]",
+            "span[kind=\"server\"]",
+            "span[http.route]",
+            "span[name=\"echo ok\"] span",
+            "span[status=\"ok\"]",
+        ];
+        for select in app_selectors {
+            let text = message(&echo, expect(select));
+            assert!(text.contains("count: expected at least 1 span, found none\n"), "{select}: {text}");
+            assert!(text.contains("note: every span in this trace is clnrm's own (service \"clnrm\")"), "{text}");
+        }
+        let trace = TraceExpectation { spans: Some(Bounds { min: Some(1), max: None }), ..Default::default() };
+        let failures = failures(&echo, &Expectations { spans: vec![], trace: Some(trace) });
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].message.starts_with(
+            "expected at least 1 span from the system under test, found 0 (clnrm's own 2 spans not counted)\n"
+        ));
+    }
+}

@@ -1,0 +1,518 @@
+//! `[expect.trace]`: properties of the whole trace.
+//!
+//! - `spans` and `errors` count the spans of the system under test only: clnrm's own spans grow
+//!   with every step and service and are not what the user tests.
+//! - `order = [[A, B]]`: every span A selects ends at or before every span B selects starts.
+//! - `within = [[A, B]]`: every span A selects lies inside the start–end window of at least one
+//!   span B selects.
+//!   For both, a side that selects nothing is a failure: holding vacuously would hide a selector
+//!   that no longer matches.
+//! - `hermetic`: no span but clnrm's own names a peer outside the scenario. Peers are read from the
+//!   span attributes `server.address`, `net.peer.name`, `net.peer.ip`, `peer.service`,
+//!   `network.peer.address` and the host of `url.full` and `http.url` (string values only); a
+//!   peer is inside when it equals a known peer, ignoring ASCII case (host names are
+//!   case-insensitive). Resource attributes describe the service itself, not its peers.
+
+use std::fmt::Write;
+
+use crate::expect::check::{Context, Failure, TREE_LINES, render_tree};
+use crate::expect::describe::{LIST_MAX, item, list, moment, own_only_note, span_count};
+use crate::expect::explain::explain_empty;
+use crate::expect::matcher::TraceIndex;
+use crate::expect::selector::Selector;
+use crate::output::count;
+use crate::scenario::model::{Bounds, SpanStatus, TraceExpectation};
+use crate::schema::Spanned;
+use crate::telemetry::span::{AttrValue, Span};
+
+/// One key of `[expect.trace]` that does not hold.
+pub(super) enum Problem<'e> {
+    /// `spans`; `counted` are the positions of the spans of the system under test.
+    Spans {
+        bounds: Bounds<u64>,
+        counted: Vec<usize>,
+    },
+    /// `errors`; `errors` are the positions of the counted spans with status error.
+    Errors {
+        expected: u64,
+        errors: Vec<usize>,
+    },
+    Order {
+        pair: &'e [Spanned<Selector>; 2],
+        fault: PairFault,
+    },
+    Within {
+        pair: &'e [Spanned<Selector>; 2],
+        fault: PairFault,
+    },
+    /// `hermetic`; positions of the spans naming a peer outside the scenario.
+    Hermetic {
+        offenders: Vec<usize>,
+    },
+}
+
+/// Why an `order` or `within` pair does not hold.
+pub(super) enum PairFault {
+    /// The selector on this side (0 or 1) selects nothing.
+    Empty(usize),
+    /// `order`: the span selected by A that ends last ends after the span selected by B that
+    /// starts first starts.
+    Overlap { last_end: usize, first_start: usize },
+    /// `within`: the spans of A outside every window of B, and the spans of B.
+    Outside { outside: Vec<usize>, windows: Vec<usize> },
+}
+
+/// Every key of `expectation` that does not hold.
+pub(super) fn problems<'e>(
+    index: &TraceIndex,
+    expectation: &'e TraceExpectation,
+    context: &Context,
+) -> Vec<Problem<'e>> {
+    let mut problems = Vec::new();
+    let theirs: Vec<usize> =
+        (0..index.len()).filter(|&p| index.spans()[p].service_name() != context.own_service).collect();
+    if let Some(bounds) = expectation.spans
+        && !bounds.contains(&(theirs.len() as u64))
+    {
+        problems.push(Problem::Spans { bounds, counted: theirs.clone() });
+    }
+    if let Some(expected) = expectation.errors {
+        let errors: Vec<usize> =
+            theirs.iter().copied().filter(|&p| index.spans()[p].status == SpanStatus::Error).collect();
+        if errors.len() as u64 != expected {
+            problems.push(Problem::Errors { expected, errors });
+        }
+    }
+    for pair in &expectation.order {
+        if let Some(fault) = order(index, pair) {
+            problems.push(Problem::Order { pair, fault });
+        }
+    }
+    for pair in &expectation.within {
+        if let Some(fault) = within(index, pair) {
+            problems.push(Problem::Within { pair, fault });
+        }
+    }
+    if expectation.hermetic {
+        let offenders: Vec<usize> = theirs
+            .into_iter()
+            .filter(|&p| foreign_peers(index.spans()[p], context.known_peers).next().is_some())
+            .collect();
+        if !offenders.is_empty() {
+            problems.push(Problem::Hermetic { offenders });
+        }
+    }
+    problems
+}
+
+/// The spans each side of a pair selects, or which side selects nothing.
+fn sides(index: &TraceIndex, pair: &[Spanned<Selector>; 2]) -> Result<[Vec<usize>; 2], PairFault> {
+    let [a, b] = pair.each_ref().map(|selector| index.select_positions(&selector.compounds));
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => Err(PairFault::Empty(0)),
+        (_, true) => Err(PairFault::Empty(1)),
+        _ => Ok([a, b]),
+    }
+}
+
+fn order(index: &TraceIndex, pair: &[Spanned<Selector>; 2]) -> Option<PairFault> {
+    let [a, b] = match sides(index, pair) {
+        Ok(sides) => sides,
+        Err(fault) => return Some(fault),
+    };
+    let span = |p: usize| index.spans()[p];
+    let last_end = a.iter().copied().max_by_key(|&p| span(p).end_unix_nano)?;
+    let first_start = b.iter().copied().min_by_key(|&p| span(p).start_unix_nano)?;
+    (span(last_end).end_unix_nano > span(first_start).start_unix_nano)
+        .then_some(PairFault::Overlap { last_end, first_start })
+}
+
+/// O((|A| + |B|) log |B|): B's windows are in start order, so the windows starting no later than a
+/// span are a prefix, and the latest end among them decides.
+fn within(index: &TraceIndex, pair: &[Spanned<Selector>; 2]) -> Option<PairFault> {
+    let [a, windows] = match sides(index, pair) {
+        Ok(sides) => sides,
+        Err(fault) => return Some(fault),
+    };
+    let span = |p: usize| index.spans()[p];
+    let reach: Vec<u64> = windows
+        .iter()
+        .scan(0, |latest, &w| {
+            *latest = span(w).end_unix_nano.max(*latest);
+            Some(*latest)
+        })
+        .collect();
+    let outside: Vec<usize> = a
+        .into_iter()
+        .filter(|&p| {
+            let started = windows.partition_point(|&w| span(w).start_unix_nano <= span(p).start_unix_nano);
+            started == 0 || reach[started - 1] < span(p).end_unix_nano
+        })
+        .collect();
+    (!outside.is_empty()).then_some(PairFault::Outside { outside, windows })
+}
+
+/// The peers a span names outside `known`: (attribute, its value, the host in it).
+fn foreign_peers<'s>(span: &'s Span, known: &'s [String]) -> impl Iterator<Item = (&'s str, &'s str, &'s str)> {
+    span.attributes.iter().filter_map(move |(key, value)| {
+        let AttrValue::Str(value) = value else { return None };
+        let host = match &**key {
+            "server.address" | "net.peer.name" | "net.peer.ip" | "peer.service" | "network.peer.address" => value,
+            "url.full" | "http.url" => url_host(value)?,
+            _ => return None,
+        };
+        let inside = host.is_empty() || known.iter().any(|peer| peer.eq_ignore_ascii_case(host));
+        (!inside).then_some((&**key, &**value, host))
+    })
+}
+
+/// The host of `scheme://[user@]host[:port][/…]`, without brackets for an IPv6 address.
+fn url_host(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
+    match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map(|(host, _)| host),
+        None => Some(host_port.split_once(':').map_or(host_port, |(host, _)| host)),
+    }
+}
+
+impl Problem<'_> {
+    pub(super) fn failure(&self, index: &TraceIndex, context: &Context) -> Failure {
+        let mut out = String::new();
+        let key = match self {
+            Problem::Spans { bounds: expected, counted } => {
+                spans_message(&mut out, index, expected, counted, context);
+                "spans"
+            }
+            Problem::Errors { expected, errors } => {
+                let colon = if errors.is_empty() { "" } else { ":" };
+                let _ = writeln!(
+                    out,
+                    "expected {} with status error, found {}{colon}",
+                    count(*expected as usize, "span"),
+                    errors.len()
+                );
+                let lines = errors.iter().map(|&p| match &*index.spans()[p].status_message {
+                    "" => item(index, p),
+                    message => format!("{}: {message:?}", item(index, p)),
+                });
+                list(&mut out, lines, LIST_MAX);
+                "errors"
+            }
+            Problem::Order { pair: [a, b], fault } => {
+                let rule = format!("every span selected by {} must end before any selected by {} starts", **a, **b);
+                pair_message(&mut out, index, &rule, [a, b], fault, context);
+                "order"
+            }
+            Problem::Within { pair: [a, b], fault } => {
+                let rule = format!("every span selected by {} must lie within one selected by {}", **a, **b);
+                pair_message(&mut out, index, &rule, [a, b], fault, context);
+                "within"
+            }
+            Problem::Hermetic { offenders } => {
+                hermetic_message(&mut out, index, offenders, context);
+                "hermetic"
+            }
+        };
+        Failure { expectation: format!("[expect.trace] {key}"), message: out }
+    }
+}
+
+fn spans_message(out: &mut String, index: &TraceIndex, expected: &Bounds<u64>, counted: &[usize], context: &Context) {
+    let own = index.len() - counted.len();
+    let _ = writeln!(
+        out,
+        "expected {} from the system under test, found {} (clnrm's own {} not counted)",
+        span_count(expected),
+        counted.len(),
+        count(own, "span")
+    );
+    let mut services: Vec<(&str, usize)> = Vec::new();
+    for &p in counted {
+        let service = index.spans()[p].service_name();
+        match services.iter_mut().find(|(name, _)| *name == service) {
+            Some((_, n)) => *n += 1,
+            None => services.push((service, 1)),
+        }
+    }
+    list(out, services.into_iter().map(|(service, n)| format!("{service}: {}", count(n, "span"))), LIST_MAX);
+    if let Some(note) = own_only_note(index, context.own_service) {
+        let _ = writeln!(out, "{note}");
+    }
+}
+
+fn pair_message(
+    out: &mut String,
+    index: &TraceIndex,
+    rule: &str,
+    pair: [&Selector; 2],
+    fault: &PairFault,
+    context: &Context,
+) {
+    let ends = |p: usize| format!("{} ends at {}", item(index, p), moment(index, index.spans()[p].end_unix_nano));
+    let marks: Vec<usize> = match fault {
+        PairFault::Empty(side) => {
+            let _ = writeln!(out, "{rule}, but {} selects no span:", pair[*side]);
+            let explanation = explain_empty(index, pair[*side], context.own_service);
+            out.push_str(&explanation.text);
+            explanation.nearest
+        }
+        PairFault::Overlap { last_end, first_start } => {
+            let _ = writeln!(out, "{rule}, but:");
+            let _ = writeln!(out, "  - {}", ends(*last_end));
+            let _ = writeln!(out, "  - {} starts before that", item(index, *first_start));
+            vec![*last_end, *first_start]
+        }
+        PairFault::Outside { outside, windows } => {
+            let _ = writeln!(out, "{rule}, but these are not:");
+            list(out, outside.iter().map(|&p| ends(p)), LIST_MAX);
+            let _ = writeln!(out, "{} selects:", pair[1]);
+            list(out, windows.iter().map(|&p| ends(p)), LIST_MAX);
+            outside.iter().chain(windows).copied().collect()
+        }
+    };
+    let marked: Vec<&Span> = marks.iter().map(|&p| index.spans()[p]).collect();
+    let _ = writeln!(out, "trace ({}; ▶ the spans above):", count(index.len(), "span"));
+    out.push_str(&render_tree(index, &marked, TREE_LINES));
+}
+
+fn hermetic_message(out: &mut String, index: &TraceIndex, offenders: &[usize], context: &Context) {
+    let _ = writeln!(out, "peers outside the scenario, named by {}:", count(offenders.len(), "span"));
+    let lines = offenders.iter().flat_map(|&p| {
+        foreign_peers(index.spans()[p], context.known_peers).map(move |(key, value, host)| {
+            let host = if host == value { String::new() } else { format!(" (host {host})") };
+            format!("{}: {key} = {value:?}{host}", item(index, p))
+        })
+    });
+    list(out, lines, LIST_MAX);
+    let _ = writeln!(out, "known peers: {}", context.known_peers.join(", "));
+    let _ = writeln!(
+        out,
+        "run each of these peers as a [services.NAME] container of the scenario (or a fake of it) and point the \
+         system under test at it"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::check::tests::{failures, selector, shop};
+    use crate::expect::matcher::tests::span;
+    use crate::scenario::model::{Expectations, SpanKind};
+
+    fn trace_failures(spans: &[Span], trace: TraceExpectation) -> Vec<Failure> {
+        failures(spans, &Expectations { spans: Vec::new(), trace: Some(trace) })
+    }
+
+    fn pair(a: &str, b: &str) -> [Spanned<Selector>; 2] {
+        [selector(a), selector(b)]
+    }
+
+    /// The message of the only failure, checking its name.
+    fn message(spans: &[Span], trace: TraceExpectation, key: &str) -> String {
+        let failures = trace_failures(spans, trace);
+        assert_eq!(failures.len(), 1, "{failures:#?}");
+        assert_eq!(failures[0].expectation, format!("[expect.trace] {key}"));
+        failures[0].message.clone()
+    }
+
+    #[test]
+    fn span_and_error_counts_leave_out_clnrm_spans() {
+        let mut spans = shop();
+        spans.push(span(20, 1, "failed step", "clnrm", 95, 99).status(SpanStatus::Error, "exit 1").build());
+        let exact = TraceExpectation {
+            spans: Some(Bounds { min: Some(4), max: Some(4) }),
+            errors: Some(1),
+            ..Default::default()
+        };
+        assert!(trace_failures(&spans, exact).is_empty());
+
+        let fewer = TraceExpectation { spans: Some(Bounds { min: None, max: Some(3) }), ..Default::default() };
+        assert_eq!(
+            message(&spans, fewer, "spans"),
+            "expected at most 3 spans from the system under test, found 4 (clnrm's own 4 spans not counted)
+  - shop: 3 spans
+  - pay: 1 span
+"
+        );
+        let none = TraceExpectation { errors: Some(0), ..Default::default() };
+        assert_eq!(
+            message(&spans, none, "errors"),
+            "expected 0 spans with status error, found 1:
+  - charge (pay, client, 19.0ms, error) at +11.0ms: \"card declined\"
+"
+        );
+        let two = TraceExpectation { errors: Some(2), ..Default::default() };
+        assert!(message(&spans, two, "errors").starts_with("expected 2 spans with status error, found 1:\n"));
+    }
+
+    #[test]
+    fn order_needs_every_a_to_end_before_every_b_starts() {
+        let holds = TraceExpectation {
+            order: vec![
+                pair("span[name=\"reserve\"]", "span[name=\"charge\"]"),
+                pair("span[name=\"place order\"]", "span[service.name=\"shop\"]:last"),
+            ],
+            ..Default::default()
+        };
+        assert!(trace_failures(&shop(), holds).is_empty());
+        // Ending in the very nanosecond the other starts is in order.
+        let mut touching = shop();
+        touching[3].end_unix_nano = touching[4].start_unix_nano;
+        let order = TraceExpectation {
+            order: vec![pair("span[name=\"reserve\"]", "span[name=\"charge\"]")],
+            ..Default::default()
+        };
+        assert!(trace_failures(&touching, order.clone()).is_empty());
+        touching[3].end_unix_nano += 1;
+        assert!(
+            message(&touching, order, "order").contains("reserve (shop, internal, 8.0ms) at +3.0ms ends at +11.0ms\n")
+        );
+
+        let overlap = TraceExpectation {
+            order: vec![pair("span[name=\"POST /orders\"]", "span[name=\"reserve\"]")],
+            ..Default::default()
+        };
+        let text = message(&shop(), overlap, "order");
+        assert!(
+            text.starts_with(
+                "every span selected by span[name=\"POST /orders\"] must end before any selected by span[name=\"reserve\"] starts, but:
+  - POST /orders (shop, server, 38.0ms, ok) at +2.0ms ends at +40.0ms
+  - reserve (shop, internal, 7.0ms) at +3.0ms starts before that
+trace (7 spans; ▶ the spans above):
+  checkout (clnrm, internal, 100.0ms)
+    place order (clnrm, internal, 49.0ms)
+▶     POST /orders (shop, server, 38.0ms, ok)
+▶       reserve (shop, internal, 7.0ms)
+"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_side_selecting_nothing_fails_and_says_which() {
+        for (a, b, empty) in [
+            ("span[name=\"refund\"]", "span[name=\"charge\"]", 0),
+            ("span[name=\"charge\"]", "span[name=\"chrage\"]", 1),
+        ] {
+            let order = TraceExpectation { order: vec![pair(a, b)], ..Default::default() };
+            let within = TraceExpectation { within: vec![pair(a, b)], ..Default::default() };
+            let side = [a, b][empty];
+            assert!(message(&shop(), order, "order").contains(&format!(" starts, but {side} selects no span:\n")));
+            assert!(message(&shop(), within, "within").contains(&format!(", but {side} selects no span:\n")));
+        }
+        let within = TraceExpectation {
+            within: vec![pair("span[name=\"charge\"]", "span[name=\"chrage\"]")],
+            ..Default::default()
+        };
+        let text = message(&shop(), within, "within");
+        assert!(text.contains("nearest spans, with the conditions each one fails:\n  - charge "), "{text}");
+        assert!(text.contains("\n▶       charge (pay"), "{text}");
+    }
+
+    #[test]
+    fn within_needs_each_a_inside_some_b() {
+        let holds = TraceExpectation {
+            within: vec![
+                pair("span[name=\"charge\"]", "span[name=\"POST /orders\"]"),
+                pair("span[service.name=\"shop\"]", "span[name=~\"order$\"]"),
+                pair("span[name=\"charge\"]", "span[name=\"charge\"]"),
+            ],
+            ..Default::default()
+        };
+        assert!(trace_failures(&shop(), holds).is_empty());
+        let outside = TraceExpectation {
+            within: vec![pair("span[name=\"check order\"]", "span[name=\"place order\"]")],
+            ..Default::default()
+        };
+        let text = message(&shop(), outside, "within");
+        assert!(
+            text.starts_with(
+                "every span selected by span[name=\"check order\"] must lie within one selected by span[name=\"place order\"], but these are not:
+  - check order (clnrm, internal, 30.0ms) at +60.0ms ends at +90.0ms
+span[name=\"place order\"] selects:
+  - place order (clnrm, internal, 49.0ms) at +1.0ms ends at +50.0ms
+trace (7 spans; ▶ the spans above):
+"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn within_looks_at_every_earlier_window() {
+        // A long early window covers the span although a later, shorter window starts closer to it.
+        let spans = [
+            span(1, 0, "window", "s", 0, 100).build(),
+            span(2, 0, "window", "s", 5, 6).build(),
+            span(3, 0, "inside", "s", 50, 60).build(),
+            span(4, 0, "too early", "s", 0, 1).build(),
+        ];
+        let inside = TraceExpectation {
+            within: vec![pair("span[name=\"inside\"]", "span[name=\"window\"]:last")],
+            ..Default::default()
+        };
+        assert!(!trace_failures(&spans, inside).is_empty());
+        let inside = TraceExpectation {
+            within: vec![pair("span[name=\"inside\"]", "span[name=\"window\"]")],
+            ..Default::default()
+        };
+        assert!(trace_failures(&spans, inside).is_empty());
+        let early = TraceExpectation {
+            within: vec![pair("span[name=\"too early\"]", "span[name=\"window\"]:last")],
+            ..Default::default()
+        };
+        assert!(message(&spans, early, "within").contains("these are not:\n  - too early "));
+    }
+
+    #[test]
+    fn hermetic_reports_each_foreign_peer() {
+        let hermetic = TraceExpectation { hermetic: true, ..Default::default() };
+        assert!(trace_failures(&shop(), hermetic.clone()).is_empty());
+        let mut spans = shop();
+        spans.push(
+            span(20, 3, "call", "shop", 12, 14)
+                .kind(SpanKind::Client)
+                .str("server.address", "api.stripe.com")
+                .str("url.full", "https://user@API.example.com:443/v1?x=1")
+                .str("http.url", "http://LOCALHOST:8080/x")
+                .str("peer.service", "pay")
+                .attr("net.peer.port", AttrValue::Int(443))
+                .attr("net.peer.name", AttrValue::Int(7))
+                .build(),
+        );
+        spans.push(span(21, 3, "lookup", "shop", 15, 16).str("net.peer.ip", "10.0.0.9").build());
+        spans.push(span(22, 1, "pull", "clnrm", 0, 1).str("server.address", "registry.example.com").build());
+        spans.push(span(23, 3, "empty", "shop", 15, 16).str("network.peer.address", "").build());
+        assert_eq!(
+            message(&spans, hermetic, "hermetic"),
+            "peers outside the scenario, named by 2 spans:
+  - call (shop, client, 2.0ms) at +12.0ms: server.address = \"api.stripe.com\"
+  - call (shop, client, 2.0ms) at +12.0ms: url.full = \"https://user@API.example.com:443/v1?x=1\" (host API.example.com)
+  - lookup (shop, internal, 1.0ms) at +15.0ms: net.peer.ip = \"10.0.0.9\"
+known peers: shop, pay, localhost
+run each of these peers as a [services.NAME] container of the scenario (or a fake of it) and point the system under test at it
+"
+        );
+    }
+
+    #[test]
+    fn url_hosts() {
+        let cases = [
+            ("https://a.b/c", Some("a.b")),
+            ("http://host:8080", Some("host")),
+            ("http://u:p@host:1/x", Some("host")),
+            ("http://host?q=1", Some("host")),
+            ("http://host#frag", Some("host")),
+            ("http://[::1]:8080/x", Some("::1")),
+            ("http://[::1", None),
+            ("host:8080/x", None),
+            ("file:///tmp/x", Some("")),
+        ];
+        for (url, host) in cases {
+            assert_eq!(url_host(url), host, "{url}");
+        }
+    }
+}
