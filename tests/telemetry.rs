@@ -11,9 +11,22 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
 use prost::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A running `clnrm collect`, killed if a test fails before stopping it.
+struct Collector(Option<Child>);
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
 
 /// Starts `clnrm collect` on a free port; returns it and the port.
-fn collect(p: &Project, out: &str) -> (Child, u16) {
+fn collect(p: &Project, out: &str) -> (Collector, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clnrm"))
         .args(["collect", "--listen", "127.0.0.1:0", "--out", out])
         .current_dir(p.path())
@@ -24,15 +37,18 @@ fn collect(p: &Project, out: &str) -> (Child, u16) {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
+    // Keep reading, so that what collect prints later never meets a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let port = line
         .split("listening on 127.0.0.1:")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|p| p.parse().ok());
-    (child, port.unwrap_or_else(|| panic!("no port in {line:?}")))
+    (Collector(Some(child)), port.unwrap_or_else(|| panic!("no port in {line:?}")))
 }
 
-fn stop(mut child: Child) {
+fn stop(mut collector: Collector) {
+    let mut child = collector.0.take().unwrap();
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(child.wait().unwrap().success(), "collect exits 0 on Ctrl-C");
 }
@@ -68,17 +84,16 @@ async fn collect_writes_one_trace_per_line_from_http_and_grpc() {
     let mut grpc = TraceServiceClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
     grpc.export(request(1, &["a", "b"])).await.unwrap();
     let body = request(2, &["c"]).encode_to_vec();
-    std::fs::write(p.join("body"), &body).unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "printf 'POST /v1/traces HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/x-protobuf\\r\\nContent-Length: {}\\r\\nConnection: close\\r\\n\\r\\n' > req && cat req body | busybox nc 127.0.0.1 {port} | head -1",
-            body.len()
-        ))
-        .current_dir(p.path())
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("200"), "{out:?}");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     stop(child);
     let mut lines = traces(&p, "traces.jsonl");
     lines.sort_by_key(|t| t["trace_id"].as_str().unwrap().to_string());

@@ -19,6 +19,7 @@ pub fn render(report: &RunReport) -> Value {
                 "status": o.status,
                 "duration_ms": ms(o.duration),
                 "spans": o.spans,
+                "settle_ms": o.settle.map(ms),
                 "failure": o.failure.as_ref().map(|f| json!({ "place": f.place, "message": f.message, "output": f.output })),
                 "steps": o.steps.iter().map(|s| json!({
                     "name": s.name,
@@ -45,6 +46,9 @@ pub fn render(report: &RunReport) -> Value {
             "skipped": report.count(Status::Skipped),
             "duration_ms": ms(report.elapsed),
             "interrupted": report.interrupted.is_some(),
+            "spans_unroutable": report.strays.unroutable,
+            "spans_late": report.strays.late,
+            "exports_undelivered": report.undelivered,
         },
         "pool": report.pool.as_ref().map(|p| json!({
             "hits": p.hits,

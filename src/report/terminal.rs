@@ -168,6 +168,32 @@ pub fn print_summary(report: &RunReport) {
             ms(pool.percentile(0.99))
         );
     }
+    let settled: Vec<Duration> = report.outcomes.iter().filter_map(|o| o.settle).collect();
+    if !settled.is_empty() {
+        let total: Duration = settled.iter().sum();
+        let _ = writeln!(
+            out,
+            "{DIM}  spans: {} collected; waited {} for them ({} per checked scenario){DIM:#}",
+            report.outcomes.iter().map(|o| o.spans).sum::<usize>(),
+            crate::duration::display(total),
+            crate::duration::display(total / settled.len() as u32)
+        );
+    }
+    let strays = report.strays;
+    if strays.unroutable + strays.late > 0 {
+        let _ = writeln!(
+            out,
+            "{NOTE}note{NOTE:#}: {} spans matched no scenario and {} arrived after their scenario was checked; they were not counted",
+            strays.unroutable, strays.late
+        );
+    }
+    if report.undelivered > 0 {
+        let _ = writeln!(
+            out,
+            "{NOTE}note{NOTE:#}: {} span exports to the OTLP endpoint were not delivered",
+            report.undelivered
+        );
+    }
     match report.interrupted {
         Some(_) => {
             let _ =

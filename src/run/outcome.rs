@@ -76,6 +76,8 @@ pub struct ScenarioOutcome {
     pub failure: Option<Failure>,
     /// Spans collected for the scenario (its own and the system under test's).
     pub spans: usize,
+    /// How long clnrm waited for spans after the last step (when it had expectations to check).
+    pub settle: Option<Duration>,
 }
 
 impl ScenarioOutcome {
@@ -88,6 +90,7 @@ impl ScenarioOutcome {
             steps: Vec::new(),
             failure: None,
             spans: 0,
+            settle: None,
         }
     }
 }

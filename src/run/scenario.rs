@@ -18,8 +18,9 @@ use crate::engine::image::Available;
 use crate::engine::pool::{Lease, Pool};
 use crate::engine::{Engine, EngineError};
 use crate::engine::{container, service};
+use crate::expect::check::{self, Context as CheckContext};
 use crate::scenario::model::{Command, ImageSource, Scenario, Service, Step, StepTarget};
-use crate::telemetry::own::OwnSpan;
+use crate::telemetry::own::{OwnSpan, SERVICE_NAME};
 use crate::telemetry::session::Session;
 use crate::telemetry::span::SpanKind;
 use crate::telemetry::wiring::STEPS_SERVICE;
@@ -60,6 +61,8 @@ struct Held {
     network: Option<String>,
     /// Service name → container name.
     services: Vec<(String, String)>,
+    /// Addresses of the scenario's containers (for routing, and the hermetic check).
+    addresses: Vec<std::net::IpAddr>,
 }
 
 /// Why a scenario stopped early.
@@ -100,11 +103,29 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String)
         span.fail("the scenario failed");
     }
     span.end();
+    let expectations = &scenario.expect;
+    let peers = known_peers(&shared, &scenario, &held);
+    let context = CheckContext { own_service: SERVICE_NAME, known_peers: &peers };
+    let expected = !expectations.spans.is_empty() || expectations.trace.is_some();
+    let settled = match (&result, expected) {
+        (Ok(Ok(())), true) => {
+            let early = check::settles_early(expectations);
+            let wait = telemetry.store.settle(&scenario.name, shared.otel.settle, shared.otel.settle_cap, |spans| {
+                early && check::holds(spans, expectations, &context)
+            });
+            Some(wait.await)
+        }
+        _ => None,
+    };
     let spans = telemetry.store.close(&scenario.name);
     // Step containers are reused only when every command in them ended normally.
     let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
     teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse));
     let (status, failure, infrastructure) = match result {
+        Ok(Ok(())) if settled.is_some() => match unmet(&check::check(&spans, expectations, &context)) {
+            None => (Status::Pass, None, false),
+            failure => (Status::Fail, failure, false),
+        },
         Ok(Ok(())) => (Status::Pass, None, false),
         Ok(Err(stop)) => (stop.status, Some(stop.failure), stop.infrastructure),
         Err(_) => {
@@ -118,8 +139,17 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String)
     for step in scenario.steps.iter().skip(steps.len()) {
         steps.push(not_run(step));
     }
-    let outcome =
-        ScenarioOutcome { name: scenario.name.clone(), file, status, duration, steps, failure, spans: spans.len() };
+    let settle = settled.map(|(_, waited)| waited);
+    let outcome = ScenarioOutcome {
+        name: scenario.name.clone(),
+        file,
+        status,
+        duration,
+        steps,
+        failure,
+        spans: spans.len(),
+        settle,
+    };
     (outcome, infrastructure)
 }
 
@@ -160,6 +190,7 @@ async fn body(
     created.map_err(|e| Stop::engine("scenario network", e))?;
     if let Some(address) = held.lease.as_ref().and_then(|l| l.address) {
         shared.telemetry.store.claim(address, &scenario.name);
+        held.addresses.push(address);
     }
     if let (Some(lease), Some(network), Some(pool)) = (held.lease.as_mut(), &network, &shared.pool) {
         pool.join(lease, network).await.map_err(|e| Stop::engine("scenario network", e))?;
@@ -192,7 +223,7 @@ async fn start_services(
         held.services.extend(wave.iter().zip(&names).map(|(s, c)| (s.name.value.clone(), c.clone())));
         let results =
             join_all(wave.iter().zip(&names).map(|(s, c)| start_service(shared, scenario, network, s, c, span))).await;
-        results.into_iter().collect::<Result<Vec<()>, Stop>>()?;
+        held.addresses.extend(results.into_iter().collect::<Result<Vec<_>, Stop>>()?.into_iter().flatten());
     }
     for (name, container) in &held.services {
         if let Err(reason) = service::still_running(&shared.engine, container).await {
@@ -210,7 +241,7 @@ async fn start_service(
     service: &Service,
     container: &str,
     parent: &OwnSpan,
-) -> Result<(), Stop> {
+) -> Result<Option<std::net::IpAddr>, Stop> {
     let place = format!("service `{}`", *service.name);
     let image = shared.reference(&service.image);
     let tracing = &shared.telemetry.tracing;
@@ -225,15 +256,16 @@ async fn start_service(
         start.fail(e.to_string());
         return Err(Stop::engine(&place, e));
     }
-    if let Some(address) = container::address(&shared.engine, container, network).await {
+    let address = container::address(&shared.engine, container, network).await;
+    if let Some(address) = address {
         shared.telemetry.store.claim(address, &scenario.name);
     }
     start.end();
-    let Some(wait) = &service.wait else { return Ok(()) };
+    let Some(wait) = &service.wait else { return Ok(address) };
     let waiting = tracing.child(parent, format!("wait {}", *service.name), SpanKind::Internal);
     waiting.set("clnrm.wait.strategy", service::describe(&wait.strategy));
     let ready = service::wait_ready(&shared.engine, container, network, wait, shared.defaults.wait_timeout).await;
-    ready.map(|_| waiting.end()).map_err(|not_ready| {
+    ready.map(|_| waiting.end()).map(|()| address).map_err(|not_ready| {
         let message = format!(
             "not ready after waiting {} for {}: {}",
             crate::duration::display(not_ready.waited),
@@ -313,6 +345,31 @@ async fn run_steps(
         }
     }
     first_failure.map_or(Ok(()), Err)
+}
+
+/// Everything inside the scenario a span may name as its peer: service names, the containers'
+/// addresses, this machine's loopback, and the receiver spans are sent to.
+fn known_peers(shared: &Shared, scenario: &Scenario, held: &Held) -> Vec<String> {
+    let receiver = shared.telemetry.address;
+    let mut peers: Vec<String> = scenario.services.iter().map(|s| s.name.value.clone()).collect();
+    peers.extend(held.addresses.iter().map(|a| a.to_string()));
+    peers.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+    peers.extend([receiver.ip().to_string(), receiver.to_string()]);
+    peers
+}
+
+/// The expectations that did not hold, as one failure (`None` when all hold).
+fn unmet(failures: &[check::Failure]) -> Option<Failure> {
+    let first = failures.first()?;
+    // The headline is what went wrong; the selector is already in the place.
+    let headline = first.message.lines().find(|l| !l.starts_with("select:")).unwrap_or_default();
+    let message = match failures.len() {
+        1 => headline.to_string(),
+        n => format!("{n} expectations did not hold; the first: {headline}"),
+    };
+    let output = failures.iter().map(|f| format!("{}\n{}", f.expectation, f.message)).collect::<Vec<_>>().join("\n\n");
+    let place = if failures.len() == 1 { first.expectation.clone() } else { "expectations".to_string() };
+    Some(Failure { place, message, output })
 }
 
 /// `run` as argv: an array exactly as given, a string through `sh -c`.
@@ -407,7 +464,7 @@ fn output_tail(step: &StepOutcome) -> String {
 /// once; the rest happens in the background: services go, the lane leaves the scenario network
 /// (which then goes) and returns to the pool.
 fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
-    let Held { lease, network, services } = held;
+    let Held { lease, network, services, .. } = held;
     let lease = match (lease, &shared.pool) {
         (Some(lease), Some(pool)) if lease.network.is_none() => {
             pool.release(lease, reuse);

@@ -14,6 +14,7 @@ use opentelemetry::trace::{Link, SpanKind as OtelKind, Status, TraceContextExt, 
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::Resource as SdkResource;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanProcessor};
 
 use super::span::{AttrValue, Attributes, Event, Resource, Span, SpanKind, SpanStatus, TraceId, hex};
@@ -74,7 +75,10 @@ impl Tracing {
             .with_resource(SdkResource::builder_empty().with_attributes(resource_attributes).build())
             .with_span_processor(ToStore { store, resource });
         if let Some(exporter) = exporter {
-            builder = builder.with_batch_exporter(exporter);
+            // The batch processor that exports from a Tokio task: the OTLP HTTP client needs the
+            // runtime (the default processor's own thread has none).
+            let processor = BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
+            builder = builder.with_span_processor(processor);
         }
         let provider = builder.build();
         let tracer = provider.tracer("clnrm");

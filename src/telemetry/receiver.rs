@@ -34,6 +34,9 @@ pub trait Sink: Send + Sync + 'static {
 /// Largest request body accepted; OTLP SDKs send a few hundred KB per batch.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// How long requests in flight may take to finish when the receiver stops.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A running receiver. Dropping it stops serving.
 pub struct Receiver {
     pub addr: SocketAddr,
@@ -64,12 +67,15 @@ impl Receiver {
         Ok(Receiver { addr, shutdown: Some(shutdown), task })
     }
 
-    /// Stops accepting and waits for requests in flight.
+    /// Stops accepting, lets requests in flight finish (up to [`STOP_GRACE`]), then closes every
+    /// connection: exporters keep theirs open, and must not hold the receiver up.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::telemetry::store::SCENARIO_ATTRIBUTE;
 /// `OTEL_SERVICE_NAME` of commands run by steps in step containers.
 pub const STEPS_SERVICE: &str = "steps";
 /// Batch export delay, in milliseconds, injected so spans arrive soon after they end.
-pub const BATCH_DELAY_MS: u32 = 100;
+pub const BATCH_DELAY_MS: u32 = 25;
 
 #[derive(Debug, Clone)]
 pub struct Wiring {
@@ -84,7 +84,7 @@ mod tests {
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
                 "OTEL_SERVICE_NAME=shop",
                 "OTEL_RESOURCE_ATTRIBUTES=clnrm.scenario=checkout,clnrm.run-id=r1",
-                "OTEL_BSP_SCHEDULE_DELAY=100",
+                "OTEL_BSP_SCHEDULE_DELAY=25",
                 "TRACEPARENT=00-aa-bb-01",
             ]
         );
