@@ -1,0 +1,149 @@
+//! Spans of the demo application, collected and checked by `clnrm run` against the real engine.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{Project, engine_available};
+
+macro_rules! require_engine {
+    () => {
+        if !engine_available() {
+            return;
+        }
+    };
+}
+
+/// A scenario ordering `items` from the demo shop, exporting with `protocol`, expecting exactly
+/// the spans that order makes (the shop's handling has `items + 5` spans in all).
+fn order_scenario(name: &str, items: u32, protocol: &str) -> String {
+    format!(
+        r#"[scenario]
+name = "{name}"
+
+[services.shop]
+image = "clnrm-demo:local"
+command = ["demo-app", "serve", "--port", "8080"]
+wait = {{ log = "listening on", timeout = "30s" }}
+env = {{ OTEL_EXPORTER_OTLP_PROTOCOL = "{protocol}" }}
+
+[[steps]]
+name = "order {items}"
+image = "clnrm-demo:local"
+run = ["demo-app", "order", "--shop", "http://shop:8080", "--items", "{items}"]
+env = {{ OTEL_EXPORTER_OTLP_PROTOCOL = "{protocol}" }}
+expect = {{ stdout = "^placed {items}$" }}
+
+[[expect.span]]
+select = 'span[name="POST /orders" kind="server"]'
+count = 1
+attrs = {{ "order.items" = {items} }}
+parent = 'span[name="POST /orders" kind="client"]'
+
+[[expect.span]]
+select = 'span[name="POST /orders" kind="client"]'
+parent = 'span[name="order {items}"]'
+
+[[expect.span]]
+select = 'span[name="reserve item"]'
+count = {items}
+
+[expect.trace]
+spans = {total}
+errors = 0
+"#,
+        total = items + 5
+    )
+}
+
+fn report(p: &Project, file: &str) -> serde_json::Value {
+    serde_json::from_str(&p.read(file)).unwrap()
+}
+
+#[test]
+fn spans_over_http_and_grpc_reach_their_scenario() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.write("scenarios/http.clnrm.toml", order_scenario("over-http", 2, "http/protobuf"));
+    p.write("scenarios/grpc.clnrm.toml", order_scenario("over-grpc", 3, "grpc"));
+    p.clnrm(&["run", "-j", "2", "--report", "json=r.json"]).success().stdout_has("2 scenarios: 2 passed");
+    let json = report(&p, "r.json");
+    for scenario in json["scenarios"].as_array().unwrap() {
+        assert!(scenario["spans"].as_u64().unwrap() >= 9, "{scenario}");
+        assert!(scenario["settle_ms"].as_f64().unwrap() < 5000.0);
+    }
+    assert_eq!(json["summary"]["spans_unroutable"], 0);
+    p.assert_clean();
+}
+
+#[test]
+fn eight_scenarios_in_parallel_do_not_see_each_others_spans() {
+    require_engine!();
+    let p = Project::with_fixture();
+    for items in 1..=8 {
+        let protocol = if items % 2 == 0 { "grpc" } else { "http/protobuf" };
+        p.write(
+            &format!("scenarios/order-{items}.clnrm.toml"),
+            order_scenario(&format!("order-{items}"), items, protocol),
+        );
+    }
+    let out = p.clnrm(&["run", "-j", "8", "--report", "json=r.json"]);
+    out.success().stdout_has("8 scenarios: 8 passed");
+    let json = report(&p, "r.json");
+    assert_eq!(json["summary"]["spans_unroutable"], 0, "{}", out.stdout);
+    assert_eq!(json["summary"]["spans_late"], 0, "{}", out.stdout);
+    p.assert_clean();
+}
+
+#[test]
+fn an_expectation_absent_from_the_trace_fails_with_what_was_found() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let wrong = order_scenario("typo", 2, "http/protobuf").replace(
+        "[expect.trace]",
+        "[[expect.span]]\nselect = 'span[name=\"POST /order\" kind=\"server\"]'\n\n[expect.trace]",
+    );
+    p.write("scenarios/typo.clnrm.toml", wrong);
+    p.scenario("echo-only", "[[steps]]\nname = \"says ok\"\nrun = [\"echo\", \"ok\"]\n\n[[expect.span]]\nselect = 'span[name=\"POST /orders\"]'\n");
+    let out = p.clnrm(&["run", "-j", "2"]);
+    out.code(1)
+        .stdout_has("span[name=\"POST /order\" kind=\"server\"]")
+        .stdout_has("count: expected at least 1 span, found none")
+        .stdout_has("POST /orders")
+        .stdout_has("reserve item")
+        .stdout_has("the system under test sent none");
+    p.assert_clean();
+}
+
+#[test]
+fn collected_spans_are_forwarded_to_an_external_endpoint() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.write("scenarios/order.clnrm.toml", order_scenario("forwarded", 1, "http/protobuf"));
+    let mut collect = Command::new(env!("CARGO_BIN_EXE_clnrm"))
+        .args(["collect", "--listen", "127.0.0.1:0", "--out", "external.jsonl"])
+        .current_dir(p.path())
+        .env_clear()
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(collect.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let port = line.split("127.0.0.1:").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let result = p.clnrm(&["run", "--otel-endpoint", &format!("http://127.0.0.1:{port}")]);
+    Command::new("kill").args(["-INT", &collect.id().to_string()]).status().unwrap();
+    collect.wait().unwrap();
+    result.success();
+    let spans: Vec<serde_json::Value> = p
+        .read("external.jsonl")
+        .lines()
+        .flat_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["spans"].as_array().unwrap().clone())
+        .collect();
+    let services: std::collections::BTreeSet<&str> =
+        spans.iter().filter_map(|s| s["resource"]["service.name"].as_str()).collect();
+    assert!(services.contains("shop") && services.contains("steps") && services.contains("clnrm"), "{services:?}");
+    p.assert_clean();
+}
