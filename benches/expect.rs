@@ -400,16 +400,7 @@ fn at_least(n: u64) -> Option<Bounds<u64>> {
 }
 
 fn expect(select: &str) -> SpanExpectation {
-    SpanExpectation {
-        select: sel(select),
-        count: None,
-        attrs: Vec::new(),
-        status: None,
-        kind: None,
-        parent: None,
-        duration: None,
-        events: Vec::new(),
-    }
+    SpanExpectation::new(sel(select))
 }
 
 /// 15 `[[expect.span]]` and 5 `[expect.trace]` keys, all holding for [`trace`].

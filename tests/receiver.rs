@@ -2,6 +2,8 @@
 //! (garbage protobuf, invalid JSON, oversized bodies, clients that vanish mid-request) gets the
 //! right answer while the receiver keeps serving.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +11,6 @@ use clnrm::telemetry::receiver::{MAX_BODY, Receiver, Sink};
 use clnrm::telemetry::span::Span;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,22 +25,7 @@ impl Sink for Recorder {
 }
 
 fn request(names: &[&str]) -> ExportTraceServiceRequest {
-    let spans = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| OtlpSpan {
-            trace_id: vec![1; 16],
-            span_id: vec![i as u8 + 1; 8],
-            name: name.to_string(),
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
-            ..Default::default()
-        }],
-    }
+    common::otlp_request(1, names)
 }
 
 /// Sends one HTTP/1.1 POST and returns the status code and body.

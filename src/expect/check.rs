@@ -344,16 +344,7 @@ pub(super) mod tests {
     }
 
     fn expect(select: &str) -> SpanExpectation {
-        SpanExpectation {
-            select: selector(select),
-            count: None,
-            attrs: Vec::new(),
-            status: None,
-            kind: None,
-            parent: None,
-            duration: None,
-            events: Vec::new(),
-        }
+        SpanExpectation::new(selector(select))
     }
 
     fn only(expectation: SpanExpectation) -> Expectations {

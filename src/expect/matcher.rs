@@ -638,7 +638,7 @@ pub(super) mod tests {
     }
 
     /// scenario → step → checkout → reserve, charge → db; plus a second step with its own charge.
-    fn shop() -> Vec<Span> {
+    pub(in crate::expect) fn shop() -> Vec<Span> {
         vec![
             span(9, 5, "db", "db", 12, 13).build(),
             span(1, 0, "scenario", "clnrm", 0, 100).build(),

@@ -96,22 +96,7 @@ impl Shown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::matcher::tests::span;
-    use crate::scenario::model::SpanKind;
-
-    fn shop() -> Vec<Span> {
-        vec![
-            span(9, 5, "db", "db", 12, 13).build(),
-            span(1, 0, "scenario", "clnrm", 0, 100).build(),
-            span(2, 1, "step one", "clnrm", 1, 50).build(),
-            span(3, 2, "checkout", "shop", 2, 40).kind(SpanKind::Server).build(),
-            span(4, 3, "reserve", "shop", 3, 10).build(),
-            span(5, 3, "charge", "pay", 11, 30).kind(SpanKind::Client).build(),
-            span(6, 1, "step two", "clnrm", 60, 90).build(),
-            span(7, 6, "charge", "pay", 61, 70).kind(SpanKind::Client).build(),
-            span(8, 6, "charge", "pay", 71, 80).kind(SpanKind::Client).build(),
-        ]
-    }
+    use crate::expect::matcher::tests::{shop, span};
 
     #[test]
     fn whole_tree_with_marks() {

@@ -211,6 +211,22 @@ pub struct SpanExpectation {
     pub events: Vec<String>,
 }
 
+impl SpanExpectation {
+    /// An expectation on `select` with no condition but the default count (at least one span).
+    pub fn new(select: Spanned<Selector>) -> SpanExpectation {
+        SpanExpectation {
+            select,
+            count: None,
+            attrs: Vec::new(),
+            status: None,
+            kind: None,
+            parent: None,
+            duration: None,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// `[expect.trace]`: properties of the scenario's whole trace.
 #[derive(Debug, Clone, Default)]
 pub struct TraceExpectation {

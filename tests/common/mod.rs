@@ -1,8 +1,12 @@
 //! Test harness: the real `clnrm` binary in a temporary project with a scrubbed environment.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
 
 pub struct Project {
     dir: tempfile::TempDir,
@@ -181,5 +185,79 @@ impl Project {
         let project = Self::empty();
         project.write(".clnrm/config.toml", "[defaults]\nimage = \"clnrm-fixture:busybox\"\npull = \"never\"\n");
         project
+    }
+}
+
+/// An OTLP export request with one span per name in trace `trace` (ids 1, 2, …; starts 0, 1, …).
+pub fn otlp_request(trace: u8, names: &[&str]) -> ExportTraceServiceRequest {
+    let spans = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| OtlpSpan {
+            trace_id: vec![trace; 16],
+            span_id: vec![i as u8 + 1; 8],
+            name: n.to_string(),
+            start_time_unix_nano: i as u64,
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// A running `clnrm collect`, killed if a test fails before stopping it.
+pub struct Collector {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Project {
+    /// Starts `clnrm collect` on a free loopback port, appending to `out` in the project.
+    pub fn collect(&self, out: &str) -> Collector {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clnrm"))
+            .args(["collect", "--listen", "127.0.0.1:0", "--out", out])
+            .current_dir(self.path())
+            .env_clear()
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start clnrm collect");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        // Keep reading, so that what collect prints later never meets a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let port = line
+            .split("listening on 127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok());
+        Collector { child: Some(child), port: port.unwrap_or_else(|| panic!("no port in {line:?}")) }
+    }
+
+    /// The traces a `clnrm collect` wrote to `out`, one JSON object per line.
+    pub fn traces(&self, out: &str) -> Vec<serde_json::Value> {
+        self.read(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+}
+
+impl Collector {
+    /// Stops it as Ctrl-C does (it writes what it holds) and checks that it exits 0.
+    pub fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(child.wait().unwrap().success(), "collect exits 0 on Ctrl-C");
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
