@@ -19,6 +19,7 @@ use clnrm::engine::image::{Available, Obtained};
 use clnrm::engine::pool::{self, Pool};
 use clnrm::engine::{Engine, RunIdentity};
 use clnrm::project::Project;
+use clnrm::run::CacheStatus;
 use clnrm::run::scenario::{Shared, execute};
 use clnrm::scenario::Loader;
 use clnrm::scenario::model::ImageSource;
@@ -173,7 +174,8 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let started = Instant::now();
-        let (outcome, _) = execute(Arc::clone(&shared), Arc::clone(&scenario), "s000.clnrm.toml".into()).await;
+        let (outcome, _) =
+            execute(Arc::clone(&shared), Arc::clone(&scenario), "s000.clnrm.toml".into(), CacheStatus::Miss).await;
         scenario_times.push(started.elapsed());
         assert_eq!(outcome.status, clnrm::run::outcome::Status::Pass, "{:?}", outcome.failure);
     }

@@ -2,9 +2,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use common::{Project, engine_available};
 
 macro_rules! require_engine {
@@ -121,29 +118,18 @@ fn collected_spans_are_forwarded_to_an_external_endpoint() {
     require_engine!();
     let p = Project::with_fixture();
     p.write("scenarios/order.clnrm.toml", order_scenario("forwarded", 1, "http/protobuf"));
-    let mut collect = Command::new(env!("CARGO_BIN_EXE_clnrm"))
-        .args(["collect", "--listen", "127.0.0.1:0", "--out", "external.jsonl"])
-        .current_dir(p.path())
-        .env_clear()
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(collect.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let port = line.split("127.0.0.1:").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
-    let result = p.clnrm(&["run", "--otel-endpoint", &format!("http://127.0.0.1:{port}")]);
-    Command::new("kill").args(["-INT", &collect.id().to_string()]).status().unwrap();
-    collect.wait().unwrap();
+    let collector = p.collect("external.jsonl");
+    let result = p.clnrm(&["run", "--otel-endpoint", &format!("http://127.0.0.1:{}", collector.port)]);
+    collector.stop();
     result.success();
-    let spans: Vec<serde_json::Value> = p
-        .read("external.jsonl")
-        .lines()
-        .flat_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["spans"].as_array().unwrap().clone())
-        .collect();
+    let spans: Vec<serde_json::Value> =
+        p.traces("external.jsonl").iter().flat_map(|t| t["spans"].as_array().unwrap().clone()).collect();
     let services: std::collections::BTreeSet<&str> =
         spans.iter().filter_map(|s| s["resource"]["service.name"].as_str()).collect();
     assert!(services.contains("shop") && services.contains("steps") && services.contains("clnrm"), "{services:?}");
+    let start = spans.iter().find(|s| s["name"] == "start shop").expect("the service's start span");
+    assert_eq!(start["attributes"]["container.image.name"], "clnrm-demo:local");
+    assert_eq!(start["attributes"]["container.id"].as_str().map(str::len), Some(64), "{start}");
+    assert!(spans.iter().any(|s| s["name"] == "wait shop"), "the service's wait span");
     p.assert_clean();
 }

@@ -33,8 +33,8 @@ pub struct Spec<'a> {
     pub attach: Attach<'a>,
 }
 
-/// Creates and starts a container; returns its name. The name is registered before anything is
-/// asked of the engine.
+/// Creates and starts a container; returns the engine's id for it. The name is registered before
+/// anything is asked of the engine.
 pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result<String, EngineError> {
     registry.add_container(&spec.name);
     let (network_mode, networking_config) = match &spec.attach {
@@ -57,7 +57,7 @@ pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-    engine
+    let created = engine
         .docker
         .create_container(Some(options), body)
         .await
@@ -67,7 +67,7 @@ pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result
         .start_container(&spec.name, None::<StartContainerOptions>)
         .await
         .map_err(|e| EngineError::api(format!("start a container from `{}`", spec.image), e))?;
-    Ok(spec.name)
+    Ok(created.id)
 }
 
 /// An idle container of `image` for running steps in.

@@ -81,6 +81,8 @@ pub enum ExecEnd {
 #[derive(Debug, Clone)]
 pub struct ExecOutcome {
     pub end: ExecEnd,
+    /// The id of the container the command ran in, as the engine reported it.
+    pub container_id: Option<String>,
     pub stdout: Tail,
     pub stderr: Tail,
     pub duration: Duration,
@@ -104,7 +106,7 @@ pub async fn exec(engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutco
         let created = engine.docker.create_exec(container, config).await;
         let created = match created {
             Ok(created) => created,
-            Err(e) if is_not_running(&e) => return Ok(None),
+            Err(e) if is_not_running(&e) => return Ok((None, None)),
             Err(e) => return Err(EngineError::api(format!("start a command in container {}", short(container)), e)),
         };
         let started = engine.docker.start_exec(&created.id, None).await;
@@ -117,29 +119,39 @@ pub async fn exec(engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutco
                 }
             }
         }
-        let inspected = engine.docker.inspect_exec(&created.id).await;
-        Ok(inspected.ok().filter(|i| i.running != Some(true)).and_then(|i| i.exit_code))
+        let inspected = engine.docker.inspect_exec(&created.id).await.ok();
+        let container_id = inspected.as_ref().and_then(|i| i.container_id.clone());
+        let exit = inspected.filter(|i| i.running != Some(true)).and_then(|i| i.exit_code);
+        Ok((exit, container_id))
     };
-    let end = match tokio::time::timeout(request.timeout, run).await {
+    let (end, container_id) = match tokio::time::timeout(request.timeout, run).await {
         Err(_) => {
             kill(engine, container).await;
-            ExecEnd::TimedOut
+            (ExecEnd::TimedOut, None)
         }
-        // A normal exit needs no second look. No exit code, or death by a signal, may mean the
-        // whole container went down (`docker kill`), which the engine reports a moment later.
-        Ok(result) => match result? {
-            Some(code) if code < 128 => ExecEnd::Exited(code),
-            exit => match (container_state(engine, container).await, exit) {
-                (ContainerState::Stopped(exit_code), _) => ExecEnd::ContainerStopped { exit_code },
-                (ContainerState::Running, None) => ExecEnd::ContainerStopped { exit_code: None },
-                (ContainerState::Running, Some(code)) => match stopping(engine, container).await {
-                    Some(exit_code) => ExecEnd::ContainerStopped { exit_code },
-                    None => ExecEnd::Exited(code),
-                },
+        Ok(result) => {
+            let (exit, container_id) = result?;
+            (ended(engine, container, exit).await, container_id)
+        }
+    };
+    Ok(ExecOutcome { end, container_id, stdout, stderr, duration: started.elapsed() })
+}
+
+/// How a command that finished with `exit` ended. A normal exit needs no second look. No exit
+/// code, or death by a signal, may mean the whole container went down (`docker kill`), which the
+/// engine reports a moment later.
+async fn ended(engine: &Engine, container: &str, exit: Option<i64>) -> ExecEnd {
+    match exit {
+        Some(code) if code < 128 => ExecEnd::Exited(code),
+        exit => match (container_state(engine, container).await, exit) {
+            (ContainerState::Stopped(exit_code), _) => ExecEnd::ContainerStopped { exit_code },
+            (ContainerState::Running, None) => ExecEnd::ContainerStopped { exit_code: None },
+            (ContainerState::Running, Some(code)) => match stopping(engine, container).await {
+                Some(exit_code) => ExecEnd::ContainerStopped { exit_code },
+                None => ExecEnd::Exited(code),
             },
         },
-    };
-    Ok(ExecOutcome { end, stdout, stderr, duration: started.elapsed() })
+    }
 }
 
 /// Kills a container at once (SIGKILL); one that is already stopped or gone is fine.

@@ -377,8 +377,8 @@ impl Pool {
 
     async fn create_step(&self, lane: &str, image: &str, scenario: &str) -> Result<String, EngineError> {
         let name = self.engine.name("step", scenario);
-        let spec = container::idle(name, image, self.engine.labels(scenario), Attach::JoinNamespaceOf(lane));
-        container::run(&self.engine, &self.registry, spec).await
+        let spec = container::idle(name.clone(), image, self.engine.labels(scenario), Attach::JoinNamespaceOf(lane));
+        container::run(&self.engine, &self.registry, spec).await.map(|_id| name)
     }
 
     /// Leases a lane with a step container for each of `images` (the first is the one announced

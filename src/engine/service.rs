@@ -21,7 +21,8 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
 /// Lines of a service's log shown when it fails.
 const LOG_LINES: usize = 20;
 
-/// Starts `service` as container `name` from `image` on `network`, reachable there by its name.
+/// Starts `service` as container `name` from `image` on `network`, reachable there by its name;
+/// returns the container's id.
 #[allow(clippy::too_many_arguments)]
 pub async fn start(
     engine: &Engine,

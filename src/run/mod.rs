@@ -188,17 +188,23 @@ impl Context<'_> {
             let full = full_key(&item, &images);
             let (lookup, warning) = self.cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
             crate::output::diagnostics(warning.iter());
-            if lookup == Lookup::Hit(Verdict::Pass) && !self.options.force {
+            let cache = CacheStatus::of(&lookup, self.options.force);
+            if cache == CacheStatus::Hit {
+                // A span all the same, so the user's trace viewer shows the scenario was skipped.
+                let span = self.session.tracing.scenario(&item.scenario.name, &item.file);
+                span.set("clnrm.cache", cache.as_str());
+                span.set("clnrm.outcome", "cached");
+                span.end();
                 let cached = ScenarioOutcome::without_running(&item.scenario.name, &item.file, Status::Cached);
                 reporter.finished(&cached);
                 progress.outcomes.push(cached);
             } else {
-                to_run.push((item, full));
+                to_run.push((item, full, cache));
             }
         }
         let demand: Vec<String> = to_run
             .iter()
-            .filter_map(|(p, _)| first_step_image(&p.scenario))
+            .filter_map(|(p, _, _)| first_step_image(&p.scenario))
             .map(|source| images.get(&source).map(|a| a.reference.clone()).unwrap_or_default())
             .collect();
         let options = self.options;
@@ -231,7 +237,7 @@ impl Context<'_> {
     async fn schedule(
         &self,
         shared: &Arc<Shared>,
-        to_run: Vec<(Planned, Key)>,
+        to_run: Vec<(Planned, Key, CacheStatus)>,
         reporter: &mut dyn Reporter,
         progress: &mut Progress,
     ) {
@@ -241,9 +247,10 @@ impl Context<'_> {
         let mut stop = false;
         loop {
             while !stop && running.len() < self.options.jobs.max(1) {
-                let Some((planned, full)) = queue.next() else { break };
+                let Some((planned, full, cache)) = queue.next() else { break };
                 reporter.started(&planned.scenario.name);
-                let task = scenario::execute(Arc::clone(shared), Arc::clone(&planned.scenario), planned.file.clone());
+                let task =
+                    scenario::execute(Arc::clone(shared), Arc::clone(&planned.scenario), planned.file.clone(), cache);
                 let source = planned.source_key;
                 let handle = running.spawn(async move { (task.await, source, full) });
                 names.insert(handle.id(), (planned.scenario.name.clone(), planned.file.clone()));
@@ -263,10 +270,43 @@ impl Context<'_> {
             reporter.finished(&outcome);
             progress.outcomes.push(outcome);
         }
-        for (planned, _) in queue {
+        for (planned, _, _) in queue {
             let skipped = ScenarioOutcome::without_running(&planned.scenario.name, &planned.file, Status::Skipped);
             reporter.finished(&skipped);
             progress.outcomes.push(skipped);
+        }
+    }
+}
+
+/// Why a scenario runs, or that it does not: the `clnrm.cache` attribute of its span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Unchanged since a pass: skipped.
+    Hit,
+    /// Unchanged since a pass, run for `--force`.
+    Forced,
+    /// Unchanged, but its last run failed.
+    Rerun,
+    /// Never run, or something it depends on changed.
+    Miss,
+}
+
+impl CacheStatus {
+    fn of(lookup: &Lookup, force: bool) -> CacheStatus {
+        match lookup {
+            Lookup::Hit(Verdict::Pass) if force => CacheStatus::Forced,
+            Lookup::Hit(Verdict::Pass) => CacheStatus::Hit,
+            Lookup::Hit(_) => CacheStatus::Rerun,
+            Lookup::Miss => CacheStatus::Miss,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Forced => "forced",
+            CacheStatus::Rerun => "rerun",
+            CacheStatus::Miss => "miss",
         }
     }
 }

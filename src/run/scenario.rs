@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::CacheStatus;
 use super::outcome::{Failure, ScenarioOutcome, Status, StepOutcome, StepStatus};
 use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
@@ -87,11 +88,18 @@ impl Stop {
     }
 }
 
-/// Runs `scenario` and reports how it went; never leaves anything behind.
-pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String) -> (ScenarioOutcome, bool) {
+/// Runs `scenario` and reports how it went; never leaves anything behind. `cache` says why it runs
+/// (the `clnrm.cache` attribute of its span).
+pub async fn execute(
+    shared: Arc<Shared>,
+    scenario: Arc<Scenario>,
+    file: String,
+    cache: CacheStatus,
+) -> (ScenarioOutcome, bool) {
     let started = Instant::now();
     let telemetry = &shared.telemetry;
     let span = telemetry.tracing.scenario(&scenario.name, &file);
+    span.set("clnrm.cache", cache.as_str());
     telemetry.store.open(&scenario.name, span.trace_id());
     let mut held = Held::default();
     let mut steps = Vec::new();
@@ -252,9 +260,12 @@ async fn start_service(
     let started =
         service::start(&shared.engine, &shared.registry, container, &scenario.name, network, service, &image, env)
             .await;
-    if let Err(e) = started {
-        start.fail(e.to_string());
-        return Err(Stop::engine(&place, e));
+    match started {
+        Ok(id) => start.set("container.id", id),
+        Err(e) => {
+            start.fail(e.to_string());
+            return Err(Stop::engine(&place, e));
+        }
     }
     let address = container::address(&shared.engine, container, network).await;
     if let Some(address) = address {
@@ -316,6 +327,9 @@ async fn run_steps(
         let timeout = request.timeout;
         let ran =
             exec::exec(&shared.engine, request).await.map_err(|e| Stop::engine(format!("step `{}`", *step.name), e))?;
+        if let Some(id) = &ran.container_id {
+            span.set("container.id", id.clone());
+        }
         let in_step_container = matches!(step.target, StepTarget::Container { .. });
         let outcome = judge(step, ran, timeout, in_step_container);
         if let Some(code) = outcome.exit_code {
