@@ -202,11 +202,11 @@ impl Trace {
     }
 }
 
-fn s(key: &str, value: &str) -> (Box<str>, AttrValue) {
+fn s(key: &str, value: &str) -> (Arc<str>, AttrValue) {
     (key.into(), AttrValue::Str(value.into()))
 }
 
-fn i(key: &str, value: i64) -> (Box<str>, AttrValue) {
+fn i(key: &str, value: i64) -> (Arc<str>, AttrValue) {
     (key.into(), AttrValue::Int(value))
 }
 

@@ -4,6 +4,7 @@
 //! Compact because a run may hold hundreds of thousands of spans (target: under 1 KB each): strings
 //! are boxed, the resource is shared by every span of a batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,8 +131,12 @@ impl serde::Serialize for AttrValue {
     }
 }
 
-/// Attributes as key/value pairs, in the order received.
-pub type Attributes = Vec<(Box<str>, AttrValue)>;
+/// Attributes as key/value pairs, in the order received. Keys are shared: the same few dozen
+/// recur on every span, and one allocation per key per span would be a fifth of a span's memory.
+pub type Attributes = Vec<(Key, AttrValue)>;
+
+/// An attribute key.
+pub type Key = Arc<str>;
 
 /// Looks a key up in attributes.
 pub fn find<'a>(attributes: &'a Attributes, key: &str) -> Option<&'a AttrValue> {
@@ -241,12 +246,14 @@ pub struct Rejected {
 pub fn from_otlp(resource_spans: Vec<otlp::ResourceSpans>) -> (Vec<Span>, Option<Rejected>) {
     let mut spans = Vec::new();
     let mut rejected = 0i64;
+    let mut keys = Keys::default();
     for batch in resource_spans {
-        let resource =
-            Arc::new(Resource { attributes: batch.resource.map(|r| attributes(r.attributes)).unwrap_or_default() });
+        let attributes = batch.resource.map(|r| keys.attributes(r.attributes)).unwrap_or_default();
+        let resource = Arc::new(Resource { attributes });
         for scope in batch.scope_spans {
+            spans.reserve(scope.spans.len());
             for span in scope.spans {
-                match decode(span, &resource) {
+                match decode(span, &resource, &mut keys) {
                     Some(span) => spans.push(span),
                     None => rejected += 1,
                 }
@@ -260,7 +267,7 @@ pub fn from_otlp(resource_spans: Vec<otlp::ResourceSpans>) -> (Vec<Span>, Option
     (spans, rejected)
 }
 
-fn decode(span: otlp::Span, resource: &Arc<Resource>) -> Option<Span> {
+fn decode(span: otlp::Span, resource: &Arc<Resource>, keys: &mut Keys) -> Option<Span> {
     let trace_id: TraceId = span.trace_id.as_slice().try_into().ok()?;
     let span_id: SpanId = span.span_id.as_slice().try_into().ok()?;
     let parent_span_id = match span.parent_span_id.len() {
@@ -292,7 +299,7 @@ fn decode(span: otlp::Span, resource: &Arc<Resource>) -> Option<Span> {
         .map(|e| Event {
             name: e.name.into_boxed_str(),
             time_unix_nano: e.time_unix_nano,
-            attributes: attributes(e.attributes),
+            attributes: keys.attributes(e.attributes),
         })
         .collect();
     Some(Span {
@@ -305,14 +312,34 @@ fn decode(span: otlp::Span, resource: &Arc<Resource>) -> Option<Span> {
         end_unix_nano: span.end_time_unix_nano,
         status,
         status_message,
-        attributes: attributes(span.attributes),
+        attributes: keys.attributes(span.attributes),
         events,
         resource: Arc::clone(resource),
     })
 }
 
-fn attributes(pairs: Vec<KeyValue>) -> Attributes {
-    pairs.into_iter().filter_map(|kv| Some((kv.key.into_boxed_str(), value(kv.value?)?))).collect()
+/// The attribute keys of one request, each allocated once.
+#[derive(Default)]
+struct Keys(HashMap<String, Key>);
+
+impl Keys {
+    /// Exactly as long as it needs to be (a collected `filter_map` would round the capacity up).
+    fn attributes(&mut self, pairs: Vec<KeyValue>) -> Attributes {
+        let mut attributes = Vec::with_capacity(pairs.len());
+        for kv in pairs {
+            if let Some(value) = kv.value.and_then(value) {
+                attributes.push((self.key(kv.key), value));
+            }
+        }
+        attributes
+    }
+
+    fn key(&mut self, key: String) -> Key {
+        match self.0.get(&key) {
+            Some(shared) => Arc::clone(shared),
+            None => Arc::clone(self.0.entry(key).or_insert_with_key(|k| Arc::from(k.as_str()))),
+        }
+    }
 }
 
 fn value(any: AnyValue) -> Option<AttrValue> {

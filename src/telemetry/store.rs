@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -20,6 +20,9 @@ use super::span::{AttrValue, Span, TraceId};
 /// The resource attribute naming the scenario a container belongs to.
 pub const SCENARIO_ATTRIBUTE: &str = "clnrm.scenario";
 
+/// A scenario's name, shared by the maps that route to it (routing a span allocates nothing).
+type Name = Arc<str>;
+
 #[derive(Default)]
 struct Collected {
     spans: Vec<Span>,
@@ -28,10 +31,10 @@ struct Collected {
 
 #[derive(Default)]
 struct Inner {
-    open: HashMap<String, Collected>,
-    closed: std::collections::HashSet<String>,
-    traces: HashMap<TraceId, String>,
-    addresses: HashMap<IpAddr, String>,
+    open: HashMap<Name, Collected>,
+    closed: std::collections::HashSet<Name>,
+    traces: HashMap<TraceId, Name>,
+    addresses: HashMap<IpAddr, Name>,
     unroutable: u64,
     late: u64,
 }
@@ -70,14 +73,17 @@ impl Store {
     /// Starts collecting for `scenario`, whose own trace is `trace`.
     pub fn open(&self, scenario: &str, trace: TraceId) {
         let mut inner = self.inner();
-        inner.open.entry(scenario.to_string()).or_default();
+        let name: Name = scenario.into();
+        inner.open.entry(Arc::clone(&name)).or_default();
         inner.closed.remove(scenario);
-        inner.traces.insert(trace, scenario.to_string());
+        inner.traces.insert(trace, name);
     }
 
     /// Spans sent from `address` belong to `scenario` (until [`Store::close`]).
     pub fn claim(&self, address: IpAddr, scenario: &str) {
-        self.inner().addresses.insert(address, scenario.to_string());
+        let mut inner = self.inner();
+        let name = inner.open.get_key_value(scenario).map_or_else(|| scenario.into(), |(name, _)| Arc::clone(name));
+        inner.addresses.insert(address, name);
     }
 
     /// Adds spans known to belong to `scenario` (clnrm's own).
@@ -157,9 +163,9 @@ impl Store {
     /// Stops collecting for `scenario` and hands over its spans; later ones count as late.
     pub fn close(&self, scenario: &str) -> Vec<Span> {
         let mut inner = self.inner();
-        inner.traces.retain(|_, owner| owner != scenario);
-        inner.addresses.retain(|_, owner| owner != scenario);
-        inner.closed.insert(scenario.to_string());
+        inner.traces.retain(|_, owner| &**owner != scenario);
+        inner.addresses.retain(|_, owner| &**owner != scenario);
+        inner.closed.insert(scenario.into());
         inner.open.remove(scenario).map(|c| c.spans).unwrap_or_default()
     }
 
@@ -171,18 +177,18 @@ impl Store {
 
 impl Inner {
     /// The open scenario a span from `peer` belongs to, learning its trace on the way.
-    fn route(&mut self, peer: IpAddr, span: &Span) -> Result<String, bool> {
+    fn route(&mut self, peer: IpAddr, span: &Span) -> Result<Name, bool> {
         let named = match span.resource.attributes.iter().find(|(k, _)| &**k == SCENARIO_ATTRIBUTE) {
-            Some((_, AttrValue::Str(name))) => Some(name.to_string()),
+            Some((_, AttrValue::Str(name))) => {
+                self.open.get_key_value(&**name).map(|(name, _)| name).or_else(|| self.closed.get(&**name)).cloned()
+            }
             _ => None,
         };
-        let owner = named
-            .filter(|name| self.open.contains_key(name) || self.closed.contains(name))
-            .or_else(|| self.traces.get(&span.trace_id).cloned())
-            .or_else(|| self.addresses.get(&peer).cloned());
+        let owner =
+            named.or_else(|| self.traces.get(&span.trace_id).cloned()).or_else(|| self.addresses.get(&peer).cloned());
         match owner {
             Some(owner) if self.open.contains_key(&owner) => {
-                self.traces.entry(span.trace_id).or_insert_with(|| owner.clone());
+                self.traces.entry(span.trace_id).or_insert_with(|| Arc::clone(&owner));
                 Ok(owner)
             }
             Some(_) => Err(true),
@@ -219,7 +225,7 @@ mod tests {
 
     fn span(trace: u8, id: u8, scenario: Option<&str>) -> Span {
         let attributes =
-            scenario.map(|s| vec![(Box::from(SCENARIO_ATTRIBUTE), AttrValue::Str(s.into()))]).unwrap_or_default();
+            scenario.map(|s| vec![(SCENARIO_ATTRIBUTE.into(), AttrValue::Str(s.into()))]).unwrap_or_default();
         Span {
             trace_id: [trace; 16],
             span_id: [id; 8],
