@@ -133,3 +133,25 @@ fn collected_spans_are_forwarded_to_an_external_endpoint() {
     assert!(spans.iter().any(|s| s["name"] == "wait shop"), "the service's wait span");
     p.assert_clean();
 }
+
+#[test]
+fn the_failing_span_example_names_what_was_expected_and_the_nearest_spans() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    p.write("templates/macros.tera", std::fs::read(root.join("templates/macros.tera")).unwrap());
+    p.write(
+        "scenarios/missing-span.clnrm.toml",
+        std::fs::read(root.join("examples/failing/missing-span.clnrm.toml")).unwrap(),
+    );
+    p.clnrm(&["run"])
+        .code(1)
+        .stdout_has("2 expectations did not hold")
+        .stdout_has("count: expected exactly 3 spans, found 2:")
+        .stdout_has("▶           reserve item (shop, internal")
+        // Of the two spans named `POST /orders`, the server one is nearest to a server selector.
+        .stdout_has("- POST /orders (shop, server, ")
+        .stdout_has(": name=\"POST /order\" (name is \"POST /orders\")\n")
+        .stdout_lacks("- POST /orders (steps, client");
+    p.assert_clean();
+}

@@ -120,7 +120,7 @@ fn nearest(index: &TraceIndex, compound: &Compound, out: &mut Explanation) {
         })
         .collect();
     if near.is_empty() {
-        near = similar_names(index, conditions).into_iter().map(|p| (p, failed(p))).collect();
+        near = similar_names(index, conditions, |p| failed(p).len()).into_iter().map(|p| (p, failed(p))).collect();
     }
     if near.is_empty() {
         span_names(index, out);
@@ -137,12 +137,12 @@ fn nearest(index: &TraceIndex, compound: &Compound, out: &mut Explanation) {
     out.nearest.extend(near.iter().take(NEAREST_MAX).map(|(p, _)| *p));
 }
 
-/// The first span of each distinct name a small edit away from a `name="…"` of the conditions,
-/// closest first.
-fn similar_names(index: &TraceIndex, conditions: &[Condition]) -> Vec<usize> {
+/// For each distinct name a small edit away from a `name="…"` of the conditions (closest first),
+/// the span of that name failing the fewest conditions: of a client and a server span both named
+/// `POST /orders`, the one whose kind the selector asks for.
+fn similar_names(index: &TraceIndex, conditions: &[Condition], failures: impl Fn(usize) -> usize) -> Vec<usize> {
     let first_of = first_by_name(index);
     let names: Vec<&str> = first_of.iter().map(|&(name, _, _)| name).collect();
-    let position: HashMap<&str, usize> = first_of.iter().map(|&(name, p, _)| (name, p)).collect();
     conditions
         .iter()
         .filter_map(|c| match (&*c.key, &c.test) {
@@ -150,7 +150,7 @@ fn similar_names(index: &TraceIndex, conditions: &[Condition]) -> Vec<usize> {
             _ => None,
         })
         .flat_map(|target| close_matches(target, names.iter().copied()))
-        .map(|name| position[name])
+        .filter_map(|name| (0..index.len()).filter(|&p| &*index.spans()[p].name == name).min_by_key(|&p| failures(p)))
         .take(NEAREST_MAX)
         .collect()
 }
@@ -259,6 +259,19 @@ mod tests {
         let e = explain(&shop(), "span[kind=\"client\" amount>10]");
         assert!(e.text.contains("charge (pay, client, 19.0ms) at +11.0ms: amount>10 (amount is 5)"), "{}", e.text);
         assert_eq!(e.nearest.len(), 2);
+    }
+
+    #[test]
+    fn of_spans_sharing_a_similar_name_the_one_failing_least_is_nearest() {
+        // Both `charge` spans are clients; the second has the amount asked for.
+        let e = explain(&shop(), "span[name=\"charg\" amount=7]");
+        assert_eq!(
+            e.text,
+            "nearest spans, with the conditions each one fails:
+  - charge (pay, client, 9.0ms) at +61.0ms: name=\"charg\" (name is \"charge\")
+"
+        );
+        assert_eq!(e.nearest, [5]);
     }
 
     #[test]

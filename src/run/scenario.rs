@@ -381,7 +381,11 @@ fn unmet(failures: &[check::Failure]) -> Option<Failure> {
         1 => headline.to_string(),
         n => format!("{n} expectations did not hold; the first: {headline}"),
     };
-    let output = failures.iter().map(|f| format!("{}\n{}", f.expectation, f.message)).collect::<Vec<_>>().join("\n\n");
+    let output = failures
+        .iter()
+        .map(|f| format!("{}\n{}", f.expectation, f.message.trim_end()))
+        .collect::<Vec<_>>()
+        .join("\n\n");
     let place = if failures.len() == 1 { first.expectation.clone() } else { "expectations".to_string() };
     Some(Failure { place, message, output })
 }
