@@ -155,3 +155,33 @@ fn the_failing_span_example_names_what_was_expected_and_the_nearest_spans() {
         .stdout_lacks("- POST /orders (steps, client");
     p.assert_clean();
 }
+
+#[test]
+fn spans_arriving_after_their_scenario_was_checked_are_counted_not_mixed_in() {
+    require_engine!();
+    let p = Project::with_fixture();
+    // The service emits spans without pause, also after the check, until teardown stops it.
+    p.scenario(
+        "chatty",
+        r#"[services.ticker]
+image = "clnrm-demo:local"
+command = "while :; do demo-app emit --spans 5 --name tick; done"
+
+[[steps]]
+name = "nothing"
+run = ["true"]
+
+[[expect.span]]
+select = 'span[name="tick"]'
+count = { min = 1 }
+"#,
+    );
+    let out = p.clnrm(&["run", "--report", "json=r.json"]);
+    out.success()
+        .stdout_has("arrived after their scenario was checked; they were not counted in any scenario")
+        .stdout_lacks("matched no scenario");
+    let json = report(&p, "r.json");
+    assert!(json["summary"]["spans_late"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(json["summary"]["spans_unroutable"], 0);
+    p.assert_clean();
+}

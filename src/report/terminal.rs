@@ -180,12 +180,15 @@ pub fn print_summary(report: &RunReport) {
         );
     }
     let strays = report.strays;
-    if strays.unroutable + strays.late > 0 {
-        let _ = writeln!(
-            out,
-            "{NOTE}note{NOTE:#}: {} spans matched no scenario and {} arrived after their scenario was checked; they were not counted",
-            strays.unroutable, strays.late
-        );
+    let stray_parts: Vec<String> =
+        [(strays.unroutable, "matched no scenario"), (strays.late, "arrived after their scenario was checked")]
+            .into_iter()
+            .filter(|&(n, _)| n > 0)
+            .map(|(n, what)| format!("{} {what}", crate::output::count(n as usize, "span")))
+            .collect();
+    if !stray_parts.is_empty() {
+        let _ =
+            writeln!(out, "{NOTE}note{NOTE:#}: {}; they were not counted in any scenario", stray_parts.join(", and "));
     }
     if report.undelivered > 0 {
         let _ = writeln!(
