@@ -74,8 +74,6 @@ pub fn check(spans: &[Span], expectations: &Expectations, context: &Context) -> 
     failures
 }
 
-/// Whether every expectation holds, as `check(…).is_empty()` but without building messages and
-/// stopping at the first failure.
 /// Whether more spans could never turn these expectations from holding to failing: only then may
 /// clnrm stop waiting for spans as soon as they hold. True when every expectation only asks that
 /// something exists — no upper bound, and no property every selected span must have.
@@ -99,6 +97,8 @@ pub fn settles_early(expectations: &Expectations) -> bool {
     existential && trace
 }
 
+/// Whether every expectation holds, as `check(…).is_empty()` but without building messages and
+/// stopping at the first failure.
 pub fn holds(spans: &[Span], expectations: &Expectations, context: &Context) -> bool {
     let index = TraceIndex::new(spans);
     expectations.spans.iter().all(|expectation| evaluate(&index, expectation).problems.is_empty())
