@@ -330,3 +330,37 @@ fn project_root_is_found_from_a_subdirectory() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("VALID hello.clnrm.toml"));
 }
+
+#[test]
+fn bad_selectors_get_a_caret_under_the_exact_character() {
+    let p = Project::init();
+    p.write(
+        "scenarios/sel.clnrm.toml",
+        r#"[scenario]
+name = "sel"
+
+[[steps]]
+name = "a"
+image = "busybox"
+run = ["true"]
+
+[[expect.span]]
+select = 'span[name="x" http.status_code=~"(5"]'
+parent = 'span[name="x"'
+
+[expect.trace]
+order = [['span[name="a"]', 'spam[name="b"]']]
+"#,
+    );
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stdout_has("INVALID scenarios/sel.clnrm.toml · 3 errors")
+        .stderr_has("error[invalid-selector]: `select` in [[expect.span]] #1: invalid regular expression: unclosed group")
+        .stderr_has("--> scenarios/sel.clnrm.toml:10:43\n")
+        .stderr_has("\n   |                                           ^^^^ here\n")
+        .stderr_has("error[invalid-selector]: `parent` in [[expect.span]] #1: expected `]` to close the condition list")
+        .stderr_has("--> scenarios/sel.clnrm.toml:11:24\n")
+        .stderr_has("= help: add `]` after the last condition")
+        .stderr_has("error[invalid-selector]: `order` in [expect.trace]: expected `span`, found `spam`")
+        .stderr_has("\n14 | order = [['span[name=\"a\"]', 'spam[name=\"b\"]']]\n   |                              ^^^^ here\n");
+}
