@@ -47,10 +47,7 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         fail_fast: args.fail_fast || config.run.fail_fast,
         force: args.force,
         reuse: args.reuse || config.pool.reuse,
-        warm: std::env::var("XWARM")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(config.pool.size.map_or(2 * jobs, |s| s as usize)),
+        warm: config.pool.size.map_or(2 * jobs, |s| s as usize),
         ttl: config.pool.ttl,
         destination: Destination::from_env(args.otel_endpoint.as_deref()),
     };
