@@ -355,12 +355,16 @@ order = [['span[name="a"]', 'spam[name="b"]']]
     p.clnrm(&["dry-run"])
         .code(3)
         .stdout_has("INVALID scenarios/sel.clnrm.toml · 3 errors")
-        .stderr_has("error[invalid-selector]: `select` in [[expect.span]] #1: invalid regular expression: unclosed group")
+        .stderr_has(
+            "error[invalid-selector]: `select` in [[expect.span]] #1: invalid regular expression: unclosed group",
+        )
         .stderr_has("--> scenarios/sel.clnrm.toml:10:43\n")
         .stderr_has("\n   |                                           ^^^^ here\n")
         .stderr_has("error[invalid-selector]: `parent` in [[expect.span]] #1: expected `]` to close the condition list")
         .stderr_has("--> scenarios/sel.clnrm.toml:11:24\n")
         .stderr_has("= help: add `]` after the last condition")
         .stderr_has("error[invalid-selector]: `order` in [expect.trace]: expected `span`, found `spam`")
-        .stderr_has("\n14 | order = [['span[name=\"a\"]', 'spam[name=\"b\"]']]\n   |                              ^^^^ here\n");
+        .stderr_has(
+            "\n14 | order = [['span[name=\"a\"]', 'spam[name=\"b\"]']]\n   |                              ^^^^ here\n",
+        );
 }
