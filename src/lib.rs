@@ -5,6 +5,7 @@
 //! (later stages: run, collect spans, check, diff against the baseline) → report. The binary is a
 //! thin layer over [`commands`].
 
+pub mod baseline;
 pub mod cache;
 pub mod cli;
 pub mod commands;

@@ -438,7 +438,7 @@ fn equals(found: &Field, expected: &Value, scratch: &mut String) -> bool {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
@@ -446,17 +446,10 @@ pub(super) mod tests {
     use crate::telemetry::span::{Event, Resource, SpanKind, SpanStatus};
 
     /// Builds spans for tests: ids are small numbers, times are milliseconds from 0.
-    pub(in crate::expect) struct SpanBuilder(Span);
+    pub(crate) struct SpanBuilder(Span);
 
     /// A span with id `id` (parent `parent`, 0 for none) from service `service`, lasting `start..end` ms.
-    pub(in crate::expect) fn span(
-        id: u64,
-        parent: u64,
-        name: &str,
-        service: &str,
-        start: u64,
-        end: u64,
-    ) -> SpanBuilder {
+    pub(crate) fn span(id: u64, parent: u64, name: &str, service: &str, start: u64, end: u64) -> SpanBuilder {
         let resource = Resource { attributes: vec![("service.name".into(), AttrValue::Str(service.into()))] };
         SpanBuilder(Span {
             trace_id: [7; 16],
@@ -475,32 +468,32 @@ pub(super) mod tests {
     }
 
     impl SpanBuilder {
-        pub(in crate::expect) fn kind(mut self, kind: SpanKind) -> Self {
+        pub(crate) fn kind(mut self, kind: SpanKind) -> Self {
             self.0.kind = kind;
             self
         }
 
-        pub(in crate::expect) fn status(mut self, status: SpanStatus, message: &str) -> Self {
+        pub(crate) fn status(mut self, status: SpanStatus, message: &str) -> Self {
             self.0.status = status;
             self.0.status_message = message.into();
             self
         }
 
-        pub(in crate::expect) fn attr(mut self, key: &str, value: AttrValue) -> Self {
+        pub(crate) fn attr(mut self, key: &str, value: AttrValue) -> Self {
             self.0.attributes.push((key.into(), value));
             self
         }
 
-        pub(in crate::expect) fn str(self, key: &str, value: &str) -> Self {
+        pub(crate) fn str(self, key: &str, value: &str) -> Self {
             self.attr(key, AttrValue::Str(value.into()))
         }
 
-        pub(in crate::expect) fn event(mut self, name: &str) -> Self {
+        pub(crate) fn event(mut self, name: &str) -> Self {
             self.0.events.push(Event { name: name.into(), time_unix_nano: 0, attributes: Vec::new() });
             self
         }
 
-        pub(in crate::expect) fn build(self) -> Span {
+        pub(crate) fn build(self) -> Span {
             self.0
         }
     }

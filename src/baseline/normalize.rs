@@ -1,0 +1,354 @@
+//! A scenario's trace in the form that is stored and compared: nothing in it changes from run to
+//! run unless the system's behaviour does.
+//!
+//! - Ids become structural paths: the names from the root down, `name#k` for the k-th of siblings
+//!   that share a name (`checkout › place order › POST /orders › reserve item#2`).
+//! - Siblings get a canonical order, so spans that run in parallel and finish in any order give
+//!   the same file: clnrm's steps by their index, every other span by what it is (name, service,
+//!   kind, status, attributes); only spans alike in all of that are ordered by when they started.
+//! - Timestamps become offsets from the scenario's start, and with durations are kept as
+//!   statistics over the recorded runs.
+//! - Attributes are sorted; values that differ on every run (container ids and names, run ids,
+//!   hosts, peer addresses, ephemeral ports) and the scenario's `ignore_attrs` are redacted: the
+//!   key stays, so an attribute that appears or disappears is still a difference.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::expect::matcher::TraceIndex;
+use crate::telemetry::span::{AttrValue, Span, SpanKind, SpanStatus};
+
+/// Version of the normalized form and its file format.
+pub const FORMAT: u32 = 1;
+
+/// What a redacted attribute value becomes.
+pub const REDACTED: &str = "<redacted>";
+
+/// Attribute keys whose values differ on every run by nature, redacted without being asked.
+pub const VOLATILE: [&str; 19] = [
+    "container.id",
+    "container.name",
+    "clnrm.run-id",
+    "clnrm.cache",
+    "host.name",
+    "host.id",
+    "service.instance.id",
+    "process.pid",
+    "process.parent_pid",
+    "thread.id",
+    "client.address",
+    "client.port",
+    "network.local.address",
+    "network.local.port",
+    "network.peer.address",
+    "network.peer.port",
+    "net.peer.ip",
+    "net.sock.peer.addr",
+    "net.sock.peer.port",
+];
+
+/// A scenario's normalized trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    pub scenario: String,
+    /// The clnrm version that recorded it.
+    pub clnrm: String,
+    /// How many runs the statistics cover.
+    pub runs: u32,
+    /// Parents before children, siblings in canonical order.
+    pub spans: Vec<NormSpan>,
+}
+
+/// One span, normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormSpan {
+    /// Structural path: names from the root, ` › ` between them.
+    pub path: String,
+    pub service: String,
+    pub kind: SpanKind,
+    pub status: SpanStatus,
+    /// Sorted by key; volatile and ignored values are [`REDACTED`].
+    pub attrs: BTreeMap<String, AttrValue>,
+    /// Event names, in the order they were recorded.
+    pub events: Vec<String>,
+    /// Start, as an offset from the scenario's start.
+    pub start: Stats,
+    pub duration: Stats,
+}
+
+impl NormSpan {
+    /// How many levels below the root (the root is 0).
+    pub fn depth(&self) -> usize {
+        self.path.matches(SEPARATOR).count()
+    }
+
+    /// The last segment of the path: the span's name, with `#k` when siblings share it.
+    pub fn segment(&self) -> &str {
+        self.path.rsplit(SEPARATOR).next().unwrap_or(&self.path)
+    }
+}
+
+/// Between the segments of a path.
+pub const SEPARATOR: &str = " › ";
+
+/// Minimum, median and maximum of a duration over the recorded runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub min: Duration,
+    pub median: Duration,
+    pub max: Duration,
+    /// How many runs had this span.
+    pub samples: u32,
+}
+
+impl Stats {
+    /// Statistics of `samples`, which must not be empty.
+    pub fn of(samples: &mut [Duration]) -> Stats {
+        samples.sort_unstable();
+        Stats {
+            min: samples[0],
+            median: samples[samples.len() / 2],
+            max: samples[samples.len() - 1],
+            samples: samples.len() as u32,
+        }
+    }
+}
+
+/// Normalizes the traces of `runs` recordings of `scenario` into one baseline. Spans are matched
+/// across runs by path; the first run decides which spans there are and what they look like, the
+/// others add duration samples (a span missing from some runs has fewer samples).
+pub fn normalize(scenario: &str, runs: &[&[Span]], ignore_attrs: &[String]) -> Baseline {
+    let mut recorded: Vec<Vec<Normalized>> = runs.iter().map(|spans| normalize_run(spans, ignore_attrs)).collect();
+    let first = if recorded.is_empty() { Vec::new() } else { recorded.remove(0) };
+    let mut others: Vec<BTreeMap<String, &Normalized>> =
+        recorded.iter().map(|run| run.iter().map(|n| (n.span.path.clone(), n)).collect()).collect();
+    let spans = first
+        .into_iter()
+        .map(|n| {
+            let mut starts = vec![n.start];
+            let mut durations = vec![n.duration];
+            for run in &mut others {
+                if let Some(other) = run.remove(&n.span.path) {
+                    starts.push(other.start);
+                    durations.push(other.duration);
+                }
+            }
+            NormSpan { start: Stats::of(&mut starts), duration: Stats::of(&mut durations), ..n.span }
+        })
+        .collect();
+    Baseline {
+        scenario: scenario.to_string(),
+        clnrm: env!("CARGO_PKG_VERSION").to_string(),
+        runs: runs.len() as u32,
+        spans,
+    }
+}
+
+/// One run's span: its own start offset and duration beside the normalized form.
+struct Normalized {
+    span: NormSpan,
+    start: Duration,
+    duration: Duration,
+}
+
+/// The spans of one trace in canonical order, with paths, redacted attributes and offsets.
+fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<Normalized> {
+    let index = TraceIndex::new(spans);
+    let origin = index.spans().iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+    let mut attrs: Vec<BTreeMap<String, AttrValue>> =
+        index.spans().iter().map(|span| redacted_attributes(span, ignore_attrs)).collect();
+    // Every span's place in the canonical order, computed once; siblings are sorted by it.
+    let rank = {
+        let keys: Vec<_> = index.spans().iter().zip(&attrs).map(|(span, attrs)| canonical_key(span, attrs)).collect();
+        let mut by_key: Vec<usize> = (0..index.len()).collect();
+        by_key.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut rank = vec![0; index.len()];
+        for (r, p) in by_key.into_iter().enumerate() {
+            rank[p] = r;
+        }
+        rank
+    };
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); index.len()];
+    let mut roots = Vec::new();
+    for position in 0..index.len() {
+        match index.parent(position) {
+            Some(parent) => children[parent].push(position),
+            None => roots.push(position),
+        }
+    }
+    let mut out = Vec::with_capacity(index.len());
+    // Depth first, parents before children: (position, path).
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    roots.sort_by_key(|&p| rank[p]);
+    push_siblings(&index, &roots, "", &mut stack);
+    while let Some((position, path)) = stack.pop() {
+        let span = index.spans()[position];
+        let mut below = std::mem::take(&mut children[position]);
+        below.sort_by_key(|&p| rank[p]);
+        push_siblings(&index, &below, &path, &mut stack);
+        let start = Duration::from_nanos(span.start_unix_nano.saturating_sub(origin));
+        let duration = span.duration();
+        out.push(Normalized {
+            span: NormSpan {
+                path,
+                service: span.service_name().to_string(),
+                kind: span.kind,
+                status: span.status,
+                attrs: std::mem::take(&mut attrs[position]),
+                events: span.events.iter().map(|e| e.name.to_string()).collect(),
+                start: Stats::of(&mut [start]),
+                duration: Stats::of(&mut [duration]),
+            },
+            start,
+            duration,
+        });
+    }
+    out
+}
+
+/// Pushes `siblings` (in canonical order) onto the depth-first stack with their paths, so that they
+/// pop in that order; a name shared by several siblings gets `#1`, `#2`, … in that order.
+fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: &str, stack: &mut Vec<(usize, String)>) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for &p in siblings {
+        *counts.entry(&index.spans()[p].name).or_default() += 1;
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let named: Vec<(usize, String)> = siblings
+        .iter()
+        .map(|&p| {
+            let name = &*index.spans()[p].name;
+            let n = seen.entry(name).or_default();
+            *n += 1;
+            let segment = if counts[name] > 1 { format!("{name}#{n}") } else { name.to_string() };
+            let path = if parent.is_empty() { segment } else { format!("{parent}{SEPARATOR}{segment}") };
+            (p, path)
+        })
+        .collect();
+    stack.extend(named.into_iter().rev());
+}
+
+/// The span's attributes, sorted, with volatile and ignored values redacted.
+fn redacted_attributes(span: &Span, ignore_attrs: &[String]) -> BTreeMap<String, AttrValue> {
+    span.attributes
+        .iter()
+        .map(|(key, value)| {
+            let hidden = VOLATILE.contains(&&**key) || ignore_attrs.iter().any(|i| **i == **key);
+            let value = match value {
+                _ if hidden => AttrValue::Str(REDACTED.into()),
+                // Bytes are kept as their hex text, which is how the file holds them.
+                AttrValue::Bytes(_) => AttrValue::Str(value.text().into()),
+                _ => value.clone(),
+            };
+            (key.to_string(), value)
+        })
+        .collect()
+}
+
+/// Orders spans: clnrm's steps by their index, then everything by what it is, then by start.
+fn canonical_key<'a>(span: &'a Span, attrs: &BTreeMap<String, AttrValue>) -> impl Ord + 'a {
+    let step = match span.attr("clnrm.step.index") {
+        Some(AttrValue::Int(i)) => Some(*i),
+        _ => None,
+    };
+    let attrs_text: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.clone(), v.text())).collect();
+    (step, &*span.name, span.service_name(), span.kind.as_str(), span.status.as_str(), attrs_text, span.start_unix_nano)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::matcher::tests::span;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// scenario → two steps (the second's name sorts first) → a server span with two reservations
+    /// (made in parallel, listed in either order) and a container id.
+    fn checkout(id_offset: u64, shift: u64, swapped: bool) -> Vec<Span> {
+        let id = |n: u64| if n == 0 { 0 } else { n + id_offset };
+        let t = |n: u64| n + shift;
+        let (first, second) = if swapped { (6, 5) } else { (5, 6) };
+        let mut spans = vec![
+            span(id(first), id(4), "reserve item", "shop", t(12), t(14)).attr("item.index", AttrValue::Int(0)).build(),
+            span(id(1), 0, "checkout", "clnrm", t(0), t(100)).build(),
+            span(id(2), id(1), "place order", "clnrm", t(1), t(50))
+                .attr("clnrm.step.index", AttrValue::Int(0))
+                .str("container.id", &format!("abc{id_offset}"))
+                .build(),
+            span(id(3), id(1), "a check", "clnrm", t(60), t(90)).attr("clnrm.step.index", AttrValue::Int(1)).build(),
+            span(id(4), id(2), "POST /orders", "shop", t(10), t(40)).kind(SpanKind::Server).build(),
+            span(id(second), id(4), "reserve item", "shop", t(12), t(15)).attr("item.index", AttrValue::Int(1)).build(),
+        ];
+        if swapped {
+            spans.reverse();
+        }
+        spans
+    }
+
+    fn paths(baseline: &Baseline) -> Vec<&str> {
+        baseline.spans.iter().map(|s| s.path.as_str()).collect()
+    }
+
+    #[test]
+    fn paths_follow_the_tree_in_canonical_order() {
+        let spans = checkout(0, 0, false);
+        let baseline = normalize("checkout", &[&spans], &[]);
+        assert_eq!(
+            paths(&baseline),
+            [
+                "checkout",
+                "checkout › place order",
+                "checkout › place order › POST /orders",
+                "checkout › place order › POST /orders › reserve item#1",
+                "checkout › place order › POST /orders › reserve item#2",
+                "checkout › a check",
+            ]
+        );
+        let reserve = &baseline.spans[3];
+        assert_eq!(reserve.attrs["item.index"], AttrValue::Int(0));
+        assert_eq!((reserve.start.median, reserve.duration.median), (ms(12), ms(2)));
+        assert_eq!(reserve.depth(), 3);
+        assert_eq!(reserve.segment(), "reserve item#1");
+        assert_eq!(baseline.spans[1].attrs["container.id"], AttrValue::Str(REDACTED.into()));
+    }
+
+    #[test]
+    fn other_ids_other_times_and_another_sibling_order_change_nothing() {
+        let a = normalize("checkout", &[&checkout(0, 0, false)], &[]);
+        let b = normalize("checkout", &[&checkout(100, 5_000, true)], &[]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn ignore_attrs_are_redacted_but_kept() {
+        let spans = vec![span(1, 0, "root", "shop", 0, 1).str("order.id", "o-123").str("kept", "yes").build()];
+        let baseline = normalize("s", &[&spans], &["order.id".to_string()]);
+        let attrs = &baseline.spans[0].attrs;
+        assert_eq!(attrs["order.id"], AttrValue::Str(REDACTED.into()));
+        assert_eq!(attrs["kept"], AttrValue::Str("yes".into()));
+    }
+
+    #[test]
+    fn durations_are_statistics_over_runs() {
+        let run = |reserve_ms: u64, with_check: bool| {
+            let mut spans = vec![
+                span(1, 0, "root", "clnrm", 0, 100).build(),
+                span(2, 1, "reserve", "shop", 10, 10 + reserve_ms).build(),
+            ];
+            if with_check {
+                spans.push(span(3, 1, "check", "shop", 50, 60).build());
+            }
+            spans
+        };
+        let runs = [run(4, true), run(2, false), run(9, true)];
+        let refs: Vec<&[Span]> = runs.iter().map(Vec::as_slice).collect();
+        let baseline = normalize("s", &refs, &[]);
+        assert_eq!(baseline.runs, 3);
+        let reserve = baseline.spans.iter().find(|s| s.path == "root › reserve").unwrap();
+        assert_eq!(reserve.duration, Stats { min: ms(2), median: ms(4), max: ms(9), samples: 3 });
+        let check = baseline.spans.iter().find(|s| s.path == "root › check").unwrap();
+        assert_eq!(check.duration.samples, 2, "missing from one run");
+    }
+}

@@ -1,0 +1,300 @@
+//! Baseline files: a normalized trace as TOML laid out for code review (a header, then one
+//! `[[span]]` block per span in canonical order, one attribute per line) and read back.
+//!
+//! The text is a pure function of the [`Baseline`]: the same baseline always gives the same bytes,
+//! so re-recording unchanged behaviour changes nothing in the repository. Durations are written
+//! with three decimals in the largest unit that fits (`13.412ms`), which reads back to the same
+//! text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::normalize::{Baseline, FORMAT, NormSpan, Stats};
+use crate::telemetry::span::{AttrValue, SpanKind, SpanStatus};
+
+/// The file's text.
+pub fn render(baseline: &Baseline) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# The normalized trace of scenario {}, compared with every run. Review changes to it like\n\
+         # code. Record with `clnrm run --update-baselines`; accept pending changes with\n\
+         # `clnrm baseline accept`.",
+        quote(&baseline.scenario)
+    );
+    let _ = writeln!(out, "format = {FORMAT}");
+    let _ = writeln!(out, "scenario = {}", quote(&baseline.scenario));
+    let _ = writeln!(out, "clnrm = {}", quote(&baseline.clnrm));
+    let _ = writeln!(out, "runs = {}", baseline.runs);
+    for span in &baseline.spans {
+        out.push_str("\n[[span]]\n");
+        let _ = writeln!(out, "path = {}", quote(&span.path));
+        let _ = writeln!(out, "service = {}", quote(&span.service));
+        let _ = writeln!(out, "kind = \"{}\"", span.kind.as_str());
+        let _ = writeln!(out, "status = \"{}\"", span.status.as_str());
+        let _ = writeln!(out, "start = {}", stats(&span.start));
+        let _ = writeln!(out, "duration = {}", stats(&span.duration));
+        if !span.events.is_empty() {
+            let events: Vec<String> = span.events.iter().map(|e| quote(e)).collect();
+            let _ = writeln!(out, "events = [{}]", events.join(", "));
+        }
+        if !span.attrs.is_empty() {
+            out.push_str("[span.attrs]\n");
+            for (key, value) in &span.attrs {
+                let _ = writeln!(out, "{} = {}", quote(key), toml_value(value));
+            }
+        }
+    }
+    out
+}
+
+/// Reads a baseline file's text. The error says what is wrong, with the line where the TOML
+/// parser knows it.
+pub fn parse(text: &str) -> Result<Baseline, String> {
+    let header: Header = toml::from_str(text).map_err(|e| e.to_string())?;
+    if header.format != FORMAT {
+        return Err(format!(
+            "baseline format {} is not known to this clnrm (format {FORMAT}); it was written by clnrm {}",
+            header.format,
+            header.clnrm.as_deref().unwrap_or("of another version")
+        ));
+    }
+    let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+    let spans = file.span.into_iter().map(read_span).collect::<Result<Vec<_>, _>>()?;
+    Ok(Baseline { scenario: file.scenario, clnrm: file.clnrm, runs: file.runs, spans })
+}
+
+/// Read first, so that a file of another format version is named as such rather than as a schema
+/// mismatch.
+#[derive(Deserialize)]
+struct Header {
+    format: u32,
+    clnrm: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    /// Checked through [`Header`] first.
+    #[serde(rename = "format")]
+    _format: u32,
+    scenario: String,
+    clnrm: String,
+    runs: u32,
+    #[serde(default)]
+    span: Vec<FileSpan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpan {
+    path: String,
+    service: String,
+    kind: String,
+    status: String,
+    start: FileStats,
+    duration: FileStats,
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default)]
+    attrs: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStats {
+    min: String,
+    median: String,
+    max: String,
+    samples: u32,
+}
+
+fn read_span(span: FileSpan) -> Result<NormSpan, String> {
+    let at = |what: &str| format!("{what} of span `{}`", span.path);
+    let kind = SpanKind::CHOICES
+        .iter()
+        .find(|(name, _)| *name == span.kind)
+        .map(|(_, k)| *k)
+        .ok_or_else(|| format!("{}: unknown kind `{}`", at("kind"), span.kind))?;
+    let status = SpanStatus::CHOICES
+        .iter()
+        .find(|(name, _)| *name == span.status)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| format!("{}: unknown status `{}`", at("status"), span.status))?;
+    let stats = |s: &FileStats, what: &str| -> Result<Stats, String> {
+        let read = |text: &str| crate::duration::parse(text).map_err(|e| format!("{}: {e}", at(what)));
+        Ok(Stats { min: read(&s.min)?, median: read(&s.median)?, max: read(&s.max)?, samples: s.samples })
+    };
+    let mut attrs = BTreeMap::new();
+    for (key, value) in span.attrs {
+        let value = attr_value(&value)
+            .ok_or_else(|| format!("{}: `{key}` is not a string, number, boolean or array", at("attrs")))?;
+        attrs.insert(key, value);
+    }
+    Ok(NormSpan {
+        start: stats(&span.start, "start")?,
+        duration: stats(&span.duration, "duration")?,
+        path: span.path,
+        service: span.service,
+        kind,
+        status,
+        attrs,
+        events: span.events,
+    })
+}
+
+fn attr_value(value: &toml::Value) -> Option<AttrValue> {
+    Some(match value {
+        toml::Value::String(s) => AttrValue::Str(s.as_str().into()),
+        toml::Value::Integer(i) => AttrValue::Int(*i),
+        toml::Value::Float(f) => AttrValue::Float(*f),
+        toml::Value::Boolean(b) => AttrValue::Bool(*b),
+        toml::Value::Array(items) => AttrValue::Array(items.iter().map(attr_value).collect::<Option<_>>()?),
+        _ => return None,
+    })
+}
+
+fn toml_value(value: &AttrValue) -> String {
+    fn convert(value: &AttrValue) -> toml::Value {
+        match value {
+            AttrValue::Str(s) => toml::Value::String(s.to_string()),
+            AttrValue::Int(i) => toml::Value::Integer(*i),
+            AttrValue::Float(f) => toml::Value::Float(*f),
+            AttrValue::Bool(b) => toml::Value::Boolean(*b),
+            AttrValue::Array(items) => toml::Value::Array(items.iter().map(convert).collect()),
+            AttrValue::Bytes(_) => toml::Value::String(value.text()),
+        }
+    }
+    convert(value).to_string()
+}
+
+/// A TOML string (basic, literal or multi-line: whichever the toml crate finds clearest).
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+fn stats(s: &Stats) -> String {
+    format!(
+        "{{ median = \"{}\", min = \"{}\", max = \"{}\", samples = {} }}",
+        duration(s.median),
+        duration(s.min),
+        duration(s.max),
+        s.samples
+    )
+}
+
+/// Three decimals in the largest unit that fits, trailing zeros dropped: `13.412ms`, `2s`, `850ns`.
+pub fn duration(d: Duration) -> String {
+    const UNITS: [(&str, f64); 3] = [("s", 1e9), ("ms", 1e6), ("us", 1e3)];
+    let ns = d.as_nanos() as f64;
+    for (i, &(unit, scale)) in UNITS.iter().enumerate() {
+        if ns >= scale {
+            let value = (ns / scale * 1000.0).round() / 1000.0;
+            // Rounding up to 1000 of a unit is 1 of the next one.
+            let (value, unit) = if value >= 1000.0 && i > 0 { (1.0, UNITS[i - 1].0) } else { (value, unit) };
+            let text = format!("{value:.3}");
+            return format!("{}{unit}", text.trim_end_matches('0').trim_end_matches('.'));
+        }
+    }
+    format!("{}ns", d.as_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::normalize::normalize;
+    use crate::expect::matcher::tests::span;
+
+    fn sample() -> Baseline {
+        let spans = vec![
+            span(1, 0, "checkout", "clnrm", 0, 1019).str("clnrm.file", "scenarios/checkout.clnrm.toml").build(),
+            span(2, 1, "POST /orders", "shop", 3, 16)
+                .kind(SpanKind::Server)
+                .status(SpanStatus::Error, "boom")
+                .attr("http.response.status_code", AttrValue::Int(500))
+                .attr("ratio", AttrValue::Float(0.25))
+                .attr("ok", AttrValue::Bool(false))
+                .attr("tags", AttrValue::Array(vec![AttrValue::Str("a".into()), AttrValue::Int(2)].into()))
+                .attr("raw", AttrValue::Bytes(vec![0xde, 0xad].into()))
+                .str("odd \"key\"", "line\nbreak")
+                .event("exception")
+                .build(),
+        ];
+        normalize("checkout", &[&spans], &[])
+    }
+
+    #[test]
+    fn the_file_reads_back_to_the_same_baseline_and_the_same_bytes() {
+        let baseline = sample();
+        let text = render(&baseline);
+        let read = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(read, baseline);
+        assert_eq!(render(&read), text);
+    }
+
+    #[test]
+    fn the_layout_is_one_block_per_span_and_one_attribute_per_line() {
+        let text = render(&sample());
+        let block = text.split("\n[[span]]\n").nth(2).unwrap();
+        assert_eq!(
+            block,
+            r#"path = "checkout › POST /orders"
+service = "shop"
+kind = "server"
+status = "error"
+start = { median = "3ms", min = "3ms", max = "3ms", samples = 1 }
+duration = { median = "13ms", min = "13ms", max = "13ms", samples = 1 }
+events = ["exception"]
+[span.attrs]
+"http.response.status_code" = 500
+'odd "key"' = """
+line
+break"""
+"ok" = false
+"ratio" = 0.25
+"raw" = "dead"
+"tags" = ["a", 2]
+"#
+        );
+        assert!(text.starts_with("# The normalized trace of scenario \"checkout\""));
+        assert!(text.contains("\nformat = 1\nscenario = \"checkout\"\nclnrm = \""));
+    }
+
+    #[test]
+    fn durations_read_back_to_the_same_text() {
+        let cases = [
+            (Duration::from_nanos(850), "850ns"),
+            (Duration::from_nanos(12_300), "12.3us"),
+            (Duration::from_nanos(13_412_345), "13.412ms"),
+            (Duration::from_nanos(999_999_600), "1s"),
+            (Duration::from_nanos(999_600), "999.6us"),
+            (Duration::from_secs(2), "2s"),
+            (Duration::ZERO, "0ns"),
+        ];
+        for (d, text) in cases {
+            assert_eq!(duration(d), text);
+            assert_eq!(duration(crate::duration::parse(text).unwrap()), text);
+        }
+    }
+
+    #[test]
+    fn broken_files_say_what_is_wrong() {
+        let text = render(&sample());
+        assert!(parse("format = 1\nscenario = ").unwrap_err().contains("line 2"));
+        let newer = text.replace("format = 1", "format = 9");
+        assert!(
+            parse(&newer).unwrap_err().contains("baseline format 9 is not known"),
+            "{}",
+            parse(&newer).unwrap_err()
+        );
+        let unknown = text.replace("service = \"shop\"", "service = \"shop\"\nservise = 1");
+        assert!(parse(&unknown).unwrap_err().contains("servise"));
+        let kind = text.replace("kind = \"server\"", "kind = \"serv\"");
+        assert_eq!(parse(&kind).unwrap_err(), "kind of span `checkout › POST /orders`: unknown kind `serv`");
+        let bad = text.replace("median = \"13ms\"", "median = \"13 parsecs\"");
+        assert!(parse(&bad).unwrap_err().starts_with("duration of span `checkout › POST /orders`: "));
+    }
+}
