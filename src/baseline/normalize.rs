@@ -12,11 +12,15 @@
 //!   hosts, peer addresses, ephemeral ports) and the scenario's `ignore_attrs` are redacted: the
 //!   key stays, so an attribute that appears or disappears is still a difference.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::expect::matcher::TraceIndex;
-use crate::telemetry::span::{AttrValue, Span, SpanKind, SpanStatus};
+use crate::telemetry::span::{AttrValue, Key, Span, SpanKind, SpanStatus};
+
+/// A normalized span's attributes: sorted by key.
+pub type Attrs = BTreeMap<Key, AttrValue>;
 
 /// Version of the normalized form and its file format.
 pub const FORMAT: u32 = 1;
@@ -68,7 +72,7 @@ pub struct NormSpan {
     pub kind: SpanKind,
     pub status: SpanStatus,
     /// Sorted by key; volatile and ignored values are [`REDACTED`].
-    pub attrs: BTreeMap<String, AttrValue>,
+    pub attrs: Attrs,
     /// Event names, in the order they were recorded.
     pub events: Vec<String>,
     /// Start, as an offset from the scenario's start.
@@ -155,19 +159,7 @@ struct Normalized {
 fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<Normalized> {
     let index = TraceIndex::new(spans);
     let origin = index.spans().iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
-    let mut attrs: Vec<BTreeMap<String, AttrValue>> =
-        index.spans().iter().map(|span| redacted_attributes(span, ignore_attrs)).collect();
-    // Every span's place in the canonical order, computed once; siblings are sorted by it.
-    let rank = {
-        let keys: Vec<_> = index.spans().iter().zip(&attrs).map(|(span, attrs)| canonical_key(span, attrs)).collect();
-        let mut by_key: Vec<usize> = (0..index.len()).collect();
-        by_key.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-        let mut rank = vec![0; index.len()];
-        for (r, p) in by_key.into_iter().enumerate() {
-            rank[p] = r;
-        }
-        rank
-    };
+    let mut attrs: Vec<Attrs> = index.spans().iter().map(|span| redacted_attributes(span, ignore_attrs)).collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); index.len()];
     let mut roots = Vec::new();
     for position in 0..index.len() {
@@ -176,34 +168,41 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<Normalized> {
             None => roots.push(position),
         }
     }
-    let mut out = Vec::with_capacity(index.len());
-    // Depth first, parents before children: (position, path).
+    // Depth first, parents before children, siblings in canonical order: (position, path).
+    let canonical =
+        |a: &usize, b: &usize| canonical_order(index.spans()[*a], &attrs[*a], index.spans()[*b], &attrs[*b]);
+    let mut ordered: Vec<(usize, String)> = Vec::with_capacity(index.len());
     let mut stack: Vec<(usize, String)> = Vec::new();
-    roots.sort_by_key(|&p| rank[p]);
+    roots.sort_by(canonical);
     push_siblings(&index, &roots, "", &mut stack);
     while let Some((position, path)) = stack.pop() {
-        let span = index.spans()[position];
         let mut below = std::mem::take(&mut children[position]);
-        below.sort_by_key(|&p| rank[p]);
+        below.sort_by(canonical);
         push_siblings(&index, &below, &path, &mut stack);
-        let start = Duration::from_nanos(span.start_unix_nano.saturating_sub(origin));
-        let duration = span.duration();
-        out.push(Normalized {
-            span: NormSpan {
-                path,
-                service: span.service_name().to_string(),
-                kind: span.kind,
-                status: span.status,
-                attrs: std::mem::take(&mut attrs[position]),
-                events: span.events.iter().map(|e| e.name.to_string()).collect(),
-                start: Stats::of(&mut [start]),
-                duration: Stats::of(&mut [duration]),
-            },
-            start,
-            duration,
-        });
+        ordered.push((position, path));
     }
-    out
+    ordered
+        .into_iter()
+        .map(|(position, path)| {
+            let span = index.spans()[position];
+            let start = Duration::from_nanos(span.start_unix_nano.saturating_sub(origin));
+            let duration = span.duration();
+            Normalized {
+                span: NormSpan {
+                    path,
+                    service: span.service_name().to_string(),
+                    kind: span.kind,
+                    status: span.status,
+                    attrs: std::mem::take(&mut attrs[position]),
+                    events: span.events.iter().map(|e| e.name.to_string()).collect(),
+                    start: Stats::of(&mut [start]),
+                    duration: Stats::of(&mut [duration]),
+                },
+                start,
+                duration,
+            }
+        })
+        .collect()
 }
 
 /// Pushes `siblings` (in canonical order) onto the depth-first stack with their paths, so that they
@@ -229,7 +228,7 @@ fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: &str, stack: &m
 }
 
 /// The span's attributes, sorted, with volatile and ignored values redacted.
-fn redacted_attributes(span: &Span, ignore_attrs: &[String]) -> BTreeMap<String, AttrValue> {
+fn redacted_attributes(span: &Span, ignore_attrs: &[String]) -> Attrs {
     span.attributes
         .iter()
         .map(|(key, value)| {
@@ -240,19 +239,59 @@ fn redacted_attributes(span: &Span, ignore_attrs: &[String]) -> BTreeMap<String,
                 AttrValue::Bytes(_) => AttrValue::Str(value.text().into()),
                 _ => value.clone(),
             };
-            (key.to_string(), value)
+            (Key::clone(key), value)
         })
         .collect()
 }
 
-/// Orders spans: clnrm's steps by their index, then everything by what it is, then by start.
-fn canonical_key<'a>(span: &'a Span, attrs: &BTreeMap<String, AttrValue>) -> impl Ord + 'a {
-    let step = match span.attr("clnrm.step.index") {
+/// Orders siblings: clnrm's steps by their index, then everything by what it is (name, service,
+/// kind, status, attributes), then by start. Compares in place: sorting allocates nothing.
+fn canonical_order(a: &Span, a_attrs: &Attrs, b: &Span, b_attrs: &Attrs) -> Ordering {
+    let step = |span: &Span| match span.attr("clnrm.step.index") {
         Some(AttrValue::Int(i)) => Some(*i),
         _ => None,
     };
-    let attrs_text: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.clone(), v.text())).collect();
-    (step, &*span.name, span.service_name(), span.kind.as_str(), span.status.as_str(), attrs_text, span.start_unix_nano)
+    step(a)
+        .cmp(&step(b))
+        .then_with(|| a.name.cmp(&b.name))
+        .then_with(|| a.service_name().cmp(b.service_name()))
+        .then_with(|| a.kind.as_str().cmp(b.kind.as_str()))
+        .then_with(|| a.status.as_str().cmp(b.status.as_str()))
+        .then_with(|| {
+            let mut pairs = a_attrs.iter().zip(b_attrs.iter());
+            pairs
+                .find_map(|((ka, va), (kb, vb))| {
+                    Some(ka.cmp(kb).then_with(|| value_order(va, vb))).filter(|o| o.is_ne())
+                })
+                .unwrap_or_else(|| a_attrs.len().cmp(&b_attrs.len()))
+        })
+        .then_with(|| a.start_unix_nano.cmp(&b.start_unix_nano))
+}
+
+/// A total order on attribute values: by type, then by value (floats by `total_cmp`).
+fn value_order(a: &AttrValue, b: &AttrValue) -> Ordering {
+    let rank = |v: &AttrValue| match v {
+        AttrValue::Bool(_) => 0,
+        AttrValue::Int(_) => 1,
+        AttrValue::Float(_) => 2,
+        AttrValue::Str(_) => 3,
+        AttrValue::Bytes(_) => 4,
+        AttrValue::Array(_) => 5,
+    };
+    match (a, b) {
+        (AttrValue::Bool(x), AttrValue::Bool(y)) => x.cmp(y),
+        (AttrValue::Int(x), AttrValue::Int(y)) => x.cmp(y),
+        (AttrValue::Float(x), AttrValue::Float(y)) => x.total_cmp(y),
+        (AttrValue::Str(x), AttrValue::Str(y)) => x.cmp(y),
+        (AttrValue::Bytes(x), AttrValue::Bytes(y)) => x.cmp(y),
+        (AttrValue::Array(x), AttrValue::Array(y)) => x
+            .iter()
+            .zip(y.iter())
+            .map(|(p, q)| value_order(p, q))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        _ => rank(a).cmp(&rank(b)),
+    }
 }
 
 #[cfg(test)]

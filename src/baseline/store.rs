@@ -104,8 +104,15 @@ struct FileSpan {
 }
 
 #[derive(Deserialize)]
+#[serde(untagged)]
+enum FileStats {
+    One(String),
+    Many(ManyStats),
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileStats {
+struct ManyStats {
     min: String,
     median: String,
     max: String,
@@ -126,13 +133,18 @@ fn read_span(span: FileSpan) -> Result<NormSpan, String> {
         .ok_or_else(|| format!("{}: unknown status `{}`", at("status"), span.status))?;
     let stats = |s: &FileStats, what: &str| -> Result<Stats, String> {
         let read = |text: &str| crate::duration::parse(text).map_err(|e| format!("{}: {e}", at(what)));
-        Ok(Stats { min: read(&s.min)?, median: read(&s.median)?, max: read(&s.max)?, samples: s.samples })
+        Ok(match s {
+            FileStats::One(text) => Stats::of(&mut [read(text)?]),
+            FileStats::Many(s) => {
+                Stats { min: read(&s.min)?, median: read(&s.median)?, max: read(&s.max)?, samples: s.samples }
+            }
+        })
     };
     let mut attrs = BTreeMap::new();
     for (key, value) in span.attrs {
         let value = attr_value(&value)
             .ok_or_else(|| format!("{}: `{key}` is not a string, number, boolean or array", at("attrs")))?;
-        attrs.insert(key, value);
+        attrs.insert(key.into(), value);
     }
     Ok(NormSpan {
         start: stats(&span.start, "start")?,
@@ -158,25 +170,43 @@ fn attr_value(value: &toml::Value) -> Option<AttrValue> {
 }
 
 fn toml_value(value: &AttrValue) -> String {
-    fn convert(value: &AttrValue) -> toml::Value {
-        match value {
-            AttrValue::Str(s) => toml::Value::String(s.to_string()),
-            AttrValue::Int(i) => toml::Value::Integer(*i),
-            AttrValue::Float(f) => toml::Value::Float(*f),
-            AttrValue::Bool(b) => toml::Value::Boolean(*b),
-            AttrValue::Array(items) => toml::Value::Array(items.iter().map(convert).collect()),
-            AttrValue::Bytes(_) => toml::Value::String(value.text()),
+    match value {
+        AttrValue::Str(s) => quote(s),
+        AttrValue::Int(i) => i.to_string(),
+        // `toml` writes floats so that they read back exactly (and `nan`, `inf` as TOML has them).
+        AttrValue::Float(f) => toml::Value::Float(*f).to_string(),
+        AttrValue::Bool(b) => b.to_string(),
+        AttrValue::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
+        AttrValue::Bytes(_) => quote(&value.text()),
+    }
+}
+
+/// A TOML basic string: `"…"` with `"`, `\` and control characters escaped.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
         }
     }
-    convert(value).to_string()
+    out.push('"');
+    out
 }
 
-/// A TOML string (basic, literal or multi-line: whichever the toml crate finds clearest).
-fn quote(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
-}
-
+/// One sample as its duration (`"13ms"`); several as their statistics.
 fn stats(s: &Stats) -> String {
+    if s.samples == 1 {
+        return format!("\"{}\"", duration(s.median));
+    }
     format!(
         "{{ median = \"{}\", min = \"{}\", max = \"{}\", samples = {} }}",
         duration(s.median),
@@ -187,19 +217,25 @@ fn stats(s: &Stats) -> String {
 }
 
 /// Three decimals in the largest unit that fits, trailing zeros dropped: `13.412ms`, `2s`, `850ns`.
+/// Integer arithmetic only, so the text depends on nothing but the duration.
 pub fn duration(d: Duration) -> String {
-    const UNITS: [(&str, f64); 3] = [("s", 1e9), ("ms", 1e6), ("us", 1e3)];
-    let ns = d.as_nanos() as f64;
+    const UNITS: [(&str, u128); 3] = [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)];
+    let ns = d.as_nanos();
     for (i, &(unit, scale)) in UNITS.iter().enumerate() {
         if ns >= scale {
-            let value = (ns / scale * 1000.0).round() / 1000.0;
+            // Thousandths of the unit, rounded half up.
+            let milli = (ns * 1000 + scale / 2) / scale;
             // Rounding up to 1000 of a unit is 1 of the next one.
-            let (value, unit) = if value >= 1000.0 && i > 0 { (1.0, UNITS[i - 1].0) } else { (value, unit) };
-            let text = format!("{value:.3}");
-            return format!("{}{unit}", text.trim_end_matches('0').trim_end_matches('.'));
+            let (milli, unit) = if milli >= 1_000_000 && i > 0 { (1000, UNITS[i - 1].0) } else { (milli, unit) };
+            let fraction = format!("{:03}", milli % 1000);
+            let fraction = fraction.trim_end_matches('0');
+            return match fraction {
+                "" => format!("{}{unit}", milli / 1000),
+                _ => format!("{}.{fraction}{unit}", milli / 1000),
+            };
         }
     }
-    format!("{}ns", d.as_nanos())
+    format!("{ns}ns")
 }
 
 #[cfg(test)]
@@ -245,14 +281,12 @@ mod tests {
 service = "shop"
 kind = "server"
 status = "error"
-start = { median = "3ms", min = "3ms", max = "3ms", samples = 1 }
-duration = { median = "13ms", min = "13ms", max = "13ms", samples = 1 }
+start = "3ms"
+duration = "13ms"
 events = ["exception"]
 [span.attrs]
 "http.response.status_code" = 500
-'odd "key"' = """
-line
-break"""
+"odd \"key\"" = "line\nbreak"
 "ok" = false
 "ratio" = 0.25
 "raw" = "dead"
@@ -261,6 +295,20 @@ break"""
         );
         assert!(text.starts_with("# The normalized trace of scenario \"checkout\""));
         assert!(text.contains("\nformat = 1\nscenario = \"checkout\"\nclnrm = \""));
+    }
+
+    #[test]
+    fn statistics_of_several_runs_read_back() {
+        let run = |end: u64| vec![span(1, 0, "root", "clnrm", 0, end).build()];
+        let runs = [run(10), run(30), run(20)];
+        let refs: Vec<&[crate::telemetry::span::Span]> = runs.iter().map(Vec::as_slice).collect();
+        let baseline = normalize("s", &refs, &[]);
+        let text = render(&baseline);
+        assert!(
+            text.contains("duration = { median = \"20ms\", min = \"10ms\", max = \"30ms\", samples = 3 }\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text).unwrap(), baseline);
     }
 
     #[test]
@@ -294,7 +342,7 @@ break"""
         assert!(parse(&unknown).unwrap_err().contains("servise"));
         let kind = text.replace("kind = \"server\"", "kind = \"serv\"");
         assert_eq!(parse(&kind).unwrap_err(), "kind of span `checkout › POST /orders`: unknown kind `serv`");
-        let bad = text.replace("median = \"13ms\"", "median = \"13 parsecs\"");
+        let bad = text.replace("duration = \"13ms\"", "duration = \"13 parsecs\"");
         assert!(parse(&bad).unwrap_err().starts_with("duration of span `checkout › POST /orders`: "));
     }
 }
