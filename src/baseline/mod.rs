@@ -1,5 +1,6 @@
 //! Baselines: each scenario's trace, normalized and stored under `baselines/`, so that later runs
 //! can be compared with it and gated on thresholds.
 
+pub mod diff;
 pub mod normalize;
 pub mod store;
