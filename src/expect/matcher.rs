@@ -446,7 +446,7 @@ pub(crate) mod tests {
     use crate::telemetry::span::{Event, Resource, SpanKind, SpanStatus};
 
     /// Builds spans for tests: ids are small numbers, times are milliseconds from 0.
-    pub(crate) struct SpanBuilder(pub(crate) Span);
+    pub(crate) struct SpanBuilder(Span);
 
     /// A span with id `id` (parent `parent`, 0 for none) from service `service`, lasting `start..end` ms.
     pub(crate) fn span(id: u64, parent: u64, name: &str, service: &str, start: u64, end: u64) -> SpanBuilder {
