@@ -122,41 +122,38 @@ impl Stats {
 /// across runs by path; the first run decides which spans there are and what they look like, the
 /// others add duration samples (a span missing from some runs has fewer samples).
 pub fn normalize(scenario: &str, runs: &[&[Span]], ignore_attrs: &[String]) -> Baseline {
-    let mut recorded: Vec<Vec<Normalized>> = runs.iter().map(|spans| normalize_run(spans, ignore_attrs)).collect();
+    let mut recorded: Vec<Vec<NormSpan>> = runs.iter().map(|spans| normalize_run(spans, ignore_attrs)).collect();
     let first = if recorded.is_empty() { Vec::new() } else { recorded.remove(0) };
-    let mut others: Vec<BTreeMap<String, &Normalized>> =
-        recorded.iter().map(|run| run.iter().map(|n| (n.span.path.clone(), n)).collect()).collect();
+    if recorded.is_empty() {
+        // One run: its spans' one-sample statistics are already the answer.
+        return Baseline { scenario: scenario.to_string(), clnrm: version(), runs: runs.len() as u32, spans: first };
+    }
+    let mut others: Vec<BTreeMap<&str, &NormSpan>> =
+        recorded.iter().map(|run| run.iter().map(|s| (s.path.as_str(), s)).collect()).collect();
     let spans = first
         .into_iter()
-        .map(|n| {
-            let mut starts = vec![n.start];
-            let mut durations = vec![n.duration];
+        .map(|span| {
+            let mut starts = vec![span.start.median];
+            let mut durations = vec![span.duration.median];
             for run in &mut others {
-                if let Some(other) = run.remove(&n.span.path) {
-                    starts.push(other.start);
-                    durations.push(other.duration);
+                if let Some(other) = run.remove(span.path.as_str()) {
+                    starts.push(other.start.median);
+                    durations.push(other.duration.median);
                 }
             }
-            NormSpan { start: Stats::of(&mut starts), duration: Stats::of(&mut durations), ..n.span }
+            NormSpan { start: Stats::of(&mut starts), duration: Stats::of(&mut durations), ..span }
         })
         .collect();
-    Baseline {
-        scenario: scenario.to_string(),
-        clnrm: env!("CARGO_PKG_VERSION").to_string(),
-        runs: runs.len() as u32,
-        spans,
-    }
+    Baseline { scenario: scenario.to_string(), clnrm: version(), runs: runs.len() as u32, spans }
 }
 
-/// One run's span: its own start offset and duration beside the normalized form.
-struct Normalized {
-    span: NormSpan,
-    start: Duration,
-    duration: Duration,
+fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// The spans of one trace in canonical order, with paths, redacted attributes and offsets.
-fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<Normalized> {
+/// The spans of one trace in canonical order, with paths, redacted attributes, and their own
+/// offset and duration as one-sample statistics.
+fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
     let index = TraceIndex::new(spans);
     let origin = index.spans().iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
     let mut attrs: Vec<Attrs> = index.spans().iter().map(|span| redacted_attributes(span, ignore_attrs)).collect();
@@ -186,20 +183,15 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<Normalized> {
         .map(|(position, path)| {
             let span = index.spans()[position];
             let start = Duration::from_nanos(span.start_unix_nano.saturating_sub(origin));
-            let duration = span.duration();
-            Normalized {
-                span: NormSpan {
-                    path,
-                    service: span.service_name().to_string(),
-                    kind: span.kind,
-                    status: span.status,
-                    attrs: std::mem::take(&mut attrs[position]),
-                    events: span.events.iter().map(|e| e.name.to_string()).collect(),
-                    start: Stats::of(&mut [start]),
-                    duration: Stats::of(&mut [duration]),
-                },
-                start,
-                duration,
+            NormSpan {
+                path,
+                service: span.service_name().to_string(),
+                kind: span.kind,
+                status: span.status,
+                attrs: std::mem::take(&mut attrs[position]),
+                events: span.events.iter().map(|e| e.name.to_string()).collect(),
+                start: Stats::of(&mut [start]),
+                duration: Stats::of(&mut [span.duration()]),
             }
         })
         .collect()
