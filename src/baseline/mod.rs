@@ -3,4 +3,6 @@
 
 pub mod diff;
 pub mod normalize;
+pub mod show;
 pub mod store;
+pub mod thresholds;

@@ -1,0 +1,337 @@
+//! Thresholds turn a diff into a verdict: which differences from the baseline are tolerated and
+//! which break the gate (exit 4).
+//!
+//! A renamed span and a span moved to another parent count as one removed and one added: the
+//! baseline's span is gone from its place. Changes of a matched span's attributes, events, kind,
+//! service or status fall under the `attrs` policy, except a span that newly has status error,
+//! which counts against `new_errors`. A duration regresses only when the growth of its median is
+//! above both the percentage and the absolute floor, so a 1 ms span taking 2 ms does not fail a
+//! 25% rule.
+
+use std::time::Duration;
+
+use super::diff::{Change, Diff};
+use super::normalize::Baseline;
+use crate::config::{AttrPolicy, Thresholds};
+use crate::telemetry::span::SpanStatus;
+
+/// Growth below this never fails a duration rule unless `duration_floor` says otherwise.
+pub const DEFAULT_FLOOR: Duration = Duration::from_millis(2);
+
+/// How many offending spans a broken threshold names before it says "and N more".
+const NAMED: usize = 5;
+
+/// Thresholds with every key resolved: scenario over config over defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Allowed growth of a median duration in percent; `None` leaves durations ungated.
+    pub duration: Option<f64>,
+    pub floor: Duration,
+    pub added: u64,
+    pub removed: u64,
+    pub new_errors: u64,
+    pub attrs: AttrPolicy,
+}
+
+impl Limits {
+    /// The scenario's `[baseline] thresholds` key by key over the config's `[thresholds]`. Unset
+    /// everywhere: no span may be added, removed or newly fail, a changed attribute fails, and
+    /// durations are reported but not gated (they are too noisy to gate by default).
+    pub fn resolve(config: &Thresholds, scenario: &Thresholds) -> Limits {
+        Limits {
+            duration: scenario.duration.or(config.duration),
+            floor: scenario.duration_floor.or(config.duration_floor).unwrap_or(DEFAULT_FLOOR),
+            added: scenario.added_spans.or(config.added_spans).unwrap_or(0),
+            removed: scenario.removed_spans.or(config.removed_spans).unwrap_or(0),
+            new_errors: scenario.new_errors.or(config.new_errors).unwrap_or(0),
+            attrs: scenario.attrs.or(config.attrs).unwrap_or(AttrPolicy::Fail),
+        }
+    }
+}
+
+/// A threshold the diff broke, with the values that broke it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Broken {
+    /// The threshold's key (`added_spans`, `duration`, …).
+    pub threshold: &'static str,
+    /// What was found against what is allowed, and the spans concerned.
+    pub message: String,
+}
+
+/// A matched span whose median duration grew past the limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slower {
+    /// Index into the new baseline's spans.
+    pub span: usize,
+    pub old: Duration,
+    pub new: Duration,
+}
+
+/// The verdict of thresholds over a diff.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gate {
+    pub broken: Vec<Broken>,
+    /// Differences tolerated but worth saying (`attrs = "warn"`).
+    pub warnings: Vec<String>,
+    /// Spans whose duration regressed past the limits (empty when durations are not gated).
+    pub slower: Vec<Slower>,
+}
+
+impl Gate {
+    pub fn passed(&self) -> bool {
+        self.broken.is_empty()
+    }
+}
+
+/// Applies `limits` to the diff of `old` (the baseline) and `new` (this run).
+pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits) -> Gate {
+    let mut added: Vec<&str> = diff.added.iter().map(|&n| new.spans[n].path.as_str()).collect();
+    let mut removed: Vec<&str> = diff.removed.iter().map(|&o| old.spans[o].path.as_str()).collect();
+    let mut errors: Vec<&str> = diff
+        .added
+        .iter()
+        .filter(|&&n| new.spans[n].status == SpanStatus::Error)
+        .map(|&n| &*new.spans[n].path)
+        .collect();
+    let mut changed: Vec<&str> = Vec::new();
+    let mut slower = Vec::new();
+    for m in &diff.matched {
+        let (a, b) = (&old.spans[m.old], &new.spans[m.new]);
+        let relocated = m.changes.iter().any(|c| matches!(c, Change::Renamed { .. } | Change::Moved { .. }));
+        if relocated {
+            removed.push(&a.path);
+            added.push(&b.path);
+        }
+        if b.status == SpanStatus::Error && a.status != SpanStatus::Error {
+            errors.push(&b.path);
+        }
+        let other = m.changes.iter().any(|c| match c {
+            Change::Renamed { .. } | Change::Moved { .. } => false,
+            Change::Status { new, .. } => *new != SpanStatus::Error.as_str(),
+            _ => true,
+        });
+        if other {
+            changed.push(&b.path);
+        }
+        if let Some(percent) = limits.duration {
+            let (before, after) = m.duration;
+            if regressed(before, after, percent, limits.floor) {
+                slower.push(Slower { span: m.new, old: before, new: after });
+            }
+        }
+    }
+    let mut gate = Gate::default();
+    count(&mut gate, "added_spans", "added", &added, limits.added);
+    count(&mut gate, "removed_spans", "removed", &removed, limits.removed);
+    count(&mut gate, "new_errors", "newly with status error", &errors, limits.new_errors);
+    if !changed.is_empty() {
+        let message = format!(
+            "{} changed (attributes, events, kind, service or status): {}",
+            spans(changed.len()),
+            list(&changed)
+        );
+        match limits.attrs {
+            AttrPolicy::Fail => {
+                gate.broken.push(Broken { threshold: "attrs", message: format!("{message}; attrs = \"fail\"") })
+            }
+            AttrPolicy::Warn => gate.warnings.push(message),
+            AttrPolicy::Ignore => {}
+        }
+    }
+    if let (Some(percent), false) = (limits.duration, slower.is_empty()) {
+        let named: Vec<String> = slower
+            .iter()
+            .map(|s| {
+                format!(
+                    "`{}` {} → {} ({})",
+                    new.spans[s.span].path,
+                    super::store::duration(s.old),
+                    super::store::duration(s.new),
+                    growth(s.old, s.new)
+                )
+            })
+            .collect();
+        let named: Vec<&str> = named.iter().map(String::as_str).collect();
+        let message = format!(
+            "{} slower than allowed (more than +{percent}% and more than {}): {}",
+            spans(slower.len()),
+            super::store::duration(limits.floor),
+            list(&named)
+        );
+        gate.broken.push(Broken { threshold: "duration", message });
+    }
+    gate.slower = slower;
+    gate
+}
+
+/// Whether `new` is slower than `old` by more than `percent` and more than `floor`.
+pub fn regressed(old: Duration, new: Duration, percent: f64, floor: Duration) -> bool {
+    let Some(growth) = new.checked_sub(old) else { return false };
+    growth > floor && growth.as_secs_f64() > old.as_secs_f64() * percent / 100.0
+}
+
+/// The relative change from `old` to `new`, e.g. `+50.0%`.
+pub fn growth(old: Duration, new: Duration) -> String {
+    if old.is_zero() {
+        return if new.is_zero() { "±0%".into() } else { "new time".into() };
+    }
+    let percent = (new.as_secs_f64() / old.as_secs_f64() - 1.0) * 100.0;
+    format!("{percent:+.1}%")
+}
+
+fn count(gate: &mut Gate, threshold: &'static str, what: &str, paths: &[&str], allowed: u64) {
+    if paths.len() as u64 > allowed {
+        let message = format!("{} {what}, at most {allowed} allowed: {}", spans(paths.len()), list(paths));
+        gate.broken.push(Broken { threshold, message });
+    }
+}
+
+fn spans(n: usize) -> String {
+    if n == 1 { "1 span".into() } else { format!("{n} spans") }
+}
+
+/// The first few, quoted, and how many more.
+fn list(items: &[&str]) -> String {
+    let mut text: Vec<String> =
+        items.iter().take(NAMED).map(|i| if i.starts_with('`') { i.to_string() } else { format!("`{i}`") }).collect();
+    if items.len() > NAMED {
+        text.push(format!("and {} more", items.len() - NAMED));
+    }
+    text.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::diff::diff;
+    use crate::baseline::normalize::normalize;
+    use crate::expect::matcher::tests::{SpanBuilder, span};
+    use crate::telemetry::span::{AttrValue, Span};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn trace(edit: impl FnOnce(&mut Vec<SpanBuilder>)) -> Baseline {
+        let mut spans = vec![
+            span(1, 0, "checkout", "clnrm", 0, 100),
+            span(2, 1, "POST /orders", "shop", 1, 41).attr("http.response.status_code", AttrValue::Int(200)),
+            span(3, 2, "reserve item", "shop", 2, 3),
+            span(4, 2, "charge", "pay", 4, 24),
+        ];
+        edit(&mut spans);
+        let spans: Vec<Span> = spans.into_iter().map(SpanBuilder::build).collect();
+        normalize("checkout", &[&spans], &[])
+    }
+
+    fn strict() -> Limits {
+        Limits::resolve(&Thresholds::default(), &Thresholds::default())
+    }
+
+    fn judged(limits: &Limits, edit: impl FnOnce(&mut Vec<SpanBuilder>)) -> Gate {
+        let (old, new) = (trace(|_| {}), trace(edit));
+        gate(&old, &new, &diff(&old, &new), limits)
+    }
+
+    fn thresholds(gate: &Gate) -> Vec<&str> {
+        gate.broken.iter().map(|b| b.threshold).collect()
+    }
+
+    #[test]
+    fn scenario_thresholds_override_the_config_key_by_key() {
+        let config = Thresholds { duration: Some(25.0), added_spans: Some(3), ..Thresholds::default() };
+        let scenario = Thresholds { added_spans: Some(1), attrs: Some(AttrPolicy::Warn), ..Thresholds::default() };
+        let limits = Limits::resolve(&config, &scenario);
+        assert_eq!(limits.duration, Some(25.0));
+        assert_eq!(limits.added, 1);
+        assert_eq!(limits.attrs, AttrPolicy::Warn);
+        assert_eq!((limits.removed, limits.new_errors, limits.floor), (0, 0, DEFAULT_FLOOR));
+    }
+
+    #[test]
+    fn the_same_trace_passes_even_when_slower_if_durations_are_not_gated() {
+        let gate = judged(&strict(), |spans| spans[3] = span(4, 2, "charge", "pay", 4, 90));
+        assert!(gate.passed(), "{gate:?}");
+    }
+
+    #[test]
+    fn duration_boundaries_percentage_and_floor() {
+        // Exactly +25% passes, just above fails.
+        assert!(!regressed(ms(100), ms(125), 25.0, ms(2)));
+        assert!(regressed(ms(100), Duration::from_micros(125_001), 25.0, ms(2)));
+        // 1 ms → 2 ms is +100% but only 1 ms of growth: under the floor.
+        assert!(!regressed(ms(1), ms(2), 25.0, ms(2)));
+        // Growth exactly at the floor passes, just above it fails.
+        assert!(!regressed(ms(2), ms(4), 25.0, ms(2)));
+        assert!(regressed(ms(2), Duration::from_micros(4_001), 25.0, ms(2)));
+        // Faster is never a regression.
+        assert!(!regressed(ms(100), ms(10), 0.0, Duration::ZERO));
+        assert_eq!(growth(ms(80), ms(120)), "+50.0%");
+    }
+
+    #[test]
+    fn a_slower_span_breaks_the_duration_threshold_naming_its_times() {
+        let limits = Limits { duration: Some(25.0), ..strict() };
+        let gate = judged(&limits, |spans| spans[3] = span(4, 2, "charge", "pay", 4, 34));
+        assert_eq!(thresholds(&gate), ["duration"]);
+        let message = &gate.broken[0].message;
+        assert!(message.contains("`checkout › POST /orders › charge` 20ms → 30ms (+50.0%)"), "{message}");
+        assert!(message.contains("more than +25% and more than 2ms"), "{message}");
+        // The parents grew by less than 25%.
+        assert_eq!(gate.slower.len(), 1);
+    }
+
+    #[test]
+    fn added_and_removed_spans_against_their_allowance() {
+        let edit = |spans: &mut Vec<SpanBuilder>| {
+            spans.remove(2);
+            spans.push(span(5, 2, "audit", "shop", 30, 31));
+        };
+        let gate = judged(&strict(), edit);
+        assert_eq!(thresholds(&gate), ["added_spans", "removed_spans"]);
+        assert!(gate.broken[0].message.contains("1 span added, at most 0 allowed: `checkout › POST /orders › audit`"));
+        let lenient = Limits { added: 1, removed: 1, ..strict() };
+        assert!(judged(&lenient, edit).passed());
+    }
+
+    #[test]
+    fn a_renamed_span_counts_as_removed_and_added() {
+        let gate = judged(&strict(), |spans| spans[2] = span(3, 2, "reserve items", "shop", 2, 3));
+        assert_eq!(thresholds(&gate), ["added_spans", "removed_spans"]);
+    }
+
+    #[test]
+    fn a_new_error_span_breaks_new_errors_and_nothing_else() {
+        let gate = judged(&strict(), |spans| {
+            spans[3] = span(4, 2, "charge", "pay", 4, 24).status(SpanStatus::Error, "card declined")
+        });
+        assert_eq!(thresholds(&gate), ["new_errors"]);
+        let lenient = Limits { new_errors: 1, ..strict() };
+        assert!(
+            judged(&lenient, |spans| spans[3] = span(4, 2, "charge", "pay", 4, 24).status(SpanStatus::Error, "x"))
+                .passed()
+        );
+    }
+
+    #[test]
+    fn attribute_changes_fail_warn_or_are_ignored() {
+        let edit = |spans: &mut Vec<SpanBuilder>| {
+            spans[1] = span(2, 1, "POST /orders", "shop", 1, 41).attr("http.response.status_code", AttrValue::Int(201))
+        };
+        let failed = judged(&strict(), edit);
+        assert_eq!(thresholds(&failed), ["attrs"]);
+        assert!(failed.broken[0].message.contains("`checkout › POST /orders`"), "{failed:?}");
+        let warned = judged(&Limits { attrs: AttrPolicy::Warn, ..strict() }, edit);
+        assert!(warned.passed());
+        assert_eq!(warned.warnings.len(), 1);
+        let ignored = judged(&Limits { attrs: AttrPolicy::Ignore, ..strict() }, edit);
+        assert!(ignored.passed() && ignored.warnings.is_empty());
+    }
+
+    #[test]
+    fn long_lists_are_cut_short() {
+        let items: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+        let items: Vec<&str> = items.iter().map(String::as_str).collect();
+        assert_eq!(list(&items), "`s0`, `s1`, `s2`, `s3`, `s4`, and 3 more");
+    }
+}
