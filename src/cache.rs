@@ -39,6 +39,8 @@ pub struct KeyInputs<'a> {
     pub vars: &'a Vars,
     /// The relevant part of the config (see `Config::fingerprint`).
     pub config: &'a [u8],
+    /// The scenario's baseline file, so accepting a new baseline reruns the comparison.
+    pub baseline: Option<&'a [u8]>,
 }
 
 impl KeyInputs<'_> {
@@ -56,6 +58,9 @@ impl KeyInputs<'_> {
         }
         field(&serde_json::to_vec(self.vars).unwrap_or_default());
         field(self.config);
+        // A missing baseline differs from an empty file.
+        field(&[u8::from(self.baseline.is_some())]);
+        field(self.baseline.unwrap_or_default());
         Key(hasher.finalize())
     }
 }
@@ -196,14 +201,14 @@ mod tests {
     use super::*;
 
     fn key(rendered: &str) -> Key {
-        KeyInputs { rendered, templates: &[], vars: &Vars::new(), config: b"{}" }.key()
+        KeyInputs { rendered, templates: &[], vars: &Vars::new(), config: b"{}", baseline: None }.key()
     }
 
     #[test]
     fn key_covers_every_input() {
         let vars: Vars = serde_json::from_value(serde_json::json!({"a": 1})).unwrap();
         let tpl = [("macros.tera", blake3::hash(b"x"))];
-        let base = KeyInputs { rendered: "r", templates: &tpl, vars: &vars, config: b"c" };
+        let base = KeyInputs { rendered: "r", templates: &tpl, vars: &vars, config: b"c", baseline: None };
         let k = base.key();
         assert_eq!(k, KeyInputs { ..base }.key());
         let tpl2 = [("macros.tera", blake3::hash(b"y"))];
@@ -211,6 +216,8 @@ mod tests {
         assert_ne!(k, KeyInputs { rendered: "r2", ..base }.key());
         assert_ne!(k, KeyInputs { vars: &Vars::new(), ..base }.key());
         assert_ne!(k, KeyInputs { config: b"d", ..base }.key());
+        assert_ne!(k, KeyInputs { baseline: Some(b""), ..base }.key());
+        assert_ne!(KeyInputs { baseline: Some(b"a"), ..base }.key(), KeyInputs { baseline: Some(b"b"), ..base }.key());
     }
 
     #[test]

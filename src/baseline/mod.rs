@@ -2,6 +2,7 @@
 //! can be compared with it and gated on thresholds.
 
 pub mod diff;
+pub mod files;
 pub mod normalize;
 pub mod show;
 pub mod store;

@@ -14,11 +14,6 @@ use crate::engine::image::{Available, Obtained};
 use crate::output::{BAD, DIM, NOTE, OK};
 use crate::run::outcome::{RunReport, ScenarioOutcome, Status};
 
-/// Whether `CI` is set to something other than `false`, `0` or empty.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
 pub struct Terminal {
     bar: Option<ProgressBar>,
     running: Vec<String>,
@@ -27,7 +22,7 @@ pub struct Terminal {
 impl Terminal {
     /// Live display when stderr is a terminal and CI is not set; plain lines otherwise.
     pub fn new() -> Self {
-        let live = std::io::stderr().is_terminal() && !in_ci();
+        let live = std::io::stderr().is_terminal() && !crate::output::in_ci();
         let bar = live.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} {wide_msg}")

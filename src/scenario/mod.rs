@@ -12,10 +12,13 @@ pub mod validate;
 pub mod vars;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use toml::de::DeTable;
 
+use crate::baseline::files::Baselines;
+use crate::baseline::normalize::Baseline;
 use crate::cache::{Key, KeyInputs};
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
 use crate::project::Project;
@@ -44,6 +47,8 @@ pub struct Loaded {
     pub templates: Vec<PathBuf>,
     /// Present when the scenario is valid.
     pub cache_key: Option<Key>,
+    /// The scenario's stored baseline, when it has one (read and checked with the scenario).
+    pub baseline: Option<Arc<Baseline>>,
 }
 
 impl Loaded {
@@ -58,13 +63,15 @@ pub struct Loader<'p> {
     templates: Templates,
     overrides: Overrides,
     config_fingerprint: Vec<u8>,
+    baselines: Baselines,
 }
 
 impl<'p> Loader<'p> {
     pub fn new(project: &'p Project, overrides: Overrides) -> Self {
         let templates = Templates::load(&project.templates_dir(), |p| project.display(p));
         let config_fingerprint = project.config.fingerprint();
-        Self { project, templates, overrides, config_fingerprint }
+        let baselines = Baselines::new(&project.root);
+        Self { project, templates, overrides, config_fingerprint, baselines }
     }
 
     /// Problems in `templates/` files, reported once rather than per scenario.
@@ -124,6 +131,7 @@ impl<'p> Loader<'p> {
             diagnostics: Vec::new(),
             templates: Vec::new(),
             cache_key: None,
+            baseline: None,
         };
         if let Err(diagnostics) = self.load_into(renderer, &mut loaded) {
             loaded.diagnostics = diagnostics;
@@ -169,13 +177,17 @@ impl<'p> Loader<'p> {
                 .iter()
                 .filter_map(|name| Some((name.as_str(), self.templates.file(name)?.hash)))
                 .collect();
+            let shown = self.project.display(&self.baselines.path(&scenario.name));
+            let stored = self.baselines.load(&scenario.name, &shown).map_err(|d| vec![d])?;
             let inputs = KeyInputs {
                 rendered: &rendered.text,
                 templates: &templates,
                 vars: &resolved,
                 config: &self.config_fingerprint,
+                baseline: stored.as_ref().map(|s| &s.bytes[..]),
             };
             loaded.cache_key = Some(inputs.key());
+            loaded.baseline = stored.map(|s| Arc::new(s.baseline));
             loaded.scenario = Some(scenario);
         }
         Ok(())

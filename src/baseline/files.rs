@@ -1,0 +1,220 @@
+//! Where baselines live and how they may change: `baselines/<scenario>.toml`, with a pending
+//! `baselines/<scenario>.toml.new` beside it until someone accepts or rejects it (as cargo-insta
+//! does with snapshots). Every write goes through a temporary file and a rename.
+
+use std::path::{Path, PathBuf};
+
+use super::normalize::Baseline;
+use super::store;
+use crate::diagnostic::Diagnostic;
+use crate::fsutil::write_atomic;
+use crate::output::in_ci;
+
+/// The baselines directory, relative to the project root.
+pub const DIR: &str = "baselines";
+const SUFFIX: &str = ".toml";
+const PENDING_SUFFIX: &str = ".toml.new";
+
+/// The baselines of one project.
+#[derive(Debug, Clone)]
+pub struct Baselines {
+    dir: PathBuf,
+}
+
+/// A stored baseline file, read and checked.
+#[derive(Debug)]
+pub struct Stored {
+    pub baseline: Baseline,
+    /// The file's bytes: part of the scenario's cache key.
+    pub bytes: Vec<u8>,
+}
+
+impl Baselines {
+    pub fn new(root: &Path) -> Self {
+        Self { dir: root.join(DIR) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `baselines/<scenario>.toml`.
+    pub fn path(&self, scenario: &str) -> PathBuf {
+        self.dir.join(format!("{scenario}{SUFFIX}"))
+    }
+
+    /// `baselines/<scenario>.toml.new`.
+    pub fn pending_path(&self, scenario: &str) -> PathBuf {
+        self.dir.join(format!("{scenario}{PENDING_SUFFIX}"))
+    }
+
+    /// Reads the scenario's baseline: `None` when there is none; an error naming the file when it
+    /// cannot be read or is not a baseline (never treated as missing, which would pass silently).
+    pub fn load(&self, scenario: &str, shown: &str) -> Result<Option<Stored>, Diagnostic> {
+        let path = self.path(scenario);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Diagnostic::error("baseline", format!("cannot read the baseline: {e}")).in_file(shown));
+            }
+        };
+        let corrupted = |reason: String| {
+            Diagnostic::error("baseline", format!("the baseline file is not valid: {reason}"))
+                .in_file(shown)
+                .help(format!(
+                    "restore it from version control, or delete it and record it again with `clnrm run --update-baselines` ({scenario})"
+                ))
+        };
+        let text = String::from_utf8(bytes).map_err(|_| corrupted("it is not UTF-8 text".into()))?;
+        let baseline = store::parse(&text).map_err(corrupted)?;
+        if baseline.scenario != scenario {
+            return Err(corrupted(format!("it records scenario `{}`, not `{scenario}`", baseline.scenario)));
+        }
+        Ok(Some(Stored { baseline, bytes: text.into_bytes() }))
+    }
+
+    /// Reads a pending baseline (for review): `None` when there is none.
+    pub fn load_pending(&self, scenario: &str) -> Result<Option<Baseline>, String> {
+        match std::fs::read_to_string(self.pending_path(scenario)) {
+            Ok(text) => store::parse(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Writes the baseline, replacing any pending one.
+    pub fn write(&self, baseline: &Baseline) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        write_atomic(&self.path(&baseline.scenario), store::render(baseline).as_bytes())?;
+        self.discard(&baseline.scenario).map(|_| ())
+    }
+
+    /// Writes a pending baseline beside the stored one.
+    pub fn write_pending(&self, baseline: &Baseline) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        write_atomic(&self.pending_path(&baseline.scenario), store::render(baseline).as_bytes())
+    }
+
+    /// Removes the scenario's pending baseline; whether there was one.
+    pub fn discard(&self, scenario: &str) -> std::io::Result<bool> {
+        match std::fs::remove_file(self.pending_path(scenario)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes the pending baseline the baseline (one rename: never half-accepted).
+    pub fn accept(&self, scenario: &str) -> std::io::Result<()> {
+        std::fs::rename(self.pending_path(scenario), self.path(scenario))
+    }
+
+    /// Scenarios with a pending baseline, sorted.
+    pub fn pending(&self) -> std::io::Result<Vec<String>> {
+        self.names(PENDING_SUFFIX)
+    }
+
+    /// Scenarios with a stored baseline, sorted.
+    pub fn stored(&self) -> std::io::Result<Vec<String>> {
+        self.names(SUFFIX)
+    }
+
+    fn names(&self, suffix: &str) -> std::io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some(scenario) = name.strip_suffix(suffix).filter(|s| !s.is_empty() && !s.starts_with('.')) {
+                names.push(scenario.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// What a run may write under `baselines/` (`CLNRM_UPDATE`, `--update-baselines`, `CI`). Under CI
+/// nothing is ever written there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// Write the baseline itself: `--update-baselines` or `CLNRM_UPDATE=always`.
+    Always,
+    /// Write a pending `.new` file when the run differs or there is no baseline: the default
+    /// (`auto`), and `new`.
+    Pending,
+    /// Write nothing: `CLNRM_UPDATE=no`, and always under CI.
+    No,
+}
+
+impl Update {
+    /// The policy from `--update-baselines`, `CLNRM_UPDATE` and `CI`. Asking to write baselines
+    /// under CI is an error rather than silently ignored.
+    pub fn from_env(update_baselines: bool) -> Result<Update, String> {
+        let variable = std::env::var("CLNRM_UPDATE").ok().filter(|v| !v.is_empty());
+        let asked = match variable.as_deref() {
+            None | Some("auto") | Some("new") => Update::Pending,
+            Some("always") => Update::Always,
+            Some("no") => Update::No,
+            Some(other) => {
+                return Err(format!("CLNRM_UPDATE=`{other}` is not one of auto, always, new, no"));
+            }
+        };
+        let asked = if update_baselines { Update::Always } else { asked };
+        match (in_ci(), asked) {
+            (true, Update::Always) => Err(format!(
+                "refusing to write baselines while CI is set ({}); record them on a workstation and commit {DIR}/",
+                if update_baselines { "--update-baselines" } else { "CLNRM_UPDATE=always" }
+            )),
+            (true, _) => Ok(Update::No),
+            (false, asked) => Ok(asked),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::normalize::normalize;
+    use crate::expect::matcher::tests::span;
+
+    fn baseline(name: &str) -> Baseline {
+        normalize(name, &[&[span(1, 0, "checkout", "clnrm", 0, 10).build()]], &[])
+    }
+
+    #[test]
+    fn pending_baselines_are_accepted_or_discarded_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Baselines::new(dir.path());
+        assert_eq!(store.pending().unwrap(), Vec::<String>::new());
+        store.write_pending(&baseline("checkout")).unwrap();
+        store.write_pending(&baseline("browse")).unwrap();
+        assert_eq!(store.pending().unwrap(), ["browse", "checkout"]);
+        assert!(store.load("checkout", "baselines/checkout.toml").unwrap().is_none());
+        store.accept("checkout").unwrap();
+        assert_eq!(store.load("checkout", "x").unwrap().unwrap().baseline, baseline("checkout"));
+        assert!(store.discard("browse").unwrap());
+        assert!(!store.discard("browse").unwrap());
+        assert_eq!(store.pending().unwrap(), Vec::<String>::new());
+        assert_eq!(store.stored().unwrap(), ["checkout"]);
+    }
+
+    #[test]
+    fn a_corrupted_or_foreign_baseline_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Baselines::new(dir.path());
+        std::fs::create_dir_all(store.dir()).unwrap();
+        std::fs::write(store.path("checkout"), "format = 1\nscenario = \"checkout\"\n[[span]\n").unwrap();
+        let error = store.load("checkout", "baselines/checkout.toml").unwrap_err().render();
+        assert!(error.contains("baselines/checkout.toml"), "{error}");
+        assert!(error.contains("line 3"), "{error}");
+        store.write(&baseline("browse")).unwrap();
+        std::fs::rename(store.path("browse"), store.path("checkout")).unwrap();
+        let error = store.load("checkout", "baselines/checkout.toml").unwrap_err().render();
+        assert!(error.contains("records scenario `browse`"), "{error}");
+    }
+}
