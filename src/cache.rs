@@ -90,6 +90,8 @@ pub enum Verdict {
     Pass,
     Fail,
     Timeout,
+    /// Passed, but broke a baseline threshold.
+    Regressed,
 }
 
 /// One stored verdict.

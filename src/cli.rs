@@ -139,6 +139,15 @@ pub struct RunArgs {
     /// OTEL_EXPORTER_OTLP_PROTOCOL picks http/protobuf (default) or grpc].
     #[arg(long, value_name = "URL")]
     pub otel_endpoint: Option<String>,
+    /// Record: write each passing scenario's trace as its baseline (baselines/NAME.toml) instead
+    /// of a pending file. A baseline the run matches (same spans, durations within thresholds,
+    /// same number of runs) is left as it is, so re-recording does not churn. Refused when CI is set.
+    #[arg(long)]
+    pub update_baselines: bool,
+    /// Run each scenario N times (stopping at a failure); the baseline keeps each span's
+    /// duration as min / median / max over the runs, and comparisons use the median.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
     /// Write a report: `junit=PATH` (JUnit XML) or `json=PATH` (repeatable).
     #[arg(long = "report", value_name = "KIND=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportKind, PathBuf)>,

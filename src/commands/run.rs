@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::baseline::files::{Baselines, Update};
 use crate::cache::Cache;
 use crate::cli::{ReportKind, RunArgs};
 use crate::engine::RunIdentity;
@@ -10,6 +11,7 @@ use crate::output::Format;
 use crate::project::Project;
 use crate::report::terminal::{self, Terminal};
 use crate::run::plan::Selection;
+use crate::run::compare::Comparison;
 use crate::run::{self, Options, Planned};
 use crate::telemetry::export::Destination;
 
@@ -19,7 +21,17 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
             "`run` reports as JSON with --report json=PATH; --format json is not supported".into(),
         ));
     }
+    let update = Update::from_env(args.update_baselines).map_err(Error::Usage)?;
     let loaded = super::load_valid(project, &args.paths, args.vars.vars, format)?;
+    let baselines = Baselines::new(&project.root);
+    // Baselines of scenarios that no longer exist, when the whole project was loaded.
+    let orphans: Vec<String> = if args.paths.is_empty() {
+        let names: std::collections::HashSet<&str> =
+            loaded.iter().filter_map(|f| f.scenario.as_ref()).map(|s| s.name.as_str()).collect();
+        baselines.stored().unwrap_or_default().into_iter().filter(|b| !names.contains(b.as_str())).collect()
+    } else {
+        Vec::new()
+    };
     let selection = Selection { filter: args.filter.clone(), tags: args.tags.clone(), shard: args.shard };
     let planned: Vec<Planned> = loaded
         .into_iter()
@@ -27,6 +39,7 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
             let scenario = file.scenario?;
             selection.matches(&scenario.name, &scenario.tags).then(|| Planned {
                 source_key: file.cache_key.expect("valid scenarios have a key"),
+                baseline: file.baseline,
                 file: file.display,
                 scenario: Arc::new(scenario),
             })
@@ -50,12 +63,15 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         warm: config.pool.size.map_or(2 * jobs, |s| s as usize),
         ttl: config.pool.ttl,
         destination: Destination::from_env(args.otel_endpoint.as_deref()),
+        repeat: args.repeat,
+        comparison: Comparison { baselines, update, thresholds: config.thresholds.clone() },
     };
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);
     let mut reporter = Terminal::new();
     let report = super::runtime()?.block_on(run::run(config, &cache, identity, planned, &options, &mut reporter))?;
     terminal::print_summary(&report);
+    terminal::print_orphans(&orphans);
     for (kind, path) in &args.reports {
         let path = project.cwd.join(path);
         let content = match kind {

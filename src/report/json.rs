@@ -21,6 +21,14 @@ pub fn render(report: &RunReport) -> Value {
                 "spans": o.spans,
                 "settle_ms": o.settle.map(ms),
                 "failure": o.failure.as_ref().map(|f| json!({ "place": f.place, "message": f.message, "output": f.output })),
+                "baseline": o.baseline.as_ref().map(|b| json!({
+                    "file": b.file,
+                    "action": b.action,
+                    "summary": b.summary,
+                    "broken": b.broken,
+                    "warnings": b.warnings,
+                    "diff": b.diff,
+                })),
                 "steps": o.steps.iter().map(|s| json!({
                     "name": s.name,
                     "status": s.status,
@@ -42,6 +50,7 @@ pub fn render(report: &RunReport) -> Value {
             "passed": report.count(Status::Pass),
             "failed": report.count(Status::Fail),
             "timed_out": report.count(Status::Timeout),
+            "regressed": report.count(Status::Regressed),
             "cached": report.count(Status::Cached),
             "skipped": report.count(Status::Skipped),
             "duration_ms": ms(report.elapsed),

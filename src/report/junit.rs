@@ -16,6 +16,11 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 s.set_type("timeout");
                 s
             }
+            Status::Regressed => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("baseline regression");
+                s
+            }
             Status::Cached | Status::Skipped => TestCaseStatus::skipped(),
         };
         if let Some(failure) = &outcome.failure {

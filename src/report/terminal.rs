@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Reporter;
 use crate::engine::image::{Available, Obtained};
 use crate::output::{BAD, DIM, NOTE, OK};
-use crate::run::outcome::{RunReport, ScenarioOutcome, Status};
+use crate::run::outcome::{BaselineAction, RunReport, ScenarioOutcome, Status};
 
 pub struct Terminal {
     bar: Option<ProgressBar>,
@@ -63,6 +63,7 @@ fn style(status: Status) -> Style {
     match status {
         Status::Pass => OK,
         Status::Fail | Status::Timeout => BAD,
+        Status::Regressed => AnsiColor::Magenta.on_default().effects(Effects::BOLD),
         Status::Cached => AnsiColor::Cyan.on_default().effects(Effects::BOLD),
         Status::Skipped => NOTE,
     }
@@ -119,7 +120,8 @@ impl Reporter for Terminal {
 /// output tail, so the reason is the last thing on screen.
 pub fn print_summary(report: &RunReport) {
     let mut out = anstream::stdout().lock();
-    let failures: Vec<&ScenarioOutcome> = report.outcomes.iter().filter(|o| o.status.is_failure()).collect();
+    let failures: Vec<&ScenarioOutcome> =
+        report.outcomes.iter().filter(|o| o.status.is_failure() || o.status == Status::Regressed).collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "\n{BAD}Failures:{BAD:#}");
     }
@@ -132,11 +134,13 @@ pub fn print_summary(report: &RunReport) {
             }
         }
     }
+    print_baselines(&mut out, report);
     let verdict = if report.exit_code() == 0 { OK } else { BAD };
     let mut parts = vec![format!("{} passed", report.count(Status::Pass))];
     for (status, word) in [
         (Status::Fail, "failed"),
         (Status::Timeout, "timed out"),
+        (Status::Regressed, "regressed"),
         (Status::Cached, "cached"),
         (Status::Skipped, "skipped"),
     ] {
@@ -207,6 +211,59 @@ pub fn print_summary(report: &RunReport) {
             out,
             "{BAD}warning{BAD:#}: {} resources could not be removed; `clnrm gc` removes them",
             report.leftovers
+        );
+    }
+}
+
+/// What happened to baselines: recorded or updated files, pending ones to review, warnings.
+fn print_baselines(out: &mut impl Write, report: &RunReport) {
+    let mut pending = Vec::new();
+    for outcome in &report.outcomes {
+        let Some(baseline) = &outcome.baseline else { continue };
+        let file = &baseline.file;
+        match baseline.action {
+            BaselineAction::Recorded => {
+                let _ = writeln!(out, "{OK}recorded{OK:#} {file} ({})", baseline.summary);
+            }
+            BaselineAction::Updated => {
+                let _ = writeln!(out, "{OK}updated{OK:#} {file}: {}", baseline.summary);
+                let _ = write!(out, "{}", baseline.tree);
+            }
+            BaselineAction::Pending => pending.push(outcome),
+            BaselineAction::Missing if outcome.status == Status::Pass => {
+                let _ = writeln!(out, "{NOTE}note{NOTE:#}: `{}` has no baseline ({file}); nothing was compared", outcome.name);
+            }
+            BaselineAction::Unchanged | BaselineAction::Differs | BaselineAction::Missing => {}
+        }
+        for warning in &baseline.warnings {
+            let _ = writeln!(out, "{NOTE}warning{NOTE:#}: `{}` differs from {file}: {warning}", outcome.name);
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{NOTE}Pending baselines:{NOTE:#}");
+    for outcome in &pending {
+        let Some(baseline) = &outcome.baseline else { continue };
+        let _ = writeln!(out, "  {}.new  {DIM}{}{DIM:#}", baseline.file, baseline.summary);
+        if outcome.status == Status::Pass {
+            let _ = write!(out, "{}", baseline.tree);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  review them with `clnrm baseline review`, or `clnrm baseline accept` / `clnrm baseline reject` [SCENARIO…]"
+    );
+}
+
+/// Baselines that belong to no scenario of the project.
+pub fn print_orphans(orphans: &[String]) {
+    let mut out = anstream::stdout().lock();
+    for name in orphans {
+        let _ = writeln!(
+            out,
+            "{NOTE}note{NOTE:#}: {}/{name}.toml belongs to no scenario; delete it if the scenario is gone",
+            crate::baseline::files::DIR
         );
     }
 }

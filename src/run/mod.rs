@@ -5,6 +5,7 @@
 //! run them `--jobs` at a time → tear down → report. SIGINT and SIGTERM stop scheduling at any
 //! point; whatever the run created is removed before it returns.
 
+pub mod compare;
 pub mod outcome;
 pub mod plan;
 pub mod scenario;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::task::JoinSet;
 
+use crate::baseline::normalize::Baseline;
 use crate::cache::{Cache, Key, Lookup, Verdict};
 use crate::config::Config;
 use crate::engine::cleanup::{self, Registry};
@@ -27,16 +29,20 @@ use crate::report::Reporter;
 use crate::scenario::model::{ImageSource, Scenario, StepTarget};
 use crate::telemetry::export::Destination;
 use crate::telemetry::session::Session;
+use compare::Comparison;
 use outcome::{Failure, RunReport, ScenarioOutcome, Signal, Status};
 use scenario::Shared;
 
 /// A scenario chosen to run.
+#[derive(Clone)]
 pub struct Planned {
     pub scenario: Arc<Scenario>,
     /// The scenario file, as shown to the user.
     pub file: String,
     /// The cache key of its sources (the run adds image ids).
     pub source_key: Key,
+    /// Its stored baseline, when it has one.
+    pub baseline: Option<Arc<Baseline>>,
 }
 
 /// How to run.
@@ -53,6 +59,10 @@ pub struct Options {
     pub ttl: Duration,
     /// The user's OTLP endpoint, where clnrm's and the collected spans also go.
     pub destination: Option<Destination>,
+    /// Runs of each scenario (`--repeat`); the baseline keeps duration statistics over them.
+    pub repeat: u32,
+    /// How passing scenarios are compared with their baselines.
+    pub comparison: Comparison,
 }
 
 /// Runs `planned` and reports as it goes. An error is an infrastructure failure before any
@@ -249,8 +259,7 @@ impl Context<'_> {
             while !stop && running.len() < self.options.jobs.max(1) {
                 let Some((planned, full, cache)) = queue.next() else { break };
                 reporter.started(&planned.scenario.name);
-                let task =
-                    scenario::execute(Arc::clone(shared), Arc::clone(&planned.scenario), planned.file.clone(), cache);
+                let task = repeat(Arc::clone(shared), planned.clone(), cache, self.options.clone());
                 let source = planned.source_key;
                 let handle = running.spawn(async move { (task.await, source, full) });
                 names.insert(handle.id(), (planned.scenario.name.clone(), planned.file.clone()));
@@ -274,6 +283,29 @@ impl Context<'_> {
             let skipped = ScenarioOutcome::without_running(&planned.scenario.name, &planned.file, Status::Skipped);
             reporter.finished(&skipped);
             progress.outcomes.push(skipped);
+        }
+    }
+}
+
+/// Runs a scenario `--repeat` times (stopping at the first run that does not pass), then compares
+/// the traces with its baseline. The outcome is the last run's, with the time of all of them.
+async fn repeat(shared: Arc<Shared>, planned: Planned, cache: CacheStatus, options: Options) -> (ScenarioOutcome, bool) {
+    let mut traces = Vec::new();
+    let mut elapsed = Duration::ZERO;
+    loop {
+        let run = scenario::execute(Arc::clone(&shared), Arc::clone(&planned.scenario), planned.file.clone(), cache);
+        let mut executed = run.await;
+        elapsed += executed.outcome.duration;
+        traces.push(executed.spans);
+        if executed.outcome.status != Status::Pass || traces.len() >= options.repeat.max(1) as usize {
+            executed.outcome.duration = elapsed;
+            let (scenario, stored) = (&planned.scenario, planned.baseline.as_deref());
+            let comparison = &options.comparison;
+            let outcome = tokio::task::block_in_place(|| {
+                comparison.judge(scenario, stored, &traces, &mut executed.outcome);
+                executed.outcome
+            });
+            return (outcome, executed.infrastructure);
         }
     }
 }
@@ -316,6 +348,7 @@ fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key) {
         Status::Pass => Verdict::Pass,
         Status::Fail => Verdict::Fail,
         Status::Timeout => Verdict::Timeout,
+        Status::Regressed => Verdict::Regressed,
         Status::Cached | Status::Skipped => return,
     };
     if let Err(e) = cache.record(&outcome.name, source, full, verdict, outcome.duration) {

@@ -11,6 +11,8 @@ pub enum Status {
     Pass,
     Fail,
     Timeout,
+    /// Steps and expectations held, but the diff against the baseline broke a threshold.
+    Regressed,
     /// Unchanged since a passing run: not run again.
     Cached,
     /// Not started: `--fail-fast` stopped scheduling, or the run was interrupted.
@@ -23,6 +25,7 @@ impl Status {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Timeout => "TIMEOUT",
+            Status::Regressed => "REGRESS",
             Status::Cached => "CACHED",
             Status::Skipped => "SKIP",
         }
@@ -78,6 +81,42 @@ pub struct ScenarioOutcome {
     pub spans: usize,
     /// How long clnrm waited for spans after the last step (when it had expectations to check).
     pub settle: Option<Duration>,
+    /// The comparison with the stored baseline (when the scenario passed).
+    pub baseline: Option<BaselineOutcome>,
+}
+
+/// What comparing a run with its baseline found, and what was written.
+#[derive(Debug, Clone)]
+pub struct BaselineOutcome {
+    /// The baseline file, relative to the project root.
+    pub file: String,
+    pub action: BaselineAction,
+    /// One sentence: what differs, or "no differences".
+    pub summary: String,
+    /// The differences as a tree (styled), empty when there are none.
+    pub tree: String,
+    /// The differences as JSON (absent without a baseline to compare with).
+    pub diff: Option<serde_json::Value>,
+    pub broken: Vec<crate::baseline::thresholds::Broken>,
+    pub warnings: Vec<String>,
+}
+
+/// What happened to the baseline files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineAction {
+    /// The run matches its baseline (durations within the thresholds); nothing written.
+    Unchanged,
+    /// There was no baseline; it was written (`--update-baselines`).
+    Recorded,
+    /// The run differed; the baseline was rewritten (`--update-baselines`).
+    Updated,
+    /// A pending `.new` file was written for review.
+    Pending,
+    /// There is no baseline and nothing was written (CI, or `CLNRM_UPDATE=no`).
+    Missing,
+    /// The run differs and nothing was written (CI, or `CLNRM_UPDATE=no`).
+    Differs,
 }
 
 impl ScenarioOutcome {
@@ -91,6 +130,7 @@ impl ScenarioOutcome {
             failure: None,
             spans: 0,
             settle: None,
+            baseline: None,
         }
     }
 }
@@ -126,13 +166,15 @@ impl RunReport {
         self.outcomes.iter().filter(|o| o.status == status).count()
     }
 
-    /// The exit code (contract): 130/143 interrupted, 5 infrastructure, 1 failures, 0 all passed.
+    /// The exit code (contract): 130/143 interrupted, 5 infrastructure, 1 failures, 4 baseline
+    /// regressions (and no failure), 0 all passed.
     pub fn exit_code(&self) -> u8 {
         match self.interrupted {
             Some(Signal::Interrupt) => 130,
             Some(Signal::Terminate) => 143,
             None if self.infrastructure => 5,
             None if self.outcomes.iter().any(|o| o.status.is_failure()) => 1,
+            None if self.count(Status::Regressed) > 0 => 4,
             None => 0,
         }
     }

@@ -23,7 +23,7 @@ use crate::expect::check::{self, Context as CheckContext};
 use crate::scenario::model::{Command, ImageSource, Scenario, Service, Step, StepTarget};
 use crate::telemetry::own::{OwnSpan, SERVICE_NAME};
 use crate::telemetry::session::Session;
-use crate::telemetry::span::SpanKind;
+use crate::telemetry::span::{Span, SpanKind};
 use crate::telemetry::wiring::STEPS_SERVICE;
 
 /// Lines of output shown with a failure.
@@ -88,14 +88,18 @@ impl Stop {
     }
 }
 
+/// How one run of a scenario went.
+pub struct Executed {
+    pub outcome: ScenarioOutcome,
+    /// Every span collected for it (its own and the system under test's).
+    pub spans: Vec<Span>,
+    /// It failed because of the engine rather than a test.
+    pub infrastructure: bool,
+}
+
 /// Runs `scenario` and reports how it went; never leaves anything behind. `cache` says why it runs
 /// (the `clnrm.cache` attribute of its span).
-pub async fn execute(
-    shared: Arc<Shared>,
-    scenario: Arc<Scenario>,
-    file: String,
-    cache: CacheStatus,
-) -> (ScenarioOutcome, bool) {
+pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String, cache: CacheStatus) -> Executed {
     let started = Instant::now();
     let telemetry = &shared.telemetry;
     let span = telemetry.tracing.scenario(&scenario.name, &file);
@@ -114,15 +118,9 @@ pub async fn execute(
     let expectations = &scenario.expect;
     let peers = known_peers(&shared, &scenario, &held);
     let context = CheckContext { own_service: SERVICE_NAME, known_peers: &peers };
-    let expected = !expectations.spans.is_empty() || expectations.trace.is_some();
-    let settled = match (&result, expected) {
-        (Ok(Ok(())), true) => {
-            let early = check::settles_early(expectations);
-            let wait = telemetry.store.settle(&scenario.name, shared.otel.settle, shared.otel.settle_cap, |spans| {
-                early && check::holds(spans, expectations, &context)
-            });
-            Some(wait.await)
-        }
+    // The baseline compares the whole trace, so every passing scenario waits for its spans.
+    let settled = match &result {
+        Ok(Ok(())) => Some(telemetry.store.settle(&scenario.name, shared.otel.settle, shared.otel.settle_cap).await),
         _ => None,
     };
     let spans = telemetry.store.close(&scenario.name);
@@ -157,8 +155,9 @@ pub async fn execute(
         failure,
         spans: spans.len(),
         settle,
+        baseline: None,
     };
-    (outcome, infrastructure)
+    Executed { outcome, spans, infrastructure }
 }
 
 async fn body(

@@ -53,8 +53,6 @@ pub struct Strays {
 pub enum Settled {
     /// No span arrived for the settle window.
     Quiet,
-    /// What is expected is there, and more spans could not change the verdict.
-    Satisfied,
     /// Spans kept arriving until the hard cap.
     Capped,
 }
@@ -127,24 +125,15 @@ impl Store {
     }
 
     /// Waits until `scenario`'s trace has been quiet for `window` (measured from now at the
-    /// earliest: the last step's spans may still be in an SDK's batch), or `done` says the spans
-    /// settle it, at most `cap`.
-    pub async fn settle(
-        &self,
-        scenario: &str,
-        window: Duration,
-        cap: Duration,
-        done: impl Fn(&[Span]) -> bool,
-    ) -> (Settled, Duration) {
+    /// earliest: the last step's spans may still be in an SDK's batch), at most `cap`. It never
+    /// ends earlier: any later span could change the comparison with the baseline.
+    pub async fn settle(&self, scenario: &str, window: Duration, cap: Duration) -> (Settled, Duration) {
         let started = Instant::now();
         let deadline = started + cap;
         loop {
             let arrival = self.arrival();
             tokio::pin!(arrival);
             arrival.as_mut().enable();
-            if self.with_spans(scenario, &done) {
-                return (Settled::Satisfied, started.elapsed());
-            }
             let quiet_until = self.last_arrival(scenario).map_or(started, |last| last.max(started)) + window;
             let now = Instant::now();
             if now >= quiet_until {
@@ -264,7 +253,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn settling_waits_for_quiet_and_stops_early_when_done() {
+    async fn settling_waits_for_quiet_at_most_the_cap() {
         let store = std::sync::Arc::new(Store::default());
         store.open("a", [1; 16]);
         let window = Duration::from_millis(100);
@@ -277,15 +266,11 @@ mod tests {
                 }
             })
         };
-        let (how, waited) = store.settle("a", window, Duration::from_secs(5), |_| false).await;
+        let (how, waited) = store.settle("a", window, Duration::from_secs(5)).await;
         feeder.await.unwrap();
         assert_eq!(how, Settled::Quiet);
         assert!(waited >= Duration::from_millis(280), "quiet only after the last arrival: {waited:?}");
         assert_eq!(store.with_spans("a", |s| s.len()), 3);
-
-        let (how, waited) = store.settle("a", window, Duration::from_secs(5), |spans| spans.len() == 3).await;
-        assert_eq!(how, Settled::Satisfied);
-        assert!(waited < Duration::from_millis(50));
 
         let spammer = {
             let store = std::sync::Arc::clone(&store);
@@ -296,7 +281,7 @@ mod tests {
                 }
             })
         };
-        let (how, waited) = store.settle("a", window, Duration::from_millis(300), |_| false).await;
+        let (how, waited) = store.settle("a", window, Duration::from_millis(300)).await;
         assert_eq!(how, Settled::Capped);
         assert!(waited < Duration::from_millis(450), "{waited:?}");
         spammer.abort();
