@@ -6,12 +6,12 @@
 //! 20 expectations, and prints the median (and spread) over repeated runs of:
 //! - indexing the trace and evaluating the 20 selectors;
 //! - `check` of the 20 expectations, which all hold (asserted before timing);
-//! - for reference, building the index alone and `holds` of the same expectations.
+//! - for reference, building the index alone.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use clnrm::expect::check::{Context, check, holds};
+use clnrm::expect::check::{Context, check};
 use clnrm::expect::matcher::{TraceIndex, select};
 use clnrm::expect::selector::{Selector, Value, parse};
 use clnrm::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus, TraceExpectation};
@@ -60,13 +60,12 @@ fn main() {
     let context = Context { own_service: "clnrm", known_peers: &peers };
     let failures = check(&spans, &expectations, &context);
     assert!(failures.is_empty(), "the benchmark's expectations must hold: {failures:#?}");
-    assert!(holds(&spans, &expectations, &context));
 
     let index = TraceIndex::new(&spans);
     let matched: Vec<usize> = selectors.iter().map(|s| select(&index, s).len()).collect();
     println!("spans: {}; selected per selector: {matched:?}", spans.len());
 
-    let mut figures: [Figure; 4] = [
+    let mut figures: [Figure; 3] = [
         ("index 10,000 spans", Box::new(|| drop(black_box(TraceIndex::new(&spans))))),
         (
             "index + evaluate 20 selectors",
@@ -78,12 +77,6 @@ fn main() {
             }),
         ),
         ("check 20 expectations (all hold)", Box::new(|| drop(black_box(check(&spans, &expectations, &context))))),
-        (
-            "holds, same 20 expectations",
-            Box::new(|| {
-                black_box(holds(&spans, &expectations, &context));
-            }),
-        ),
     ];
     let samples = measure(&mut figures);
     println!("\n{:<40} {:>10} {:>10} {:>10} {:>10} {:>10}  result", "figure", "median", "min", "p10", "p90", "target");

@@ -11,8 +11,9 @@ use crate::output::Format;
 /// Scenarios are Tera-templated TOML files (scenarios/**/*.clnrm.toml). Start with `clnrm init`,
 /// then `clnrm dry-run` to check every scenario without touching Docker.
 ///
-/// Exit codes: 0 passed · 1 failed (or `fmt --check` found changes) · 2 usage error · 3 invalid
-/// scenario, template or config · 5 infrastructure failure · 6 no scenario matched · 130/143
+/// Exit codes: 0 passed · 1 failed (or `fmt --check` found changes, or `diff` found differences)
+/// · 2 usage error · 3 invalid scenario, template, config or baseline · 4 expectations held but a
+/// baseline threshold broke · 5 infrastructure failure · 6 no scenario matched · 130/143
 /// interrupted by SIGINT/SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "clnrm", version, max_term_width = 100)]
@@ -78,6 +79,13 @@ pub enum Command {
     /// and a private network for its services. Unchanged scenarios whose last run passed are
     /// skipped (CACHED) unless `--force`. Nothing is left on the engine afterwards, even after
     /// Ctrl-C (exit 130) or SIGTERM (exit 143).
+    ///
+    /// Each passing scenario's trace is compared with its baseline (baselines/NAME.toml): a
+    /// difference that breaks a threshold ([thresholds] in the config, [baseline] thresholds in
+    /// the scenario) is REGRESS and exit 4. A missing or differing baseline gets a pending
+    /// NAME.toml.new for `clnrm baseline review` (CLNRM_UPDATE=auto|always|new|no changes that;
+    /// --update-baselines writes the baselines). When CI is set nothing under baselines/ is
+    /// written, and a scenario without a baseline fails.
     Run(RunArgs),
 
     /// Make every image the scenarios name available: pull registry images, build `build` directories.
@@ -90,6 +98,30 @@ pub enum Command {
 
     /// Remove every container and network clnrm created on the engine, from any run.
     Gc,
+
+    /// Decide about pending baselines: the baselines/NAME.toml.new files `run` writes when a
+    /// scenario has no baseline yet or its trace differs from it.
+    ///
+    /// Refused when CI is set: baselines change on a workstation and arrive in CI by commit.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+
+    /// Compare two baseline files: added, removed and changed spans (attributes, status, kind,
+    /// service, parent) as a tree, or JSON with --format json.
+    ///
+    /// Works on any two files (a pending .new against the baseline, or one from another branch).
+    /// Exit 0 when only durations differ, 1 when spans differ, 3 when a file is not a baseline.
+    Diff {
+        /// The earlier baseline.
+        old: PathBuf,
+        /// The later baseline.
+        new: PathBuf,
+        /// Show spans whose median duration grew by more than this percentage (and 2ms).
+        #[arg(long, value_name = "PERCENT", default_value_t = 25.0)]
+        slower: f64,
+    },
 
     /// Run the span receiver on its own and write what arrives, one JSON trace per line.
     ///
@@ -151,6 +183,29 @@ pub struct RunArgs {
     /// Write a report: `junit=PATH` (JUnit XML) or `json=PATH` (repeatable).
     #[arg(long = "report", value_name = "KIND=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportKind, PathBuf)>,
+}
+
+/// `clnrm baseline …`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// List pending baselines: which are new and what the changed ones change.
+    Pending,
+    /// Show each pending baseline's diff and ask: a accept, r reject, s skip, q quit. Needs a
+    /// terminal; elsewhere use `accept` and `reject`.
+    Review {
+        /// Only these scenarios [default: every pending baseline].
+        scenarios: Vec<String>,
+    },
+    /// Make pending baselines the baselines (each one rename).
+    Accept {
+        /// Only these scenarios [default: every pending baseline].
+        scenarios: Vec<String>,
+    },
+    /// Delete pending baselines, keeping the baselines as they are.
+    Reject {
+        /// Only these scenarios [default: every pending baseline].
+        scenarios: Vec<String>,
+    },
 }
 
 /// Report file formats.

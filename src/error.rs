@@ -18,6 +18,9 @@ pub enum Error {
     /// `fmt --check` found files that would change (exit 1).
     #[error("{files} file(s) would be reformatted")]
     WouldReformat { files: usize },
+    /// `clnrm diff` found spans that differ (exit 1); the diff has been printed.
+    #[error("the baselines differ")]
+    Differs,
     /// The engine failed before scenarios could run: unreachable, an image unavailable (exit 5).
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
@@ -37,7 +40,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::WouldReformat { .. } => 1,
+            Error::WouldReformat { .. } | Error::Differs => 1,
             Error::Usage(_) => 2,
             Error::Invalid { .. } => 3,
             Error::Io { .. } | Error::Engine(_) => 5,
@@ -48,7 +51,7 @@ impl Error {
 
     /// Whether the problem has been shown to the user already (diagnostics, a run summary).
     pub fn reported(&self) -> bool {
-        matches!(self, Error::Invalid { .. } | Error::RunFailed { .. })
+        matches!(self, Error::Invalid { .. } | Error::RunFailed { .. } | Error::Differs)
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {

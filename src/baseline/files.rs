@@ -50,28 +50,17 @@ impl Baselines {
 
     /// Reads the scenario's baseline: `None` when there is none; an error naming the file when it
     /// cannot be read or is not a baseline (never treated as missing, which would pass silently).
-    pub fn load(&self, scenario: &str, shown: &str) -> Result<Option<Stored>, Diagnostic> {
+    pub fn load(&self, scenario: &str, shown: &str) -> Result<Option<Stored>, Box<Diagnostic>> {
         let path = self.path(scenario);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Diagnostic::error("baseline", format!("cannot read the baseline: {e}")).in_file(shown));
-            }
-        };
-        let corrupted = |reason: String| {
-            Diagnostic::error("baseline", format!("the baseline file is not valid: {reason}"))
-                .in_file(shown)
-                .help(format!(
-                    "restore it from version control, or delete it and record it again with `clnrm run --update-baselines` ({scenario})"
-                ))
-        };
-        let text = String::from_utf8(bytes).map_err(|_| corrupted("it is not UTF-8 text".into()))?;
-        let baseline = store::parse(&text).map_err(corrupted)?;
-        if baseline.scenario != scenario {
-            return Err(corrupted(format!("it records scenario `{}`, not `{scenario}`", baseline.scenario)));
+        if !path.exists() {
+            return Ok(None);
         }
-        Ok(Some(Stored { baseline, bytes: text.into_bytes() }))
+        let stored = read(&path, shown)?;
+        if stored.baseline.scenario != scenario {
+            let reason = format!("it records scenario `{}`, not `{scenario}`", stored.baseline.scenario);
+            return Err(corrupted(shown, reason));
+        }
+        Ok(Some(stored))
     }
 
     /// Reads a pending baseline (for review): `None` when there is none.
@@ -136,6 +125,23 @@ impl Baselines {
         names.sort();
         Ok(names)
     }
+}
+
+/// Reads and checks a baseline file; `shown` is its path as the user knows it.
+pub fn read(path: &Path, shown: &str) -> Result<Stored, Box<Diagnostic>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Box::new(Diagnostic::error("baseline", format!("cannot read the baseline: {e}")).in_file(shown))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| corrupted(shown, "it is not UTF-8 text".into()))?;
+    let baseline = store::parse(&text).map_err(|reason| corrupted(shown, reason))?;
+    Ok(Stored { baseline, bytes: text.into_bytes() })
+}
+
+fn corrupted(shown: &str, reason: String) -> Box<Diagnostic> {
+    let d = Diagnostic::error("baseline", format!("the baseline file is not valid: {reason}"))
+        .in_file(shown)
+        .help("restore it from version control, or delete it and record it again with `clnrm run --update-baselines`");
+    Box::new(d)
 }
 
 /// What a run may write under `baselines/` (`CLNRM_UPDATE`, `--update-baselines`, `CI`). Under CI

@@ -94,7 +94,7 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits) -> Gat
         .map(|&n| &*new.spans[n].path)
         .collect();
     let mut changed: Vec<&str> = Vec::new();
-    let mut slower = Vec::new();
+    let slower = limits.duration.map_or_else(Vec::new, |percent| slower(diff, percent, limits.floor));
     for m in &diff.matched {
         let (a, b) = (&old.spans[m.old], &new.spans[m.new]);
         let relocated = m.changes.iter().any(|c| matches!(c, Change::Renamed { .. } | Change::Moved { .. }));
@@ -112,12 +112,6 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits) -> Gat
         });
         if other {
             changed.push(&b.path);
-        }
-        if let Some(percent) = limits.duration {
-            let (before, after) = m.duration;
-            if regressed(before, after, percent, limits.floor) {
-                slower.push(Slower { span: m.new, old: before, new: after });
-            }
         }
     }
     let mut gate = Gate::default();
@@ -164,6 +158,15 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits) -> Gat
     gate
 }
 
+/// Matched spans whose median grew by more than `percent` and more than `floor`.
+pub fn slower(diff: &Diff, percent: f64, floor: Duration) -> Vec<Slower> {
+    diff.matched
+        .iter()
+        .filter(|m| regressed(m.duration.0, m.duration.1, percent, floor))
+        .map(|m| Slower { span: m.new, old: m.duration.0, new: m.duration.1 })
+        .collect()
+}
+
 /// Whether `new` is slower than `old` by more than `percent` and more than `floor`.
 pub fn regressed(old: Duration, new: Duration, percent: f64, floor: Duration) -> bool {
     let Some(growth) = new.checked_sub(old) else { return false };
@@ -187,7 +190,7 @@ fn count(gate: &mut Gate, threshold: &'static str, what: &str, paths: &[&str], a
 }
 
 fn spans(n: usize) -> String {
-    if n == 1 { "1 span".into() } else { format!("{n} spans") }
+    crate::output::count(n, "span")
 }
 
 /// The first few, quoted, and how many more.

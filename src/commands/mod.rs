@@ -1,6 +1,8 @@
 //! One module per command; each takes parsed arguments and returns how the command ended.
 
+mod baseline;
 mod collect;
+mod diff;
 mod dry_run;
 mod fmt;
 mod gc;
@@ -38,6 +40,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Pull { paths, vars } => pull::run(&open_project(&cwd, format)?, &paths, vars.vars),
         Command::Gc => gc::run(&cwd),
         Command::Collect { listen, out } => collect::run(&cwd, listen, out),
+        Command::Baseline { command } => baseline::run(&open_project(&cwd, format)?, command, format),
+        Command::Diff { old, new, slower } => diff::run(&cwd, &old, &new, slower, format),
     }
 }
 

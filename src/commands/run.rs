@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::output::Format;
 use crate::project::Project;
 use crate::report::terminal::{self, Terminal};
-use crate::run::plan::Selection;
 use crate::run::compare::Comparison;
+use crate::run::plan::Selection;
 use crate::run::{self, Options, Planned};
 use crate::telemetry::export::Destination;
 

@@ -231,7 +231,11 @@ fn print_baselines(out: &mut impl Write, report: &RunReport) {
             }
             BaselineAction::Pending => pending.push(outcome),
             BaselineAction::Missing if outcome.status == Status::Pass => {
-                let _ = writeln!(out, "{NOTE}note{NOTE:#}: `{}` has no baseline ({file}); nothing was compared", outcome.name);
+                let _ = writeln!(
+                    out,
+                    "{NOTE}note{NOTE:#}: `{}` has no baseline ({file}); nothing was compared",
+                    outcome.name
+                );
             }
             BaselineAction::Unchanged | BaselineAction::Differs | BaselineAction::Missing => {}
         }

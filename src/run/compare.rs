@@ -25,7 +25,13 @@ impl Comparison {
     /// Compares a passed scenario's `runs` (one trace per `--repeat`) with `stored` and records
     /// the result in `outcome`: a broken threshold makes it [`Status::Regressed`], a missing
     /// baseline under CI makes it fail with how to record one.
-    pub fn judge(&self, scenario: &Scenario, stored: Option<&Baseline>, runs: &[Vec<Span>], outcome: &mut ScenarioOutcome) {
+    pub fn judge(
+        &self,
+        scenario: &Scenario,
+        stored: Option<&Baseline>,
+        runs: &[Vec<Span>],
+        outcome: &mut ScenarioOutcome,
+    ) {
         if outcome.status != Status::Pass {
             return;
         }
@@ -59,13 +65,12 @@ impl Comparison {
             (false, Update::No) => Ok(BaselineAction::Unchanged),
             // A pending file left from an earlier, differing run is stale now.
             (false, _) => self.baselines.discard(&scenario.name).map(|_| BaselineAction::Unchanged),
-            (true, Update::Always) => self.baselines.write(&current).map(|()| {
-                if stored.is_some() { BaselineAction::Updated } else { BaselineAction::Recorded }
-            }),
+            (true, Update::Always) => self
+                .baselines
+                .write(&current)
+                .map(|()| if stored.is_some() { BaselineAction::Updated } else { BaselineAction::Recorded }),
             (true, Update::Pending) => self.baselines.write_pending(&current).map(|()| BaselineAction::Pending),
-            (true, Update::No) => {
-                Ok(if stored.is_some() { BaselineAction::Differs } else { BaselineAction::Missing })
-            }
+            (true, Update::No) => Ok(if stored.is_some() { BaselineAction::Differs } else { BaselineAction::Missing }),
         };
         result.action = match written {
             Ok(action) => action,

@@ -289,7 +289,12 @@ impl Context<'_> {
 
 /// Runs a scenario `--repeat` times (stopping at the first run that does not pass), then compares
 /// the traces with its baseline. The outcome is the last run's, with the time of all of them.
-async fn repeat(shared: Arc<Shared>, planned: Planned, cache: CacheStatus, options: Options) -> (ScenarioOutcome, bool) {
+async fn repeat(
+    shared: Arc<Shared>,
+    planned: Planned,
+    cache: CacheStatus,
+    options: Options,
+) -> (ScenarioOutcome, bool) {
     let mut traces = Vec::new();
     let mut elapsed = Duration::ZERO;
     loop {

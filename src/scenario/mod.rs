@@ -178,7 +178,7 @@ impl<'p> Loader<'p> {
                 .filter_map(|name| Some((name.as_str(), self.templates.file(name)?.hash)))
                 .collect();
             let shown = self.project.display(&self.baselines.path(&scenario.name));
-            let stored = self.baselines.load(&scenario.name, &shown).map_err(|d| vec![d])?;
+            let stored = self.baselines.load(&scenario.name, &shown).map_err(|d| vec![*d])?;
             let inputs = KeyInputs {
                 rendered: &rendered.text,
                 templates: &templates,

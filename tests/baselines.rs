@@ -1,0 +1,262 @@
+//! Baselines through the real binary against the real engine: record, compare, gate, and the
+//! pending / review / accept / reject workflow, with and without CI.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Project, engine_available};
+
+macro_rules! require_engine {
+    () => {
+        if !engine_available() {
+            return;
+        }
+    };
+}
+
+const CI: (&str, &str) = ("CI", "true");
+
+/// The demo shop taking an order of `{{ items }}` items (2 unless `--var items=N`).
+const SHOP: &str = r#"[scenario]
+name = "shop"
+
+[vars]
+items = 2
+
+[services.shop]
+image = "clnrm-demo:local"
+command = ["demo-app", "serve", "--port", "8080"]
+wait = { log = "listening on", timeout = "30s" }
+
+[[steps]]
+name = "order"
+image = "clnrm-demo:local"
+run = ["demo-app", "order", "--shop", "http://shop:8080", "--items", "{{ items }}"]
+
+[[expect.span]]
+select = 'span[name="POST /orders" kind="server"]'
+"#;
+
+/// A busybox scenario with one step per name.
+fn steps(names: &[&str]) -> String {
+    names.iter().map(|n| format!("[[steps]]\nname = \"{n}\"\nrun = [\"true\"]\n\n")).collect()
+}
+
+/// Every file under `baselines/` with its content, to show nothing was written.
+fn baselines(p: &Project) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = std::fs::read_dir(p.join("baselines"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn record_change_fail_in_ci_accept_and_pass_again() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.write("scenarios/shop.clnrm.toml", SHOP);
+
+    // First run: no baseline yet, so a pending one and a notice; the run passes.
+    p.clnrm(&["run"])
+        .success()
+        .stdout_has("Pending baselines:")
+        .stdout_has("baselines/shop.toml.new  new baseline of")
+        .stdout_has("clnrm baseline review");
+    assert!(!p.join("baselines/shop.toml").exists());
+    p.clnrm(&["baseline", "pending"]).success().stdout_has("shop  baselines/shop.toml.new  new: ");
+    // CI without a baseline fails and says how to record one.
+    p.clnrm_env(&["run"], &[CI]).code(1).stdout_has("baselines/shop.toml does not exist; record it");
+    p.clnrm(&["baseline", "accept"]).success().stdout_has("accepted baselines/shop.toml");
+    assert!(!p.join("baselines/shop.toml.new").exists());
+    let recorded = p.read("baselines/shop.toml");
+    assert!(recorded.contains("scenario = \"shop\""), "{recorded}");
+    assert!(recorded.contains("reserve item#2\""), "{recorded}");
+
+    // The accepted baseline is part of the cache key: the scenario runs again, and matches.
+    p.clnrm_env(&["run"], &[CI]).success().stdout_has("PASS").stdout_lacks("CACHED");
+    p.clnrm_env(&["run"], &[CI]).success().stdout_has("CACHED");
+
+    // The behaviour changes: one more item. CI fails with exit 4, names each broken threshold,
+    // shows the tree, and writes nothing.
+    let before = baselines(&p);
+    let ci = p.clnrm_env(&["run", "--var", "items=3"], &[CI]);
+    ci.code(4)
+        .stdout_has("REGRESS")
+        .stdout_has("added_spans: 1 span added, at most 0 allowed: `")
+        .stdout_has("reserve item#3`")
+        .stdout_has("attrs: ")
+        .stdout_has("order.items: 2 → 3")
+        .stdout_has("1 regressed");
+    assert_eq!(baselines(&p), before, "CI wrote under baselines/");
+
+    // Outside CI the same run leaves a pending baseline, which `diff` shows.
+    p.clnrm(&["run", "--var", "items=3"]).code(4).stdout_has("baselines/shop.toml.new  1 span added");
+    p.clnrm(&["diff", "baselines/shop.toml", "baselines/shop.toml.new"])
+        .code(1)
+        .stdout_has("baselines/shop.toml → baselines/shop.toml.new: 1 span added")
+        .stdout_has("reserve item#3");
+    let json = p.clnrm(&["diff", "baselines/shop.toml", "baselines/shop.toml.new", "--format", "json"]).json();
+    assert_eq!(json["added"].as_array().unwrap().len(), 1, "{json}");
+
+    // Accepting it makes CI pass again.
+    p.clnrm(&["baseline", "accept", "shop"]).success();
+    p.clnrm_env(&["run", "--var", "items=3"], &[CI]).success().stdout_has("1 passed");
+    p.assert_clean();
+}
+
+#[test]
+fn re_recording_unchanged_behaviour_leaves_the_file_byte_identical() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one", "two"]));
+    p.clnrm(&["run", "--update-baselines", "--repeat", "3"]).success().stdout_has("recorded baselines/steps.toml");
+    let first = p.read("baselines/steps.toml");
+    assert!(first.contains("runs = 3"), "{first}");
+    assert!(first.contains("samples = 3"), "{first}");
+    p.clnrm(&["run", "--update-baselines", "--force", "--repeat", "3"]).success().stdout_lacks("updated");
+    p.clnrm_env(&["run", "--force", "--repeat", "3"], &[("CLNRM_UPDATE", "always")]).success();
+    assert_eq!(p.read("baselines/steps.toml"), first);
+    assert_eq!(baselines(&p).len(), 1, "no pending file either");
+}
+
+#[test]
+fn ci_refuses_every_write_under_baselines() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one"]));
+    p.clnrm_env(&["run", "--update-baselines"], &[CI])
+        .code(2)
+        .stderr_has("refusing to write baselines while CI is set");
+    p.clnrm_env(&["run"], &[CI, ("CLNRM_UPDATE", "always")]).code(2).stderr_has("CLNRM_UPDATE=always");
+    p.clnrm_env(&["run"], &[CI]).code(1).stdout_has("baselines/steps.toml does not exist");
+    assert!(baselines(&p).is_empty());
+    // A pending file written outside CI cannot be decided in CI.
+    p.clnrm(&["run", "--force"]).success();
+    let pending = baselines(&p);
+    for args in [&["baseline", "accept"][..], &["baseline", "reject"], &["baseline", "review"]] {
+        p.clnrm_env(args, &[CI]).code(2).stderr_has("refusing to change baselines/ while CI is set");
+    }
+    assert_eq!(baselines(&p), pending);
+    p.clnrm_env(&["run"], &[("CLNRM_UPDATE", "sometimes")]).code(2).stderr_has("not one of auto, always, new, no");
+}
+
+#[test]
+fn rejecting_keeps_the_baseline_and_no_writes_with_update_no() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one"]));
+    p.clnrm(&["run", "--update-baselines"]).success();
+    let recorded = p.read("baselines/steps.toml");
+    p.scenario("steps", &steps(&["one", "two"]));
+    p.clnrm_env(&["run"], &[("CLNRM_UPDATE", "no")]).code(4).stdout_has("added_spans");
+    assert_eq!(baselines(&p).len(), 1, "CLNRM_UPDATE=no wrote a pending file");
+    p.clnrm(&["run"]).code(4);
+    p.clnrm(&["baseline", "reject", "nope"]).code(2).stderr_has("`nope` has no pending baseline (pending: steps)");
+    p.clnrm(&["baseline", "reject"]).success().stdout_has("rejected baselines/steps.toml.new");
+    assert_eq!(baselines(&p), [("steps.toml".to_string(), recorded)]);
+    p.clnrm(&["baseline", "pending"]).success().stdout_has("no pending baselines");
+}
+
+#[test]
+fn review_asks_on_a_terminal_and_applies_each_answer() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("a", &steps(&["one"]));
+    p.scenario("b", &steps(&["one"]));
+    p.scenario("c", &steps(&["one"]));
+    p.clnrm(&["run"]).success();
+    // Without a terminal, review refuses rather than guess.
+    p.clnrm(&["baseline", "review"]).code(2).stderr_has("asks on a terminal");
+    // On a terminal (script(1) gives it one): accept a, reject b, skip c.
+    let command = format!("{} baseline review", env!("CARGO_BIN_EXE_clnrm"));
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(p.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"a\nr\nx\ns\n")?;
+            child.wait_with_output()
+        })
+        .expect("run script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("[1/3] a — new: 2 spans"), "{text}");
+    assert!(text.contains("+ a  clnrm internal"), "{text}");
+    assert!(text.contains("review: 1 accepted, 1 rejected, 1 skipped"), "{text}");
+    let names: Vec<String> = baselines(&p).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a.toml", "c.toml.new"]);
+}
+
+#[test]
+fn a_corrupted_baseline_stops_the_run_naming_the_file() {
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one"]));
+    p.write("baselines/steps.toml", "format = 1\nscenario = \"steps\"\n[[span]\npath = \"x\"\n");
+    for command in ["run", "dry-run"] {
+        p.clnrm(&[command])
+            .code(3)
+            .stderr_has("baselines/steps.toml")
+            .stderr_has("the baseline file is not valid")
+            .stderr_has("line 3")
+            .stderr_has("--update-baselines");
+    }
+    p.write("baselines/steps.toml", "format = 9\nclnrm = \"9.0.0\"\n");
+    p.clnrm(&["run"]).code(3).stderr_has("baseline format 9 is not known");
+    p.write("other.toml", "not a baseline");
+    p.clnrm(&["diff", "other.toml", "baselines/steps.toml"]).code(3).stderr_has("other.toml");
+}
+
+#[test]
+fn thresholds_gate_durations_above_the_floor_and_warn_on_attributes() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let body = "[baseline]\nthresholds = { duration = \"50%\", duration_floor = \"150ms\" }\n\n[[steps]]\nname = \"nap\"\nrun = [\"sleep\", \"{{ nap }}\"]\n";
+    p.scenario("nap", &format!("[vars]\nnap = \"0.3\"\n\n{body}"));
+    p.clnrm(&["run", "--update-baselines"]).success();
+    // +0.1s is +33%: within the percentage.
+    p.clnrm_env(&["run", "--var", "nap=0.4"], &[CI]).success();
+    // +0.9s breaks it, naming the span and both times.
+    p.clnrm_env(&["run", "--var", "nap=1.2"], &[CI])
+        .code(4)
+        .stdout_has("duration: ")
+        .stdout_has("`nap › nap` ")
+        .stdout_has("more than +50% and more than 150ms");
+    // A tiny scenario: 0s → 0.1s is far over 50% but under the 150ms floor.
+    p.scenario("tiny", &format!("[vars]\nnap = \"0\"\n\n{body}"));
+    p.clnrm(&["run", "--update-baselines", "scenarios/tiny.clnrm.toml"]).success();
+    p.clnrm_env(&["run", "--var", "nap=0.1", "scenarios/tiny.clnrm.toml"], &[CI]).success();
+    // An attribute policy of `warn` reports a changed attribute without failing.
+    p.write(
+        ".clnrm/config.toml",
+        "[defaults]\nimage = \"clnrm-fixture:busybox\"\npull = \"never\"\n[thresholds]\nattrs = \"warn\"\n",
+    );
+    p.scenario("exit", "[[steps]]\nname = \"s\"\nrun = [\"sh\", \"-c\", \"exit {{ code }}\"]\nexpect = { exit = {{ code }} }\n\n[vars]\ncode = 0\n");
+    p.clnrm(&["run", "--update-baselines", "scenarios/exit.clnrm.toml"]).success();
+    p.clnrm_env(&["run", "--var", "code=3", "scenarios/exit.clnrm.toml"], &[CI])
+        .success()
+        .stdout_has("warning: `exit` differs from baselines/exit.toml: 1 span changed");
+}
+
+#[test]
+fn baselines_no_scenario_refers_to_are_reported() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("kept", &steps(&["one"]));
+    p.scenario("gone", &steps(&["one"]));
+    p.clnrm(&["run", "--update-baselines"]).success();
+    std::fs::remove_file(p.join("scenarios/gone.clnrm.toml")).unwrap();
+    p.clnrm_env(&["run"], &[CI]).success().stdout_has("baselines/gone.toml belongs to no scenario");
+}
