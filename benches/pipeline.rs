@@ -112,7 +112,7 @@ fn cache_key_and_lookup(project: &Path) -> Figure {
     let templates = [("macros.tera", blake3::hash(b"macros")), ("common.toml", blake3::hash(b"common"))];
     let vars: Vars = serde_json::from_value(serde_json::json!({"items": 3, "region": "eu-west"})).unwrap();
     let config = br#"{"defaults":{"pull":"missing"},"otel":{},"thresholds":{}}"#;
-    let inputs = KeyInputs { rendered: &rendered, templates: &templates, vars: &vars, config, baseline: None };
+    let inputs = KeyInputs { rendered: &rendered, templates: &templates, vars: &vars, config };
     let cache = Cache::new(project.join(".clnrm/cache"));
     cache.record("scenario-000", &inputs.key(), &inputs.key(), Verdict::Pass, Duration::from_millis(5)).unwrap();
     const BATCH: u32 = 200;

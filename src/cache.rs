@@ -39,8 +39,6 @@ pub struct KeyInputs<'a> {
     pub vars: &'a Vars,
     /// The relevant part of the config (see `Config::fingerprint`).
     pub config: &'a [u8],
-    /// The scenario's baseline file, so accepting a new baseline reruns the comparison.
-    pub baseline: Option<&'a [u8]>,
 }
 
 impl KeyInputs<'_> {
@@ -58,14 +56,23 @@ impl KeyInputs<'_> {
         }
         field(&serde_json::to_vec(self.vars).unwrap_or_default());
         field(self.config);
-        // A missing baseline differs from an empty file.
-        field(&[u8::from(self.baseline.is_some())]);
-        field(self.baseline.unwrap_or_default());
         Key(hasher.finalize())
     }
 }
 
 impl Key {
+    /// The source key: the scenario's own key plus the blake3 of its baseline file (`None`: it
+    /// has none), so accepting a new baseline reruns the comparison.
+    pub fn with_baseline(&self, baseline: Option<blake3::Hash>) -> Key {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.0.as_bytes());
+        match baseline {
+            Some(hash) => hasher.update(b"baseline").update(hash.as_bytes()),
+            None => hasher.update(b"no baseline"),
+        };
+        Key(hasher.finalize())
+    }
+
     /// The full key of a run: the source key plus the id of every image the scenario uses, so a
     /// rebuilt or re-pulled image reruns the scenario.
     pub fn with_images(&self, images: &[(&str, &str)]) -> Key {
@@ -203,14 +210,14 @@ mod tests {
     use super::*;
 
     fn key(rendered: &str) -> Key {
-        KeyInputs { rendered, templates: &[], vars: &Vars::new(), config: b"{}", baseline: None }.key()
+        KeyInputs { rendered, templates: &[], vars: &Vars::new(), config: b"{}" }.key()
     }
 
     #[test]
     fn key_covers_every_input() {
         let vars: Vars = serde_json::from_value(serde_json::json!({"a": 1})).unwrap();
         let tpl = [("macros.tera", blake3::hash(b"x"))];
-        let base = KeyInputs { rendered: "r", templates: &tpl, vars: &vars, config: b"c", baseline: None };
+        let base = KeyInputs { rendered: "r", templates: &tpl, vars: &vars, config: b"c" };
         let k = base.key();
         assert_eq!(k, KeyInputs { ..base }.key());
         let tpl2 = [("macros.tera", blake3::hash(b"y"))];
@@ -218,8 +225,10 @@ mod tests {
         assert_ne!(k, KeyInputs { rendered: "r2", ..base }.key());
         assert_ne!(k, KeyInputs { vars: &Vars::new(), ..base }.key());
         assert_ne!(k, KeyInputs { config: b"d", ..base }.key());
-        assert_ne!(k, KeyInputs { baseline: Some(b""), ..base }.key());
-        assert_ne!(KeyInputs { baseline: Some(b"a"), ..base }.key(), KeyInputs { baseline: Some(b"b"), ..base }.key());
+        let (a, b) = (blake3::hash(b"a"), blake3::hash(b"b"));
+        assert_ne!(k.with_baseline(None), k.with_baseline(Some(a)));
+        assert_ne!(k.with_baseline(Some(a)), k.with_baseline(Some(b)));
+        assert_eq!(k.with_baseline(Some(a)), k.with_baseline(Some(a)));
     }
 
     #[test]

@@ -117,6 +117,7 @@ fn re_recording_unchanged_behaviour_leaves_the_file_byte_identical() {
     let p = Project::with_fixture();
     p.scenario("steps", &steps(&["one", "two"]));
     p.clnrm(&["run", "--update-baselines", "--repeat", "3"]).success().stdout_has("recorded baselines/steps.toml");
+    p.clnrm(&["run"]).success().stdout_has("CACHED");
     let first = p.read("baselines/steps.toml");
     assert!(first.contains("runs = 3"), "{first}");
     assert!(first.contains("samples = 3"), "{first}");

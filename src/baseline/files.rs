@@ -25,8 +25,8 @@ pub struct Baselines {
 #[derive(Debug)]
 pub struct Stored {
     pub baseline: Baseline,
-    /// The file's bytes: part of the scenario's cache key.
-    pub bytes: Vec<u8>,
+    /// The blake3 of the file: part of the scenario's cache key.
+    pub hash: blake3::Hash,
 }
 
 impl Baselines {
@@ -72,11 +72,13 @@ impl Baselines {
         }
     }
 
-    /// Writes the baseline, replacing any pending one.
-    pub fn write(&self, baseline: &Baseline) -> std::io::Result<()> {
+    /// Writes the baseline, replacing any pending one; the blake3 of what it wrote.
+    pub fn write(&self, baseline: &Baseline) -> std::io::Result<blake3::Hash> {
         std::fs::create_dir_all(&self.dir)?;
-        write_atomic(&self.path(&baseline.scenario), store::render(baseline).as_bytes())?;
-        self.discard(&baseline.scenario).map(|_| ())
+        let text = store::render(baseline);
+        write_atomic(&self.path(&baseline.scenario), text.as_bytes())?;
+        self.discard(&baseline.scenario)?;
+        Ok(blake3::hash(text.as_bytes()))
     }
 
     /// Writes a pending baseline beside the stored one.
@@ -134,7 +136,7 @@ pub fn read(path: &Path, shown: &str) -> Result<Stored, Box<Diagnostic>> {
     })?;
     let text = String::from_utf8(bytes).map_err(|_| corrupted(shown, "it is not UTF-8 text".into()))?;
     let baseline = store::parse(&text).map_err(|reason| corrupted(shown, reason))?;
-    Ok(Stored { baseline, bytes: text.into_bytes() })
+    Ok(Stored { baseline, hash: blake3::hash(text.as_bytes()) })
 }
 
 fn corrupted(shown: &str, reason: String) -> Box<Diagnostic> {

@@ -39,6 +39,7 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
             let scenario = file.scenario?;
             selection.matches(&scenario.name, &scenario.tags).then(|| Planned {
                 source_key: file.cache_key.expect("valid scenarios have a key"),
+                scenario_key: file.scenario_key.expect("valid scenarios have a key"),
                 baseline: file.baseline,
                 file: file.display,
                 scenario: Arc::new(scenario),

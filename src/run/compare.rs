@@ -46,6 +46,7 @@ impl Comparison {
             diff: None,
             broken: Vec::new(),
             warnings: Vec::new(),
+            written: None,
         };
         let (differs, verdict) = match stored {
             None => (true, Gate::default()),
@@ -65,10 +66,10 @@ impl Comparison {
             (false, Update::No) => Ok(BaselineAction::Unchanged),
             // A pending file left from an earlier, differing run is stale now.
             (false, _) => self.baselines.discard(&scenario.name).map(|_| BaselineAction::Unchanged),
-            (true, Update::Always) => self
-                .baselines
-                .write(&current)
-                .map(|()| if stored.is_some() { BaselineAction::Updated } else { BaselineAction::Recorded }),
+            (true, Update::Always) => self.baselines.write(&current).map(|hash| {
+                result.written = Some(hash);
+                if stored.is_some() { BaselineAction::Updated } else { BaselineAction::Recorded }
+            }),
             (true, Update::Pending) => self.baselines.write_pending(&current).map(|()| BaselineAction::Pending),
             (true, Update::No) => Ok(if stored.is_some() { BaselineAction::Differs } else { BaselineAction::Missing }),
         };

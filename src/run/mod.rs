@@ -39,8 +39,10 @@ pub struct Planned {
     pub scenario: Arc<Scenario>,
     /// The scenario file, as shown to the user.
     pub file: String,
-    /// The cache key of its sources (the run adds image ids).
+    /// The cache key of its sources, its baseline included (the run adds image ids).
     pub source_key: Key,
+    /// The key of the scenario alone, before its baseline is added.
+    pub scenario_key: Key,
     /// Its stored baseline, when it has one.
     pub baseline: Option<Arc<Baseline>>,
 }
@@ -195,7 +197,7 @@ impl Context<'_> {
         let images = ensure_images(self.engine, self.config, &planned, reporter).await?;
         let mut to_run = Vec::new();
         for item in planned {
-            let full = full_key(&item, &images);
+            let full = full_key(&item.scenario, &item.source_key, &images);
             let (lookup, warning) = self.cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
             crate::output::diagnostics(warning.iter());
             let cache = CacheStatus::of(&lookup, self.options.force);
@@ -260,14 +262,23 @@ impl Context<'_> {
                 let Some((planned, full, cache)) = queue.next() else { break };
                 reporter.started(&planned.scenario.name);
                 let task = repeat(Arc::clone(shared), planned.clone(), cache, self.options.clone());
-                let source = planned.source_key;
-                let handle = running.spawn(async move { (task.await, source, full) });
-                names.insert(handle.id(), (planned.scenario.name.clone(), planned.file.clone()));
+                let name = (planned.scenario.name.clone(), planned.file.clone());
+                let handle = running.spawn(async move { (task.await, planned, full) });
+                names.insert(handle.id(), name);
             }
             let Some(joined) = running.join_next_with_id().await else { break };
             let (outcome, failed_on_engine) = match joined {
-                Ok((_, ((outcome, engine_failure), source, full))) => {
+                Ok((_, ((outcome, engine_failure), planned, full))) => {
                     if !engine_failure {
+                        // A baseline the run wrote is part of the sources from now on.
+                        let written = outcome.baseline.as_ref().and_then(|b| b.written);
+                        let (source, full) = match written {
+                            Some(hash) => {
+                                let source = planned.scenario_key.with_baseline(Some(hash));
+                                (source, full_key(&planned.scenario, &source, &shared.images))
+                            }
+                            None => (planned.source_key, full),
+                        };
                         record(self.cache, &outcome, &source, &full);
                     }
                     (outcome, engine_failure)
@@ -349,6 +360,11 @@ impl CacheStatus {
 }
 
 fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key) {
+    // A pass with no baseline to compare with is not settled: it runs again (and under CI fails)
+    // until a baseline exists, whose bytes then become part of the key.
+    if outcome.baseline.as_ref().is_some_and(|b| b.diff.is_none() && b.written.is_none()) {
+        return;
+    }
     let verdict = match outcome.status {
         Status::Pass => Verdict::Pass,
         Status::Fail => Verdict::Fail,
@@ -418,11 +434,12 @@ fn first_step_image(scenario: &Scenario) -> Option<ImageSource> {
     })
 }
 
-fn full_key(planned: &Planned, images: &HashMap<ImageSource, Available>) -> Key {
-    let ids: Vec<(&str, &str)> = images_of(&planned.scenario)
+/// The source key plus the id of every image the scenario uses.
+fn full_key(scenario: &Scenario, source: &Key, images: &HashMap<ImageSource, Available>) -> Key {
+    let ids: Vec<(&str, &str)> = images_of(scenario)
         .iter()
         .filter_map(|(source, _)| images.get(source))
         .map(|a| (a.reference.as_str(), a.id.as_str()))
         .collect();
-    planned.source_key.with_images(&ids)
+    source.with_images(&ids)
 }

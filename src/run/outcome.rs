@@ -99,6 +99,8 @@ pub struct BaselineOutcome {
     pub diff: Option<serde_json::Value>,
     pub broken: Vec<crate::baseline::thresholds::Broken>,
     pub warnings: Vec<String>,
+    /// The blake3 of the baseline file this run wrote (recorded or updated).
+    pub written: Option<blake3::Hash>,
 }
 
 /// What happened to the baseline files.

@@ -45,8 +45,11 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// Template files the scenario pulled in (for `watch`).
     pub templates: Vec<PathBuf>,
-    /// Present when the scenario is valid.
+    /// Present when the scenario is valid: its source key (with its baseline).
     pub cache_key: Option<Key>,
+    /// The key of the scenario alone, before its baseline is added (`run` re-keys with a baseline
+    /// it writes).
+    pub scenario_key: Option<Key>,
     /// The scenario's stored baseline, when it has one (read and checked with the scenario).
     pub baseline: Option<Arc<Baseline>>,
 }
@@ -131,6 +134,7 @@ impl<'p> Loader<'p> {
             diagnostics: Vec::new(),
             templates: Vec::new(),
             cache_key: None,
+            scenario_key: None,
             baseline: None,
         };
         if let Err(diagnostics) = self.load_into(renderer, &mut loaded) {
@@ -184,9 +188,10 @@ impl<'p> Loader<'p> {
                 templates: &templates,
                 vars: &resolved,
                 config: &self.config_fingerprint,
-                baseline: stored.as_ref().map(|s| &s.bytes[..]),
             };
-            loaded.cache_key = Some(inputs.key());
+            let key = inputs.key();
+            loaded.scenario_key = Some(key);
+            loaded.cache_key = Some(key.with_baseline(stored.as_ref().map(|s| s.hash)));
             loaded.baseline = stored.map(|s| Arc::new(s.baseline));
             loaded.scenario = Some(scenario);
         }
@@ -257,5 +262,6 @@ fn check_unique_names(loaded: &mut [Loaded]) {
         file.diagnostics.push(d);
         file.scenario = None;
         file.cache_key = None;
+        file.scenario_key = None;
     }
 }
