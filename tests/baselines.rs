@@ -17,16 +17,18 @@ macro_rules! require_engine {
 
 const CI: (&str, &str) = ("CI", "true");
 
-/// The demo shop taking an order of `{{ items }}` items (2 unless `--var items=N`).
+/// The demo shop taking an order of `{{ items }}` items (2 unless `--var items=N`), charging in
+/// `{{ charge }}` milliseconds (2).
 const SHOP: &str = r#"[scenario]
 name = "shop"
 
 [vars]
 items = 2
+charge = 2
 
 [services.shop]
 image = "clnrm-demo:local"
-command = ["demo-app", "serve", "--port", "8080"]
+command = ["demo-app", "serve", "--port", "8080", "--charge-ms", "{{ charge }}"]
 wait = { log = "listening on", timeout = "30s" }
 
 [[steps]]
@@ -224,21 +226,34 @@ fn a_corrupted_baseline_stops_the_run_naming_the_file() {
 fn thresholds_gate_durations_above_the_floor_and_warn_on_attributes() {
     require_engine!();
     let p = Project::with_fixture();
-    let body = "[baseline]\nthresholds = { duration = \"50%\", duration_floor = \"150ms\" }\n\n[[steps]]\nname = \"nap\"\nrun = [\"sleep\", \"{{ nap }}\"]\n";
-    p.scenario("nap", &format!("[vars]\nnap = \"0.3\"\n\n{body}"));
-    p.clnrm(&["run", "--update-baselines"]).success();
-    // +0.1s is +33%: within the percentage.
-    p.clnrm_env(&["run", "--var", "nap=0.4"], &[CI]).success();
-    // +0.9s breaks it, naming the span and both times.
-    p.clnrm_env(&["run", "--var", "nap=1.2"], &[CI])
+    let thresholds = "\n[baseline]\nthresholds = { duration = \"50%\", duration_floor = \"20ms\" }\n";
+    p.write("scenarios/shop.clnrm.toml", format!("{SHOP}{thresholds}"));
+    p.clnrm(&["run", "--update-baselines", "--var", "charge=100"]).success();
+    // The payment provider gets 30% slower: within the percentage.
+    p.clnrm_env(&["run", "--var", "charge=130"], &[CI]).success();
+    // Four times slower breaks it, naming the span and both times.
+    p.clnrm_env(&["run", "--var", "charge=400"], &[CI])
         .code(4)
         .stdout_has("duration: ")
-        .stdout_has("`nap › nap` ")
-        .stdout_has("more than +50% and more than 150ms");
-    // A tiny scenario: 0s → 0.1s is far over 50% but under the 150ms floor.
-    p.scenario("tiny", &format!("[vars]\nnap = \"0\"\n\n{body}"));
-    p.clnrm(&["run", "--update-baselines", "scenarios/tiny.clnrm.toml"]).success();
-    p.clnrm_env(&["run", "--var", "nap=0.1", "scenarios/tiny.clnrm.toml"], &[CI]).success();
+        .stdout_has("POST /orders › charge` 10")
+        .stdout_has("more than +50% and more than 20ms")
+        .stdout_has("duration 10");
+    // From 2ms to 12ms is +500%, but 10ms of growth is under the floor. (A faster run is within
+    // the thresholds, so recording it anew needs the old baseline gone.)
+    std::fs::remove_file(p.join("baselines/shop.toml")).unwrap();
+    p.clnrm(&["run", "--update-baselines", "--var", "charge=2"]).success().stdout_has("recorded baselines/shop.toml");
+    p.clnrm_env(&["run", "--var", "charge=12"], &[CI]).success();
+    // clnrm's own spans time the engine: a slow step is reported in the JSON, never gated.
+    p.write(
+        "scenarios/nap.clnrm.toml",
+        format!("[scenario]\nname = \"nap\"\n{thresholds}\n[[steps]]\nname = \"nap\"\nrun = [\"sleep\", \"{{{{ nap }}}}\"]\n\n[vars]\nnap = \"0\"\n"),
+    );
+    p.clnrm(&["run", "--update-baselines", "scenarios/nap.clnrm.toml"]).success();
+    p.clnrm_env(&["run", "--var", "nap=0.5", "scenarios/nap.clnrm.toml", "--report", "json=r.json"], &[CI]).success();
+    let report: serde_json::Value = serde_json::from_str(&p.read("r.json")).unwrap();
+    let durations = &report["scenarios"][0]["baseline"]["diff"]["durations"];
+    let step = durations.as_array().unwrap().iter().find(|d| d["path"] == "nap › nap").unwrap();
+    assert!(step["ms"].as_f64().unwrap() >= 500.0, "{durations}");
     // An attribute policy of `warn` reports a changed attribute without failing.
     p.write(
         ".clnrm/config.toml",

@@ -16,7 +16,7 @@ pub fn run(cwd: &Path, old: &Path, new: &Path, slower: f64, format: Format) -> R
         [&a, &b].into_iter().filter_map(|r| r.as_ref().err().map(|d| (**d).clone())).collect();
     let (Ok(a), Ok(b)) = (a, b) else { return Err(super::invalid(format, &diagnostics)) };
     let d = diff(&a, &b);
-    let slow = thresholds::slower(&d, slower, thresholds::DEFAULT_FLOOR);
+    let slow = thresholds::slower(&d, &b, slower, thresholds::DEFAULT_FLOOR);
     match format {
         Format::Json => output::json(&show::json(&a, &b, &d, &slow)),
         Format::Human => {

@@ -19,10 +19,10 @@ use opentelemetry::trace::{SpanKind, TraceContextExt};
 use crate::telemetry::{Telemetry, start};
 
 const USAGE: &str = "\
-usage: demo-app serve [--port PORT]
+usage: demo-app serve [--port PORT] [--charge-ms MS]
        demo-app order --shop http://HOST[:PORT] [--items N] [--fail charge]
        demo-app emit --spans N [--name NAME]
-defaults: --port 8080, --items 1, --name emit";
+defaults: --port 8080, --charge-ms 2 (how long charging a payment takes), --items 1, --name emit";
 
 const TRACING: &str = "\
 Tracing is configured by the standard variables OTEL_EXPORTER_OTLP_ENDPOINT (unset: no export),
@@ -32,7 +32,7 @@ TRACEPARENT when it is set.";
 
 /// What the command line asks for.
 enum Command {
-    Serve { port: u16 },
+    Serve { port: u16, charge_ms: u64 },
     Order { host: String, port: u16, items: u32, fail_charge: bool },
     Emit { spans: u32, name: String },
 }
@@ -59,7 +59,7 @@ async fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Serve { port } => serve::run(&telemetry, port).await,
+        Command::Serve { port, charge_ms } => serve::run(&telemetry, port, charge_ms).await,
         Command::Order { host, port, items, fail_charge } => {
             order::run(&telemetry, &host, port, items, fail_charge).await
         }
@@ -83,8 +83,11 @@ fn parse(args: &[String]) -> Result<Command, String> {
     };
     match command.as_str() {
         "serve" => {
-            let flags = flags(rest, &["--port"])?;
-            Ok(Command::Serve { port: number(&flags, "--port")?.unwrap_or(8080) })
+            let flags = flags(rest, &["--port", "--charge-ms"])?;
+            Ok(Command::Serve {
+                port: number(&flags, "--port")?.unwrap_or(8080),
+                charge_ms: number(&flags, "--charge-ms")?.unwrap_or(2),
+            })
         }
         "order" => {
             let flags = flags(rest, &["--shop", "--items", "--fail"])?;

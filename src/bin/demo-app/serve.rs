@@ -15,13 +15,22 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::telemetry::{self, Telemetry, record_failure, start};
 
-/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
-pub async fn run(telemetry: &Telemetry, port: u16) -> Result<(), String> {
+/// What the handlers share: the tracer, and how long the payment provider takes to charge (a
+/// knob for showing duration regressions against a baseline).
+#[derive(Clone)]
+struct Shop {
+    tracer: SdkTracer,
+    charge: u64,
+}
+
+/// Serves until SIGTERM or SIGINT, then lets in-flight requests finish. Charging takes
+/// `charge_ms` milliseconds.
+pub async fn run(telemetry: &Telemetry, port: u16, charge_ms: u64) -> Result<(), String> {
     let app = Router::new()
         .route("/health", get(health))
         .route("/orders", post(place_order))
         .route("/items/{id}", get(item))
-        .with_state(telemetry.tracer());
+        .with_state(Shop { tracer: telemetry.tracer(), charge: charge_ms });
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("watching for SIGTERM: {e}"))?;
     let listener = TcpListener::bind(("0.0.0.0", port)).await.map_err(|e| format!("listening on port {port}: {e}"))?;
     let port = listener.local_addr().map_err(|e| format!("listening on port {port}: {e}"))?.port();
@@ -42,7 +51,8 @@ async fn health() -> &'static str {
 }
 
 /// `POST /orders?items=N[&fail=charge]`: reserves each item, charges, stores the order.
-async fn place_order(State(tracer): State<SdkTracer>, uri: Uri, headers: HeaderMap) -> (StatusCode, String) {
+async fn place_order(State(shop): State<Shop>, uri: Uri, headers: HeaderMap) -> (StatusCode, String) {
+    let tracer = shop.tracer;
     let cx = start(
         &tracer,
         &caller(&headers),
@@ -64,7 +74,7 @@ async fn place_order(State(tracer): State<SdkTracer>, uri: Uri, headers: HeaderM
         (_, Some(step)) if step != "charge" => {
             Err((StatusCode::BAD_REQUEST, "InvalidOrder", "only fail=charge exists"))
         }
-        (Some(items), fail) => place(&tracer, &cx, items, fail.is_some()).await,
+        (Some(items), fail) => place(&tracer, &cx, items, fail.is_some(), shop.charge).await,
     };
     let (status, body) = match outcome {
         Ok(items) => (StatusCode::OK, format!("placed {items}")),
@@ -81,7 +91,13 @@ async fn place_order(State(tracer): State<SdkTracer>, uri: Uri, headers: HeaderM
 type Failure = (StatusCode, &'static str, &'static str);
 
 /// The order's work as children of the request span `cx`; returns the item count placed.
-async fn place(tracer: &SdkTracer, cx: &Context, items: u32, fail_charge: bool) -> Result<u32, Failure> {
+async fn place(
+    tracer: &SdkTracer,
+    cx: &Context,
+    items: u32,
+    fail_charge: bool,
+    charge_ms: u64,
+) -> Result<u32, Failure> {
     let reserve =
         start(tracer, cx, "reserve", SpanKind::Internal, vec![KeyValue::new("order.items", i64::from(items))]);
     for index in 0..items {
@@ -100,7 +116,7 @@ async fn place(tracer: &SdkTracer, cx: &Context, items: u32, fail_charge: bool) 
 
     let charge =
         start(tracer, cx, "charge", SpanKind::Internal, vec![KeyValue::new("payment.amount", i64::from(items) * 10)]);
-    pause(2).await;
+    pause(charge_ms).await;
     if fail_charge {
         record_failure(&charge.span(), "PaymentDeclined", "payment declined");
         charge.span().end();
@@ -122,7 +138,7 @@ async fn place(tracer: &SdkTracer, cx: &Context, items: u32, fail_charge: bool) 
 
 /// `GET /items/{id}`: a single span, for scenarios that need a second route.
 async fn item(
-    State(tracer): State<SdkTracer>,
+    State(Shop { tracer, .. }): State<Shop>,
     Path(id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
