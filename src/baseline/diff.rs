@@ -122,13 +122,13 @@ pub fn diff(old: &Baseline, new: &Baseline) -> Diff {
     out.added = unmatched_new.into_iter().filter(|&n| !moved_new[n]).collect();
     out.removed.sort_unstable();
     out.added.sort_unstable();
-    pairs.sort_unstable();
+    // Each old span is in one pair at most: in the order of the old spans, without sorting.
     let mut counterpart = vec![None; old.spans.len()];
     for &(o, n) in &pairs {
         counterpart[o] = Some(n);
     }
-    out.matched = pairs
-        .into_iter()
+    out.matched = (0..old.spans.len())
+        .filter_map(|o| Some((o, counterpart[o]?)))
         .map(|(o, n)| {
             let (a, b) = (&old.spans[o], &new.spans[n]);
             // Moved: its parent now is not the old parent's counterpart (a renamed parent is not a move).
@@ -148,15 +148,9 @@ pub fn diff(old: &Baseline, new: &Baseline) -> Diff {
 /// FxHash (rustc's hasher): per 8-byte word a rotate, an xor and a multiply, a few cycles where
 /// SipHash takes dozens. What it hashes comes from the traces compared, not from an adversary
 /// flooding a server, so SipHash's protection buys nothing here.
-///
-/// The bytes written are one stream whatever the boundaries of the writes, so a value written
-/// through `Display` in pieces hashes as its text does.
-#[derive(Default, Clone, Copy)]
+#[derive(Default)]
 struct FxHasher {
     hash: u64,
-    /// The stream's last bytes, fewer than a word, little-endian.
-    tail: u64,
-    tail_len: usize,
 }
 
 type Fx = BuildHasherDefault<FxHasher>;
@@ -168,45 +162,27 @@ impl FxHasher {
 }
 
 impl Hasher for FxHasher {
-    fn write(&mut self, mut bytes: &[u8]) {
-        if self.tail_len > 0 {
-            let take = bytes.len().min(8 - self.tail_len);
-            for (k, &b) in bytes[..take].iter().enumerate() {
-                self.tail |= u64::from(b) << (8 * (self.tail_len + k));
-            }
-            self.tail_len += take;
-            bytes = &bytes[take..];
-            if self.tail_len < 8 {
-                return;
-            }
-            self.word(self.tail);
-            (self.tail, self.tail_len) = (0, 0);
-        }
+    fn write(&mut self, bytes: &[u8]) {
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
             self.word(u64::from_le_bytes(word.try_into().expect("8 bytes")));
         }
-        for (k, &b) in words.remainder().iter().enumerate() {
-            self.tail |= u64::from(b) << (8 * k);
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut last = [0; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            // With its length in the byte left free, so that trailing zero bytes count.
+            self.word(u64::from_le_bytes(last) | (rest.len() as u64) << 56);
         }
-        self.tail_len = words.remainder().len();
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.word(n);
     }
 
     fn finish(&self) -> u64 {
-        let mut last = *self;
-        if last.tail_len > 0 {
-            // With its length, so that a tail ending in zero bytes differs from a shorter one.
-            last.word(last.tail | (last.tail_len as u64) << 56);
-        }
         // The multiply leaves the low bits, which hash tables take for buckets, the weakest.
-        last.hash.rotate_left(26)
-    }
-}
-
-impl Write for FxHasher {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        Hasher::write(self, text.as_bytes());
-        Ok(())
+        self.hash.rotate_left(26)
     }
 }
 
@@ -232,20 +208,20 @@ impl<'a> Side<'a> {
     fn of(baseline: &'a Baseline) -> Side<'a> {
         let spans = &baseline.spans[..];
         let n = spans.len();
-        let mut at: HashMap<&str, usize, Fx> = HashMap::with_capacity_and_hasher(n, Fx::default());
+        let mut parents = Parents::default();
         let mut names = Vec::with_capacity(n);
         let mut own = Vec::with_capacity(n);
         let mut roots = Vec::new();
         let mut parent = vec![None; n];
         let mut child_start = vec![0; n + 1];
+        let mut text = String::new();
         for (i, span) in spans.iter().enumerate() {
-            at.insert(&span.path, i);
-            let (up, segment) = match span.path.rsplit_once(SEPARATOR) {
-                Some((up, segment)) => (at.get(up).copied(), segment),
-                None => (None, &span.path[..]),
+            let (up, segment) = match split_last(&span.path) {
+                Some((up, segment)) => (parents.find(spans, i, up), segment),
+                None => (parents.root(spans, i), &span.path[..]),
             };
             names.push(name(segment));
-            own.push(signature(name(segment), span));
+            own.push(signature(name(segment), span, &mut text));
             match up {
                 Some(p) => {
                     parent[i] = Some(p);
@@ -280,6 +256,54 @@ impl<'a> Side<'a> {
 
     fn children(&self, i: usize) -> &[usize] {
         &self.child_list[self.child_start[i]..self.child_start[i + 1]]
+    }
+}
+
+/// Finds each span's parent: the last span before it whose path is its path's parent, as if
+/// every path were looked up in a map of the paths before it.
+///
+/// In a baseline as normalization writes it (depth first), that span is an ancestor of the
+/// previous span, so a stack of those ancestors finds it without hashing a single path. The stack
+/// cannot be wrong: every span after one on it is its descendant, with a longer path. Spans in
+/// another order fall back to the map, built when first needed.
+#[derive(Default)]
+struct Parents<'a> {
+    /// The previous span and its ancestors back to the last span not found this way.
+    stack: Vec<usize>,
+    /// Every path so far and the last span that has it, once the stack has failed.
+    at: Option<HashMap<&'a str, usize, Fx>>,
+}
+
+impl<'a> Parents<'a> {
+    /// The parent of `spans[i]`, whose path's parent is `up`.
+    fn find(&mut self, spans: &'a [NormSpan], i: usize, up: &str) -> Option<usize> {
+        while let Some(&top) = self.stack.last() {
+            if spans[top].path == up {
+                self.stack.push(i);
+                self.remember(spans, i);
+                return Some(top);
+            }
+            self.stack.pop();
+        }
+        let at = self.at.get_or_insert_with(|| spans[..i].iter().enumerate().map(|(j, s)| (&s.path[..], j)).collect());
+        let parent = at.get(up).copied();
+        self.stack.push(i);
+        self.remember(spans, i);
+        parent
+    }
+
+    /// `spans[i]` is a root: no parent.
+    fn root(&mut self, spans: &'a [NormSpan], i: usize) -> Option<usize> {
+        self.stack.clear();
+        self.stack.push(i);
+        self.remember(spans, i);
+        None
+    }
+
+    fn remember(&mut self, spans: &'a [NormSpan], i: usize) {
+        if let Some(at) = &mut self.at {
+            at.insert(&spans[i].path, i);
+        }
     }
 }
 
@@ -431,30 +455,43 @@ fn name(segment: &str) -> &str {
     }
 }
 
-/// Hash of everything about a span but its place and timing: of the text `name␁service␁kind␁status`
-/// followed by `␁key=value` per attribute and `␂event` per event, fed to the hasher piece by piece
-/// rather than built. Values alike as text are alike.
-fn signature(name: &str, span: &NormSpan) -> u64 {
-    let mut hasher = FxHasher::default();
+/// Hash of everything about a span but its place and timing: of the text
+/// `name␁service␁kind␁status`, then `␁key=value` per attribute and `␂event` per event. The text is
+/// written into `text`, one buffer for all spans, and hashed whole.
+fn signature(name: &str, span: &NormSpan, text: &mut String) -> u64 {
+    text.clear();
     for part in [name, "\u{1}", &span.service, "\u{1}", span.kind.as_str(), "\u{1}", span.status.as_str()] {
-        hasher.write(part.as_bytes());
+        text.push_str(part);
     }
     for (key, value) in &span.attrs {
-        hasher.write(b"\x01");
-        hasher.write(key.as_bytes());
-        hasher.write(b"=");
+        text.push('\u{1}');
+        text.push_str(key);
+        text.push('=');
         match value {
-            AttrValue::Str(text) => hasher.write(text.as_bytes()),
+            AttrValue::Str(s) => text.push_str(s),
             _ => {
-                let _ = write!(hasher, "{value}");
+                let _ = write!(text, "{value}");
             }
         }
     }
     for event in &span.events {
-        hasher.write(b"\x02");
-        hasher.write(event.as_bytes());
+        text.push('\u{2}');
+        text.push_str(event);
     }
+    let mut hasher = FxHasher::default();
+    hasher.write(text.as_bytes());
     hasher.finish()
+}
+
+/// `path` split at its last separator: the parent's path and the last segment. What
+/// `path.rsplit_once(SEPARATOR)` gives, by comparing at each byte of the short last segment rather
+/// than setting up a general substring search for every span.
+fn split_last(path: &str) -> Option<(&str, &str)> {
+    let (bytes, separator) = (path.as_bytes(), SEPARATOR.as_bytes());
+    (separator.len()..=bytes.len())
+        .rev()
+        .find(|&end| bytes[..end].ends_with(separator))
+        .map(|end| (&path[..end - separator.len()], &path[end..]))
 }
 
 /// How `a` (old) and `b` (new), named `names`, differ, timing aside; `moved` when `b` is below
@@ -465,7 +502,7 @@ fn changes(a: &NormSpan, b: &NormSpan, names: (&str, &str), moved: bool) -> Vec<
         out.push(Change::Renamed { old: names.0.to_string(), new: names.1.to_string() });
     }
     if moved {
-        let parent = |s: &NormSpan| s.path.rsplit_once(SEPARATOR).map_or(String::new(), |(p, _)| p.to_string());
+        let parent = |s: &NormSpan| split_last(&s.path).map_or(String::new(), |(p, _)| p.to_string());
         out.push(Change::Moved { old: parent(a), new: parent(b) });
     }
     if a.service != b.service {
