@@ -6,17 +6,23 @@
 //! themselves (service, kind, status, attributes, events), then the remaining ones in canonical
 //! order (reported as changed); what is left is added or removed. Pairing whole subtrees first
 //! keeps hundreds of identical-looking requests paired with their own counterparts when a few of
-//! them change. Under one parent, a removed and an added span of the same service and kind
-//! are a rename. Finally a removed and an added span alike in everything, anywhere in the tree,
-//! are one span that moved to another parent. Every step is linear in the spans (with hashing), so
-//! a diff costs O(n log n) at most, with the sorting in normalization.
+//! them change. Children alike all the way down and in the same order on both sides (most of them,
+//! when little changed) pair in order without grouping, as the groups would pair them. Under one
+//! parent, a removed and an added span of the same service and kind are a rename. Finally a
+//! removed and an added span alike in everything, anywhere in the tree, are one span that moved to
+//! another parent.
+//!
+//! Likeness is compared by 64-bit hashes, computed once per span. Grouping, pairing and moves are
+//! linear in the spans (hashing, or sorting within a large group), so a diff costs O(n log n) at
+//! most, with the sorting in normalization; only renames compare each span left unmatched under a
+//! parent with the others left there.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::fmt::Write;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use super::normalize::{Baseline, NormSpan, SEPARATOR};
+use super::normalize::{Attrs, Baseline, NormSpan, SEPARATOR};
 use crate::telemetry::span::AttrValue;
 
 /// The differences between `old` and `new`.
@@ -87,22 +93,19 @@ impl Diff {
 pub fn diff(old: &Baseline, new: &Baseline) -> Diff {
     let (old_side, new_side) = (Side::of(old), Side::of(new));
     let mut out = Diff::default();
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    let mut unmatched_old: Vec<usize> = Vec::new();
-    let mut unmatched_new: Vec<usize> = Vec::new();
+    let mut matching = Matching::default();
     // Level by level from the roots: (old children, new children) of a matched pair.
     let mut queue: VecDeque<(&[usize], &[usize])> = VecDeque::from([(&old_side.roots[..], &new_side.roots[..])]);
     while let Some((old_children, new_children)) = queue.pop_front() {
-        let (matched, lost, found) = match_siblings(&old_side, old_children, &new_side, new_children);
-        for &(o, n) in &matched {
-            queue.push_back((&old_side.children[o], &new_side.children[n]));
+        let first = matching.pairs.len();
+        match_siblings(&old_side, old_children, &new_side, new_children, &mut matching);
+        for &(o, n) in &matching.pairs[first..] {
+            queue.push_back((old_side.children(o), new_side.children(n)));
         }
-        pairs.extend(matched);
-        unmatched_old.extend(lost);
-        unmatched_new.extend(found);
     }
+    let Matching { mut pairs, lost: unmatched_old, found: unmatched_new } = matching;
     // Spans alike in everything that were not matched in place moved to another parent.
-    let mut by_signature: HashMap<u64, VecDeque<usize>> = HashMap::new();
+    let mut by_signature: HashMap<u64, VecDeque<usize>, Fx> = HashMap::default();
     for &n in &unmatched_new {
         by_signature.entry(new_side.own[n]).or_default().push_back(n);
     }
@@ -119,28 +122,81 @@ pub fn diff(old: &Baseline, new: &Baseline) -> Diff {
     out.added = unmatched_new.into_iter().filter(|&n| !moved_new[n]).collect();
     out.removed.sort_unstable();
     out.added.sort_unstable();
-    pairs.sort_unstable();
+    // Each old span is in one pair at most: in the order of the old spans, without sorting.
     let mut counterpart = vec![None; old.spans.len()];
     for &(o, n) in &pairs {
         counterpart[o] = Some(n);
     }
-    out.matched = pairs
-        .into_iter()
+    out.matched = (0..old.spans.len())
+        .filter_map(|o| Some((o, counterpart[o]?)))
         .map(|(o, n)| {
             let (a, b) = (&old.spans[o], &new.spans[n]);
             // Moved: its parent now is not the old parent's counterpart (a renamed parent is not a move).
             let moved = old_side.parent[o].and_then(|p| counterpart[p]) != new_side.parent[n];
-            Matched { old: o, new: n, changes: changes(a, b, moved), duration: (a.duration.median, b.duration.median) }
+            let names = (old_side.names[o], new_side.names[n]);
+            Matched {
+                old: o,
+                new: n,
+                changes: changes(a, b, names, moved),
+                duration: (a.duration.median, b.duration.median),
+            }
         })
         .collect();
     out
 }
 
-/// One side of a diff: the tree, and per span a hash of what it is and of its whole subtree.
+/// FxHash (rustc's hasher): per 8-byte word a rotate, an xor and a multiply, a few cycles where
+/// SipHash takes dozens. What it hashes comes from the traces compared, not from an adversary
+/// flooding a server, so SipHash's protection buys nothing here.
+#[derive(Default)]
+struct FxHasher {
+    hash: u64,
+}
+
+type Fx = BuildHasherDefault<FxHasher>;
+
+impl FxHasher {
+    fn word(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.word(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut last = [0; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            // With its length in the byte left free, so that trailing zero bytes count.
+            self.word(u64::from_le_bytes(last) | (rest.len() as u64) << 56);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.word(n);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits, which hash tables take for buckets, the weakest.
+        self.hash.rotate_left(26)
+    }
+}
+
+/// One side of a diff: the tree, and per span its name and a hash of what it is and of its whole
+/// subtree.
 struct Side<'a> {
     spans: &'a [NormSpan],
+    /// The span's [`name`].
+    names: Vec<&'a str>,
     roots: Vec<usize>,
-    children: Vec<Vec<usize>>,
+    /// The children of span `i` are `child_list[child_start[i]..child_start[i + 1]]`, in order:
+    /// one list for all spans rather than a vector each.
+    child_start: Vec<usize>,
+    child_list: Vec<usize>,
     parent: Vec<Option<usize>>,
     /// Hash of the span's [`signature`].
     own: Vec<u64>,
@@ -152,73 +208,145 @@ impl<'a> Side<'a> {
     fn of(baseline: &'a Baseline) -> Side<'a> {
         let spans = &baseline.spans[..];
         let n = spans.len();
-        let mut at: HashMap<&str, usize> = HashMap::with_capacity(n);
-        let mut side = Side {
-            spans,
-            roots: Vec::new(),
-            children: vec![Vec::new(); n],
-            parent: vec![None; n],
-            own: spans.iter().map(|s| hash(&signature(s))).collect(),
-            subtree: vec![0; n],
-        };
+        let mut parents = Parents::default();
+        let mut names = Vec::with_capacity(n);
+        let mut own = Vec::with_capacity(n);
+        let mut roots = Vec::new();
+        let mut parent = vec![None; n];
+        let mut child_start = vec![0; n + 1];
+        let mut text = String::new();
         for (i, span) in spans.iter().enumerate() {
-            at.insert(&span.path, i);
-            match span.path.rsplit_once(SEPARATOR).and_then(|(parent, _)| at.get(parent)) {
-                Some(&parent) => {
-                    side.children[parent].push(i);
-                    side.parent[i] = Some(parent);
+            let (up, segment) = match split_last(&span.path) {
+                Some((up, segment)) => (parents.find(spans, i, up), segment),
+                None => (parents.root(spans, i), &span.path[..]),
+            };
+            names.push(name(segment));
+            own.push(signature(name(segment), span, &mut text));
+            match up {
+                Some(p) => {
+                    parent[i] = Some(p);
+                    child_start[p + 1] += 1;
                 }
-                None => side.roots.push(i),
+                None => roots.push(i),
             }
         }
+        for i in 0..n {
+            child_start[i + 1] += child_start[i];
+        }
+        let mut child_list = vec![0; child_start[n]];
+        let mut next = child_start.clone();
+        for (i, p) in parent.iter().enumerate() {
+            if let Some(p) = *p {
+                child_list[next[p]] = i;
+                next[p] += 1;
+            }
+        }
+        let mut side = Side { spans, names, roots, child_start, child_list, parent, own, subtree: vec![0; n] };
         // Spans come parents first, so going backwards children are done before their parent.
         for i in (0..n).rev() {
-            let mut hasher = DefaultHasher::new();
-            side.own[i].hash(&mut hasher);
-            for &child in &side.children[i] {
-                side.subtree[child].hash(&mut hasher);
+            let mut hasher = FxHasher::default();
+            hasher.write_u64(side.own[i]);
+            for &child in side.children(i) {
+                hasher.write_u64(side.subtree[child]);
             }
             side.subtree[i] = hasher.finish();
         }
         side
     }
+
+    fn children(&self, i: usize) -> &[usize] {
+        &self.child_list[self.child_start[i]..self.child_start[i + 1]]
+    }
 }
 
-fn hash(text: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
+/// Finds each span's parent: the last span before it whose path is its path's parent, as if
+/// every path were looked up in a map of the paths before it.
+///
+/// In a baseline as normalization writes it (depth first), that span is an ancestor of the
+/// previous span, so a stack of those ancestors finds it without hashing a single path. The stack
+/// cannot be wrong: every span after one on it is its descendant, with a longer path. Spans in
+/// another order fall back to the map, built when first needed.
+#[derive(Default)]
+struct Parents<'a> {
+    /// The previous span and its ancestors back to the last span not found this way.
+    stack: Vec<usize>,
+    /// Every path so far and the last span that has it, once the stack has failed.
+    at: Option<HashMap<&'a str, usize, Fx>>,
 }
 
-/// Matches siblings (see the module comment): the pairs, then the old and new ones left over.
-fn match_siblings(
-    old: &Side,
-    old_children: &[usize],
-    new: &Side,
-    new_children: &[usize],
-) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
-    let mut pairs = Vec::new();
-    let mut groups: HashMap<&str, (Vec<usize>, Vec<usize>)> = HashMap::new();
-    let mut names: Vec<&str> = Vec::new();
-    for (side, children, is_old) in [(old, old_children, true), (new, new_children, false)] {
-        for &i in children {
-            let name = name(&side.spans[i]);
-            let group = groups.entry(name).or_insert_with(|| {
-                names.push(name);
-                Default::default()
-            });
-            if is_old { group.0.push(i) } else { group.1.push(i) }
+impl<'a> Parents<'a> {
+    /// The parent of `spans[i]`, whose path's parent is `up`.
+    fn find(&mut self, spans: &'a [NormSpan], i: usize, up: &str) -> Option<usize> {
+        while let Some(&top) = self.stack.last() {
+            if spans[top].path == up {
+                self.stack.push(i);
+                self.remember(spans, i);
+                return Some(top);
+            }
+            self.stack.pop();
+        }
+        let at = self.at.get_or_insert_with(|| spans[..i].iter().enumerate().map(|(j, s)| (&s.path[..], j)).collect());
+        let parent = at.get(up).copied();
+        self.stack.push(i);
+        self.remember(spans, i);
+        parent
+    }
+
+    /// `spans[i]` is a root: no parent.
+    fn root(&mut self, spans: &'a [NormSpan], i: usize) -> Option<usize> {
+        self.stack.clear();
+        self.stack.push(i);
+        self.remember(spans, i);
+        None
+    }
+
+    fn remember(&mut self, spans: &'a [NormSpan], i: usize) {
+        if let Some(at) = &mut self.at {
+            at.insert(&spans[i].path, i);
         }
     }
-    let (mut lost, mut found) = (Vec::new(), Vec::new());
-    for name in names {
-        let (mut olds, mut news) = std::mem::take(groups.get_mut(name).expect("grouped above"));
-        let keys: [fn(&Side, usize) -> u64; 2] = [|s, i| s.subtree[i], |s, i| s.own[i]];
-        for key in keys {
-            let (paired, rest_old, rest_new) = pair_by(old, &olds, new, &news, key);
-            pairs.extend(paired);
-            (olds, news) = (rest_old, rest_new);
+}
+
+/// What matching has found so far: pairs (old, new), and the spans of each side it left alone.
+#[derive(Default)]
+struct Matching {
+    pairs: Vec<(usize, usize)>,
+    lost: Vec<usize>,
+    found: Vec<usize>,
+}
+
+/// Up to this many, scanning a list finds things faster than hashing or sorting it.
+const SMALL: usize = 16;
+
+/// Children of one name under one parent: old ones, new ones.
+struct Group<'a> {
+    name: &'a str,
+    olds: Vec<usize>,
+    news: Vec<usize>,
+}
+
+/// Matches siblings (see the module comment), adding to `matching`.
+fn match_siblings(old: &Side, old_children: &[usize], new: &Side, new_children: &[usize], matching: &mut Matching) {
+    if old_children.len() == new_children.len()
+        && old_children.iter().zip(new_children).all(|(&o, &n)| old.subtree[o] == new.subtree[n])
+    {
+        matching.pairs.extend(old_children.iter().copied().zip(new_children.iter().copied()));
+        return;
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<&str, usize, Fx> = HashMap::default();
+    for (side, children, is_old) in [(old, old_children, true), (new, new_children, false)] {
+        for &i in children {
+            let g = group_of(side.names[i], &mut groups, &mut index);
+            let group = &mut groups[g];
+            if is_old { group.olds.push(i) } else { group.news.push(i) }
         }
+    }
+    let pairs = &mut matching.pairs;
+    let (mut lost, mut found) = (Vec::new(), Vec::new());
+    for Group { mut olds, mut news, .. } in groups {
+        pair_by(old, &mut olds, new, &mut news, |s, i| s.subtree[i], pairs);
+        pair_by(old, &mut olds, new, &mut news, |s, i| s.own[i], pairs);
         // The others in canonical order: changed where both sides have one.
         let common = olds.len().min(news.len());
         pairs.extend(olds.iter().copied().zip(news.iter().copied()));
@@ -227,7 +355,6 @@ fn match_siblings(
     }
     // Renames: what is left under this parent, of the same service and kind, in order.
     let mut renamed_new = vec![false; found.len()];
-    let mut still_lost = Vec::new();
     for o in lost {
         let a = &old.spans[o];
         let rename = found
@@ -240,76 +367,142 @@ fn match_siblings(
                 renamed_new[k] = true;
                 pairs.push((o, n));
             }
-            None => still_lost.push(o),
+            None => matching.lost.push(o),
         }
     }
-    let still_found = found.into_iter().zip(renamed_new).filter(|(_, r)| !r).map(|(n, _)| n).collect();
-    (pairs, still_lost, still_found)
+    matching.found.extend(found.into_iter().zip(renamed_new).filter(|(_, r)| !r).map(|(n, _)| n));
 }
 
-/// Pairs each of `olds` with the first unpaired of `news` that has the same `key`, in order;
-/// returns the pairs and what is left of each side (in order).
+/// The index in `groups` of the group named `name`, added if new: found by a scan while there are
+/// few groups, through `index` once there are many.
+fn group_of<'a>(name: &'a str, groups: &mut Vec<Group<'a>>, index: &mut HashMap<&'a str, usize, Fx>) -> usize {
+    if groups.len() < SMALL {
+        if let Some(g) = groups.iter().position(|g| g.name == name) {
+            return g;
+        }
+    } else {
+        if index.is_empty() {
+            index.extend(groups.iter().enumerate().map(|(g, group)| (group.name, g)));
+        }
+        if let Some(&g) = index.get(name) {
+            return g;
+        }
+        index.insert(name, groups.len());
+    }
+    groups.push(Group { name, olds: Vec::new(), news: Vec::new() });
+    groups.len() - 1
+}
+
+/// Marks a span of `news` as paired.
+const TAKEN: usize = usize::MAX;
+
+/// Pairs each of `olds` with the first unpaired of `news` that has the same `key`, in order; adds
+/// the pairs to `pairs` and leaves in `olds` and `news` what is left (in order).
 fn pair_by(
     old: &Side,
-    olds: &[usize],
+    olds: &mut Vec<usize>,
     new: &Side,
-    news: &[usize],
+    news: &mut Vec<usize>,
     key: fn(&Side, usize) -> u64,
-) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
-    let mut by_key: HashMap<u64, VecDeque<usize>> = HashMap::with_capacity(news.len());
-    for (j, &n) in news.iter().enumerate() {
-        by_key.entry(key(new, n)).or_default().push_back(j);
+    pairs: &mut Vec<(usize, usize)>,
+) {
+    if olds.is_empty() || news.is_empty() {
+        return;
     }
-    let mut taken = vec![false; news.len()];
-    let mut pairs = Vec::new();
-    let mut rest_old = Vec::new();
-    for &o in olds {
-        match by_key.get_mut(&key(old, o)).and_then(VecDeque::pop_front) {
-            Some(j) => {
-                taken[j] = true;
-                pairs.push((o, news[j]));
+    let mut pair = |o: usize, j: usize, news: &mut [usize]| {
+        pairs.push((o, news[j]));
+        news[j] = TAKEN;
+    };
+    if olds.len().min(news.len()) < SMALL {
+        // Few on one side: scanning the other for each is linear in it.
+        olds.retain(|&o| {
+            let wanted = key(old, o);
+            match news.iter().position(|&n| n != TAKEN && key(new, n) == wanted) {
+                Some(j) => {
+                    pair(o, j, news);
+                    false
+                }
+                None => true,
             }
-            None => rest_old.push(o),
-        }
+        });
+    } else {
+        // Sorted by key, then by place: each key's news in order, with the next unpaired one in
+        // `next` at the first of them.
+        let mut by_key: Vec<(u64, usize)> = news.iter().enumerate().map(|(j, &n)| (key(new, n), j)).collect();
+        by_key.sort_unstable();
+        let mut next: Vec<usize> = (0..by_key.len()).collect();
+        olds.retain(|&o| {
+            let wanted = key(old, o);
+            let first = by_key.partition_point(|&(k, _)| k < wanted);
+            match by_key.get(next.get(first).copied().unwrap_or(first)) {
+                Some(&(k, j)) if k == wanted => {
+                    next[first] += 1;
+                    pair(o, j, news);
+                    false
+                }
+                _ => true,
+            }
+        });
     }
-    let rest_new = news.iter().zip(&taken).filter(|(_, t)| !**t).map(|(&n, _)| n).collect();
-    (pairs, rest_old, rest_new)
+    news.retain(|&n| n != TAKEN);
 }
 
-/// The span's name: its path's last segment without the `#k` that numbers siblings.
-fn name(span: &NormSpan) -> &str {
-    let segment = span.segment();
+/// The span's name, from the last segment of its path: without the `#k` that numbers siblings.
+fn name(segment: &str) -> &str {
     match segment.rsplit_once('#') {
         Some((name, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => segment,
     }
 }
 
-/// Everything about a span but its place and timing, as one comparable string.
-fn signature(span: &NormSpan) -> String {
-    let mut text =
-        format!("{}\u{1}{}\u{1}{}\u{1}{}", name(span), span.service, span.kind.as_str(), span.status.as_str());
+/// Hash of everything about a span but its place and timing: of the text
+/// `name␁service␁kind␁status`, then `␁key=value` per attribute and `␂event` per event. The text is
+/// written into `text`, one buffer for all spans, and hashed whole.
+fn signature(name: &str, span: &NormSpan, text: &mut String) -> u64 {
+    text.clear();
+    for part in [name, "\u{1}", &span.service, "\u{1}", span.kind.as_str(), "\u{1}", span.status.as_str()] {
+        text.push_str(part);
+    }
     for (key, value) in &span.attrs {
         text.push('\u{1}');
         text.push_str(key);
         text.push('=');
-        text.push_str(&value.text());
+        match value {
+            AttrValue::Str(s) => text.push_str(s),
+            _ => {
+                let _ = write!(text, "{value}");
+            }
+        }
     }
     for event in &span.events {
         text.push('\u{2}');
         text.push_str(event);
     }
-    text
+    let mut hasher = FxHasher::default();
+    hasher.write(text.as_bytes());
+    hasher.finish()
 }
 
-/// How `a` (old) and `b` (new) differ, timing aside; `moved` when `b` is below another parent.
-fn changes(a: &NormSpan, b: &NormSpan, moved: bool) -> Vec<Change> {
+/// `path` split at its last separator: the parent's path and the last segment. What
+/// `path.rsplit_once(SEPARATOR)` gives, by comparing at each byte of the short last segment rather
+/// than setting up a general substring search for every span.
+fn split_last(path: &str) -> Option<(&str, &str)> {
+    let (bytes, separator) = (path.as_bytes(), SEPARATOR.as_bytes());
+    (separator.len()..=bytes.len())
+        .rev()
+        .find(|&end| bytes[..end].ends_with(separator))
+        .map(|end| (&path[..end - separator.len()], &path[end..]))
+}
+
+/// How `a` (old) and `b` (new), named `names`, differ, timing aside; `moved` when `b` is below
+/// another parent.
+fn changes(a: &NormSpan, b: &NormSpan, names: (&str, &str), moved: bool) -> Vec<Change> {
     let mut out = Vec::new();
-    if name(a) != name(b) {
-        out.push(Change::Renamed { old: name(a).to_string(), new: name(b).to_string() });
+    if names.0 != names.1 {
+        out.push(Change::Renamed { old: names.0.to_string(), new: names.1.to_string() });
     }
     if moved {
-        let parent = |s: &NormSpan| s.path.rsplit_once(SEPARATOR).map_or(String::new(), |(p, _)| p.to_string());
+        let parent = |s: &NormSpan| split_last(&s.path).map_or(String::new(), |(p, _)| p.to_string());
         out.push(Change::Moved { old: parent(a), new: parent(b) });
     }
     if a.service != b.service {
@@ -321,17 +514,37 @@ fn changes(a: &NormSpan, b: &NormSpan, moved: bool) -> Vec<Change> {
     if a.status != b.status {
         out.push(Change::Status { old: a.status.as_str(), new: b.status.as_str() });
     }
-    let keys: std::collections::BTreeSet<&str> = a.attrs.keys().chain(b.attrs.keys()).map(|k| &**k).collect();
-    for key in keys {
-        let (x, y) = (a.attrs.get(key), b.attrs.get(key));
-        if x != y {
-            out.push(Change::Attr { key: key.to_string(), old: x.cloned(), new: y.cloned() });
-        }
+    // Most matched spans have the same attributes: one comparison says so.
+    if a.attrs != b.attrs {
+        attr_changes(&a.attrs, &b.attrs, &mut out);
     }
     if a.events != b.events {
         out.push(Change::Events { old: a.events.clone(), new: b.events.clone() });
     }
     out
+}
+
+/// The attributes added, removed or changed from `a` to `b`, by key: both are sorted by key, so
+/// one walk through the two finds them.
+fn attr_changes(a: &Attrs, b: &Attrs, out: &mut Vec<Change>) {
+    let (mut olds, mut news) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        let (old, new) = match (olds.peek(), news.peek()) {
+            (None, None) => return,
+            (Some(_), None) => (olds.next(), None),
+            (None, Some(_)) => (None, news.next()),
+            (Some((x, _)), Some((y, _))) => match x.cmp(y) {
+                std::cmp::Ordering::Less => (olds.next(), None),
+                std::cmp::Ordering::Greater => (None, news.next()),
+                std::cmp::Ordering::Equal => (olds.next(), news.next()),
+            },
+        };
+        let (x, y) = (old.map(|(_, v)| v), new.map(|(_, v)| v));
+        if x != y {
+            let key = old.or(new).map_or("", |(k, _)| k);
+            out.push(Change::Attr { key: key.to_string(), old: x.cloned(), new: y.cloned() });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::time::Duration;
 
 use crate::expect::matcher::TraceIndex;
@@ -155,8 +156,11 @@ fn version() -> String {
 /// offset and duration as one-sample statistics.
 fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
     let index = TraceIndex::new(spans);
-    let origin = index.spans().iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
-    let mut attrs: Vec<Attrs> = index.spans().iter().map(|span| redacted_attributes(span, ignore_attrs)).collect();
+    let spans = index.spans();
+    let origin = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+    // What ordering siblings compares, looked up once per span rather than at every comparison.
+    let keys: Vec<SortKey> = spans.iter().map(|&span| SortKey::of(span)).collect();
+    let mut attrs: Vec<Attrs> = vec![Attrs::new(); index.len()];
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); index.len()];
     let mut roots = Vec::new();
     for position in 0..index.len() {
@@ -165,27 +169,34 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
             None => roots.push(position),
         }
     }
+    // Attributes are redacted one sibling group at a time, just before the group is sorted, so
+    // that they lie in memory about in the order they are written and compared in afterwards, not
+    // in the order the spans arrived.
+    let mut sort = |siblings: &mut [usize]| {
+        for &p in siblings.iter() {
+            attrs[p] = redacted_attributes(spans[p], ignore_attrs);
+        }
+        siblings.sort_by(|&a, &b| canonical_order(&keys[a], &attrs[a], &keys[b], &attrs[b]));
+    };
     // Depth first, parents before children, siblings in canonical order: (position, path).
-    let canonical =
-        |a: &usize, b: &usize| canonical_order(index.spans()[*a], &attrs[*a], index.spans()[*b], &attrs[*b]);
     let mut ordered: Vec<(usize, String)> = Vec::with_capacity(index.len());
     let mut stack: Vec<(usize, String)> = Vec::new();
-    roots.sort_by(canonical);
+    sort(&mut roots);
     push_siblings(&index, &roots, "", &mut stack);
     while let Some((position, path)) = stack.pop() {
         let mut below = std::mem::take(&mut children[position]);
-        below.sort_by(canonical);
+        sort(&mut below);
         push_siblings(&index, &below, &path, &mut stack);
         ordered.push((position, path));
     }
     ordered
         .into_iter()
         .map(|(position, path)| {
-            let span = index.spans()[position];
+            let span = spans[position];
             let start = Duration::from_nanos(span.start_unix_nano.saturating_sub(origin));
             NormSpan {
                 path,
-                service: span.service_name().to_string(),
+                service: keys[position].service.to_string(),
                 kind: span.kind,
                 status: span.status,
                 attrs: std::mem::take(&mut attrs[position]),
@@ -197,26 +208,46 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
         .collect()
 }
 
+/// Up to this many siblings, counting names by scanning them is cheaper than a map.
+const FEW_SIBLINGS: usize = 16;
+
 /// Pushes `siblings` (in canonical order) onto the depth-first stack with their paths, so that they
 /// pop in that order; a name shared by several siblings gets `#1`, `#2`, … in that order.
 fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: &str, stack: &mut Vec<(usize, String)>) {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for &p in siblings {
-        *counts.entry(&index.spans()[p].name).or_default() += 1;
+    let name = |p: usize| &*index.spans()[p].name;
+    // Per name: how many siblings have it, how many of those are numbered so far.
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    if siblings.len() > FEW_SIBLINGS {
+        for &p in siblings {
+            counts.entry(name(p)).or_default().0 += 1;
+        }
     }
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    let named: Vec<(usize, String)> = siblings
-        .iter()
-        .map(|&p| {
-            let name = &*index.spans()[p].name;
-            let n = seen.entry(name).or_default();
-            *n += 1;
-            let segment = if counts[name] > 1 { format!("{name}#{n}") } else { name.to_string() };
-            let path = if parent.is_empty() { segment } else { format!("{parent}{SEPARATOR}{segment}") };
-            (p, path)
-        })
-        .collect();
-    stack.extend(named.into_iter().rev());
+    let first = stack.len();
+    for (k, &p) in siblings.iter().enumerate() {
+        let name = name(p);
+        let (sharing, n) = match counts.get_mut(name) {
+            Some((sharing, numbered)) => {
+                *numbered += 1;
+                (*sharing, *numbered)
+            }
+            None => {
+                let same = |q: &&usize| &*index.spans()[**q].name == name;
+                (siblings.iter().filter(same).count(), siblings[..k].iter().filter(same).count() + 1)
+            }
+        };
+        // The path in one allocation: `parent › name#n`.
+        let mut path = String::with_capacity(parent.len() + SEPARATOR.len() + name.len() + 4);
+        if !parent.is_empty() {
+            path.push_str(parent);
+            path.push_str(SEPARATOR);
+        }
+        path.push_str(name);
+        if sharing > 1 {
+            let _ = write!(path, "#{n}");
+        }
+        stack.push((p, path));
+    }
+    stack[first..].reverse();
 }
 
 /// The span's attributes, sorted, with volatile and ignored values redacted.
@@ -236,17 +267,41 @@ fn redacted_attributes(span: &Span, ignore_attrs: &[String]) -> Attrs {
         .collect()
 }
 
+/// What siblings are ordered by, before their attributes and start.
+struct SortKey<'a> {
+    /// clnrm's steps' index.
+    step: Option<i64>,
+    name: &'a str,
+    service: &'a str,
+    kind: SpanKind,
+    status: SpanStatus,
+    start: u64,
+}
+
+impl<'a> SortKey<'a> {
+    fn of(span: &'a Span) -> SortKey<'a> {
+        let step = match span.attr("clnrm.step.index") {
+            Some(AttrValue::Int(i)) => Some(*i),
+            _ => None,
+        };
+        SortKey {
+            step,
+            name: &span.name,
+            service: span.service_name(),
+            kind: span.kind,
+            status: span.status,
+            start: span.start_unix_nano,
+        }
+    }
+}
+
 /// Orders siblings: clnrm's steps by their index, then everything by what it is (name, service,
 /// kind, status, attributes), then by start. Compares in place: sorting allocates nothing.
-fn canonical_order(a: &Span, a_attrs: &Attrs, b: &Span, b_attrs: &Attrs) -> Ordering {
-    let step = |span: &Span| match span.attr("clnrm.step.index") {
-        Some(AttrValue::Int(i)) => Some(*i),
-        _ => None,
-    };
-    step(a)
-        .cmp(&step(b))
-        .then_with(|| a.name.cmp(&b.name))
-        .then_with(|| a.service_name().cmp(b.service_name()))
+fn canonical_order(a: &SortKey, a_attrs: &Attrs, b: &SortKey, b_attrs: &Attrs) -> Ordering {
+    a.step
+        .cmp(&b.step)
+        .then_with(|| a.name.cmp(b.name))
+        .then_with(|| a.service.cmp(b.service))
         .then_with(|| a.kind.as_str().cmp(b.kind.as_str()))
         .then_with(|| a.status.as_str().cmp(b.status.as_str()))
         .then_with(|| {
@@ -257,7 +312,7 @@ fn canonical_order(a: &Span, a_attrs: &Attrs, b: &Span, b_attrs: &Attrs) -> Orde
                 })
                 .unwrap_or_else(|| a_attrs.len().cmp(&b_attrs.len()))
         })
-        .then_with(|| a.start_unix_nano.cmp(&b.start_unix_nano))
+        .then_with(|| a.start.cmp(&b.start))
 }
 
 /// A total order on attribute values: by type, then by value (floats by `total_cmp`).
