@@ -119,7 +119,7 @@ pub enum Command {
         /// The later baseline.
         new: PathBuf,
         /// Show spans whose median duration grew by more than this percentage (and 2ms).
-        #[arg(long, value_name = "PERCENT", default_value_t = 25.0)]
+        #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = parse_percent)]
         slower: f64,
     },
 
@@ -213,6 +213,16 @@ pub enum BaselineCommand {
 pub enum ReportKind {
     Junit,
     Json,
+}
+
+/// A percentage: a number of zero or more, with or without `%`.
+fn parse_percent(arg: &str) -> Result<f64, String> {
+    let number = arg.strip_suffix('%').unwrap_or(arg).trim();
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| format!("expected a percentage of 0 or more, like 25 or 25% (got `{arg}`)"))
 }
 
 fn parse_report(arg: &str) -> Result<(ReportKind, PathBuf), String> {
