@@ -24,3 +24,4 @@ pub mod scenario;
 pub mod schema;
 pub mod suggest;
 pub mod telemetry;
+pub mod watch;

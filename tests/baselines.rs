@@ -105,9 +105,7 @@ fn record_change_fail_in_ci_accept_and_pass_again() {
         .stdout_has("baselines/shop.toml → baselines/shop.toml.new: 1 span added")
         .stdout_has("reserve item#3");
     let json = p.clnrm(&["diff", "baselines/shop.toml", "baselines/shop.toml.new", "--format", "json"]).json();
-    p.clnrm(&["diff", "baselines/shop.toml", "baselines/shop.toml.new", "--slower=-5"])
-        .code(2)
-        .stderr_has("0 or more");
+    p.clnrm(&["diff", "baselines/shop.toml", "baselines/shop.toml.new", "--slower=-5"]).code(2).stderr_has("0 or more");
     assert_eq!(json["added"].as_array().unwrap().len(), 1, "{json}");
 
     // Accepting it makes CI pass again.
