@@ -219,6 +219,10 @@ fn a_corrupted_baseline_stops_the_run_naming_the_file() {
     }
     p.write("baselines/steps.toml", "format = 9\nclnrm = \"9.0.0\"\n");
     p.clnrm(&["run"]).code(3).stderr_has("baseline format 9 is not known");
+    // A corrupted pending file is named too, and accepting it changes nothing.
+    p.write("baselines/steps.toml.new", "format = 1\n[[span]]\npath = 3\n");
+    p.clnrm(&["baseline", "accept"]).code(3).stderr_has("baselines/steps.toml.new");
+    assert!(p.join("baselines/steps.toml.new").exists());
     p.write("other.toml", "not a baseline");
     p.clnrm(&["diff", "other.toml", "baselines/steps.toml"]).code(3).stderr_has("other.toml");
 }

@@ -63,15 +63,6 @@ impl Baselines {
         Ok(Some(stored))
     }
 
-    /// Reads a pending baseline (for review): `None` when there is none.
-    pub fn load_pending(&self, scenario: &str) -> Result<Option<Baseline>, String> {
-        match std::fs::read_to_string(self.pending_path(scenario)) {
-            Ok(text) => store::parse(&text).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
     /// Writes the baseline, replacing any pending one; the blake3 of what it wrote.
     pub fn write(&self, baseline: &Baseline) -> std::io::Result<blake3::Hash> {
         std::fs::create_dir_all(&self.dir)?;

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::json;
 
 use crate::baseline::diff::diff;
-use crate::baseline::files::{Baselines, DIR};
+use crate::baseline::files::{self, Baselines, DIR};
 use crate::baseline::normalize::Baseline;
 use crate::baseline::show;
 use crate::cli::BaselineCommand;
@@ -48,9 +48,9 @@ impl Pending {
     }
 }
 
-/// Reads the pending baselines of `names` (all when empty). A name without one is an error that
-/// lists those there are; so is a pending or stored file that cannot be read.
-fn load(baselines: &Baselines, names: &[String]) -> Result<Vec<Pending>, Error> {
+/// Reads the pending baselines of `names` (all when empty). A name without one is a usage error
+/// that lists those there are; a pending or stored file that is not a baseline is exit 3, naming it.
+fn load(baselines: &Baselines, names: &[String], format: Format) -> Result<Vec<Pending>, Error> {
     let all = baselines.pending().map_err(|e| Error::io(format!("cannot list {DIR}/"), e))?;
     if let Some(unknown) = names.iter().find(|n| !all.contains(n)) {
         let there = if all.is_empty() { "there are none".to_string() } else { format!("pending: {}", all.join(", ")) };
@@ -61,18 +61,17 @@ fn load(baselines: &Baselines, names: &[String]) -> Result<Vec<Pending>, Error> 
         .into_iter()
         .map(|scenario| {
             let file = format!("{DIR}/{scenario}.toml");
-            let new = baselines
-                .load_pending(&scenario)
-                .map_err(|e| Error::Usage(format!("{file}.new is not a valid baseline: {e}")))?
-                .ok_or_else(|| Error::Usage(format!("{file}.new disappeared")))?;
-            let old = baselines.load(&scenario, &file).map_err(|d| Error::Usage(d.render()))?.map(|s| s.baseline);
+            let invalid = |d: Box<crate::diagnostic::Diagnostic>| super::invalid(format, &[*d]);
+            let new =
+                files::read(&baselines.pending_path(&scenario), &format!("{file}.new")).map_err(invalid)?.baseline;
+            let old = baselines.load(&scenario, &file).map_err(invalid)?.map(|s| s.baseline);
             Ok(Pending { scenario, old, new })
         })
         .collect()
 }
 
 fn pending(baselines: &Baselines, format: Format) -> Result<(), Error> {
-    let pending = load(baselines, &[])?;
+    let pending = load(baselines, &[], format)?;
     if format == Format::Json {
         let items: Vec<_> = pending
             .iter()
@@ -121,7 +120,7 @@ fn refuse_in_ci() -> Result<(), Error> {
 
 fn decide(baselines: &Baselines, names: &[String], decision: Decision) -> Result<(), Error> {
     refuse_in_ci()?;
-    let pending = load(baselines, names)?;
+    let pending = load(baselines, names, Format::Human)?;
     if pending.is_empty() {
         output::line("no pending baselines");
     }
@@ -159,7 +158,7 @@ fn review(baselines: &Baselines, names: &[String]) -> Result<(), Error> {
                 .into(),
         ));
     }
-    let pending = load(baselines, names)?;
+    let pending = load(baselines, names, Format::Human)?;
     if pending.is_empty() {
         output::line("no pending baselines");
         return Ok(());
