@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::diff::{Change, Diff};
 use super::normalize::Baseline;
 use crate::config::{AttrPolicy, Thresholds};
+use crate::output;
 use crate::telemetry::span::SpanStatus;
 
 /// Growth below this never fails a duration rule unless `duration_floor` says otherwise.
@@ -115,13 +116,13 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits) -> Gat
         }
     }
     let mut gate = Gate::default();
-    count(&mut gate, "added_spans", "added", &added, limits.added);
-    count(&mut gate, "removed_spans", "removed", &removed, limits.removed);
-    count(&mut gate, "new_errors", "newly with status error", &errors, limits.new_errors);
+    allowance(&mut gate, "added_spans", "added", &added, limits.added);
+    allowance(&mut gate, "removed_spans", "removed", &removed, limits.removed);
+    allowance(&mut gate, "new_errors", "newly with status error", &errors, limits.new_errors);
     if !changed.is_empty() {
         let message = format!(
             "{} changed (attributes, events, kind, service or status): {}",
-            spans(changed.len()),
+            output::count(changed.len(), "span"),
             list(&changed)
         );
         match limits.attrs {
@@ -148,7 +149,7 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits) -> Gat
         let named: Vec<&str> = named.iter().map(String::as_str).collect();
         let message = format!(
             "{} slower than allowed (more than +{percent}% and more than {}): {}",
-            spans(slower.len()),
+            output::count(slower.len(), "span"),
             super::store::duration(limits.floor),
             list(&named)
         );
@@ -186,15 +187,13 @@ pub fn growth(old: Duration, new: Duration) -> String {
     format!("{percent:+.1}%")
 }
 
-fn count(gate: &mut Gate, threshold: &'static str, what: &str, paths: &[&str], allowed: u64) {
+/// Breaks `threshold` when more spans than `allowed` are in `paths`.
+fn allowance(gate: &mut Gate, threshold: &'static str, what: &str, paths: &[&str], allowed: u64) {
     if paths.len() as u64 > allowed {
-        let message = format!("{} {what}, at most {allowed} allowed: {}", spans(paths.len()), list(paths));
+        let message =
+            format!("{} {what}, at most {allowed} allowed: {}", output::count(paths.len(), "span"), list(paths));
         gate.broken.push(Broken { threshold, message });
     }
-}
-
-fn spans(n: usize) -> String {
-    crate::output::count(n, "span")
 }
 
 /// The first few, quoted, and how many more.

@@ -34,7 +34,6 @@ use outcome::{Failure, RunReport, ScenarioOutcome, Signal, Status};
 use scenario::Shared;
 
 /// A scenario chosen to run.
-#[derive(Clone)]
 pub struct Planned {
     pub scenario: Arc<Scenario>,
     /// The scenario file, as shown to the user.
@@ -261,9 +260,12 @@ impl Context<'_> {
             while !stop && running.len() < self.options.jobs.max(1) {
                 let Some((planned, full, cache)) = queue.next() else { break };
                 reporter.started(&planned.scenario.name);
-                let task = repeat(Arc::clone(shared), planned.clone(), cache, self.options.clone());
                 let name = (planned.scenario.name.clone(), planned.file.clone());
-                let handle = running.spawn(async move { (task.await, planned, full) });
+                let (shared, options) = (Arc::clone(shared), self.options.clone());
+                let handle = running.spawn(async move {
+                    let ran = repeat(shared, &planned, cache, &options).await;
+                    (ran, planned, full)
+                });
                 names.insert(handle.id(), name);
             }
             let Some(joined) = running.join_next_with_id().await else { break };
@@ -302,9 +304,9 @@ impl Context<'_> {
 /// the traces with its baseline. The outcome is the last run's, with the time of all of them.
 async fn repeat(
     shared: Arc<Shared>,
-    planned: Planned,
+    planned: &Planned,
     cache: CacheStatus,
-    options: Options,
+    options: &Options,
 ) -> (ScenarioOutcome, bool) {
     let mut traces = Vec::new();
     let mut elapsed = Duration::ZERO;
