@@ -166,7 +166,8 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
         otel: project.config.otel.clone(),
         telemetry: Arc::new(session),
         reuse: false,
-        background: std::sync::Mutex::new(tokio::task::JoinSet::new()),
+        background: Arc::default(),
+        cancel: clnrm::run::Cancel::never(),
     });
     let mut scenario_times = Vec::new();
     for _ in 0..SCENARIOS {

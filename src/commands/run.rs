@@ -66,6 +66,7 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         destination: Destination::from_env(args.otel_endpoint.as_deref()),
         repeat: args.repeat,
         comparison: Comparison { baselines, update, thresholds: config.thresholds.clone() },
+        keep_warm: false,
     };
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);

@@ -182,7 +182,10 @@ impl Pool {
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).spawn(task);
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        // A long `watch` would otherwise keep every finished task until it quits.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
     }
 
     /// Free lanes holding a warm step container: scenarios that would be served at once.
@@ -198,6 +201,18 @@ impl Pool {
     pub fn announce(self: &Arc<Self>, images: impl IntoIterator<Item = String>) {
         let mut state = self.state();
         state.demand.extend(images);
+        self.update(&mut state);
+    }
+
+    /// Takes back announced scenarios that will not start after all (a cancelled `watch` batch,
+    /// `--fail-fast`), so that nothing is warmed for them and idle lanes can expire.
+    pub fn withdraw(self: &Arc<Self>, images: impl IntoIterator<Item = String>) {
+        let mut state = self.state();
+        for image in images {
+            if let Some(at) = state.demand.iter().position(|i| *i == image) {
+                state.demand.remove(at);
+            }
+        }
         self.update(&mut state);
     }
 

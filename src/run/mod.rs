@@ -11,7 +11,7 @@ pub mod plan;
 pub mod scenario;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -64,6 +64,8 @@ pub struct Options {
     pub repeat: u32,
     /// How passing scenarios are compared with their baselines.
     pub comparison: Comparison,
+    /// Keep the pool warm between batches (`watch`).
+    pub keep_warm: bool,
 }
 
 /// Runs `planned` and reports as it goes. An error is an infrastructure failure before any
@@ -77,57 +79,220 @@ pub async fn run(
     reporter: &mut dyn Reporter,
 ) -> Result<RunReport, EngineError> {
     let started = Instant::now();
-    let engine = Engine::connect(identity).await?;
-    let sweeper = engine.clone();
-    let sweep = tokio::spawn(async move { cleanup::sweep(&sweeper).await });
+    let runner = Runner::start(config, identity, options.clone()).await?;
     reporter.planned(planned.len());
-
-    let registry = Registry::default();
-    let network = engine.name("net", "run");
-    let session = match start_telemetry(&engine, &registry, &network, config, options).await {
-        Ok(session) => Arc::new(session),
-        Err(e) => {
-            registry.remove_all(&engine).await;
-            return Err(e);
-        }
-    };
-    let context =
-        Context { config, cache, engine: &engine, registry: &registry, options, network: &network, session: &session };
-    let mut progress = Progress::default();
+    let (mut progress, never) = (Progress::default(), Cancel::never());
     let interrupt = signal();
     tokio::pin!(interrupt);
     let (result, interrupted) = tokio::select! {
-        result = context.execute_all(planned, reporter, &mut progress) => (result, None),
+        result = runner.batch(config, cache, planned, &never, reporter, &mut progress) => (result, None),
         signal = &mut interrupt => (Ok(()), Some(signal)),
     };
-
     reporter.cleaning();
-    if let Some(shared) = &progress.shared {
-        if let Some(pool) = &shared.pool {
-            pool.shutdown().await;
-        }
-        let mut background = std::mem::take(&mut *shared.background.lock().unwrap_or_else(|e| e.into_inner()));
-        if interrupted.is_some() {
-            background.abort_all();
-        }
-        while background.join_next().await.is_some() {}
-    }
-    let telemetry = session.end().await;
-    let mut leftovers = registry.remove_all(&engine).await;
-    leftovers += cleanup::remove_run(&engine).await;
-    let _ = sweep.await;
+    let pool = runner.pool_stats();
+    let run_id = runner.engine.identity.run_id.clone();
+    let finished = runner.finish(interrupted.is_some()).await;
     result?;
     Ok(RunReport {
-        run_id: engine.identity.run_id.clone(),
-        pool: progress.shared.as_ref().and_then(|s| s.pool.as_ref()).map(|p| p.stats()),
+        run_id,
+        pool,
         outcomes: progress.outcomes,
         elapsed: started.elapsed(),
         interrupted,
         infrastructure: progress.infrastructure,
-        leftovers,
-        strays: telemetry.strays,
-        undelivered: telemetry.undelivered,
+        leftovers: finished.leftovers,
+        strays: finished.strays,
+        undelivered: finished.undelivered,
     })
+}
+
+/// What stays up from one batch of scenarios to the next: the engine connection, the run's
+/// network, the span receiver on its gateway, the warm pool and the teardown work still going on.
+/// `run` uses it for one batch; `watch` for one batch per change, so the pool stays warm and the
+/// receiver up between them.
+pub struct Runner {
+    pub engine: Engine,
+    registry: Registry,
+    /// The run's network: lanes live there, the receiver listens on its gateway.
+    network: String,
+    session: Arc<Session>,
+    options: Options,
+    /// Made when a batch first needs step containers, then kept.
+    pool: Mutex<Option<Arc<Pool>>>,
+    background: Arc<Mutex<JoinSet<()>>>,
+    /// Removing leftovers of dead runs, in the background from the start.
+    sweep: tokio::task::JoinHandle<Result<cleanup::Removed, EngineError>>,
+}
+
+/// What finishing a runner reports.
+pub struct Finished {
+    /// Resources that could not be removed.
+    pub leftovers: usize,
+    pub strays: crate::telemetry::store::Strays,
+    pub undelivered: u64,
+}
+
+/// Tells a batch to stop: running scenarios tear down at once and are not reported, and queued
+/// ones do not start. `watch` cancels work a newer change made stale.
+#[derive(Clone)]
+pub struct Cancel(tokio::sync::watch::Receiver<bool>);
+
+impl Cancel {
+    /// A cancel and the switch that sets it.
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, Cancel) {
+        let (switch, cancel) = tokio::sync::watch::channel(false);
+        (switch, Cancel(cancel))
+    }
+
+    /// A cancel that never fires.
+    pub fn never() -> Cancel {
+        Cancel::new().1
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when cancelled (never, once the switch is gone unset).
+    pub async fn cancelled(&self) {
+        let mut watch = self.0.clone();
+        if watch.wait_for(|set| *set).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Runner {
+    /// Connects to the engine (sweeping leftovers of dead runs meanwhile), creates the run's
+    /// network and starts the span receiver.
+    pub async fn start(config: &Config, identity: RunIdentity, options: Options) -> Result<Runner, EngineError> {
+        let engine = Engine::connect(identity).await?;
+        let sweeper = engine.clone();
+        let sweep = tokio::spawn(async move { cleanup::sweep(&sweeper).await });
+        let registry = Registry::default();
+        let network = engine.name("net", "run");
+        let session = match start_telemetry(&engine, &registry, &network, config, &options).await {
+            Ok(session) => Arc::new(session),
+            Err(e) => {
+                registry.remove_all(&engine).await;
+                let _ = sweep.await;
+                return Err(e);
+            }
+        };
+        Ok(Runner {
+            engine,
+            registry,
+            network,
+            session,
+            options,
+            pool: Mutex::new(None),
+            background: Arc::default(),
+            sweep,
+        })
+    }
+
+    pub fn pool_stats(&self) -> Option<pool::Stats> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|p| p.stats())
+    }
+
+    /// Runs a batch of scenarios, reporting each as it finishes and adding it to `progress` (kept
+    /// outside, so that an interruption, which drops the batch mid-way, loses nothing of it).
+    /// Once `cancel` fires, nothing more is reported. An error is an image that cannot be had.
+    pub async fn batch(
+        &self,
+        config: &Config,
+        cache: &Cache,
+        planned: Vec<Planned>,
+        cancel: &Cancel,
+        reporter: &mut dyn Reporter,
+        progress: &mut Progress,
+    ) -> Result<(), EngineError> {
+        let images = tokio::select! {
+            images = ensure_images(&self.engine, config, &planned, reporter) => images?,
+            () = cancel.cancelled() => return Ok(()),
+        };
+        let mut to_run = Vec::new();
+        for item in planned {
+            let full = full_key(&item.scenario, &item.source_key, &images);
+            let (lookup, warning) = cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
+            crate::output::diagnostics(warning.iter());
+            let status = CacheStatus::of(&lookup, self.options.force);
+            if status == CacheStatus::Hit {
+                // A span all the same, so the user's trace viewer shows the scenario was skipped.
+                let span = self.session.tracing.scenario(&item.scenario.name, &item.file);
+                span.set("clnrm.cache", status.as_str());
+                span.set("clnrm.outcome", "cached");
+                span.end();
+                let cached = ScenarioOutcome::without_running(&item.scenario.name, &item.file, Status::Cached);
+                reporter.finished(&cached);
+                progress.outcomes.push(cached);
+            } else {
+                to_run.push((item, full, status));
+            }
+        }
+        let demand: Vec<String> = to_run
+            .iter()
+            .filter_map(|(p, _, _)| first_step_image(&p.scenario))
+            .map(|source| images.get(&source).map(|a| a.reference.clone()).unwrap_or_default())
+            .collect();
+        let shared = Arc::new(Shared {
+            engine: self.engine.clone(),
+            registry: self.registry.clone(),
+            pool: self.pool_for(demand),
+            images,
+            defaults: config.defaults.clone(),
+            otel: config.otel.clone(),
+            telemetry: Arc::clone(&self.session),
+            reuse: self.options.reuse,
+            background: Arc::clone(&self.background),
+            cancel: cancel.clone(),
+        });
+        self.schedule(cache, &shared, to_run, reporter, progress).await;
+        Ok(())
+    }
+
+    /// The pool, warming for `demand` (made on first demand, told of it afterwards).
+    fn pool_for(&self, demand: Vec<String>) -> Option<Arc<Pool>> {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.as_ref() {
+            Some(existing) => existing.announce(demand),
+            None if demand.is_empty() => {}
+            None => {
+                let options = &self.options;
+                // Reused containers serve many scenarios: one per lane is all that is ever needed.
+                let ahead = if options.reuse { options.jobs } else { options.warm };
+                let settings = pool::Settings {
+                    lanes: options.jobs,
+                    ahead,
+                    reuse: options.reuse,
+                    keep_warm: options.keep_warm,
+                    ttl: options.ttl,
+                };
+                let (engine, registry, network) = (self.engine.clone(), self.registry.clone(), self.network.clone());
+                *pool = Some(Pool::start(engine, registry, settings, demand, network));
+            }
+        }
+        pool.clone()
+    }
+
+    /// Stops the pool, waits for teardown work (aborting it when `interrupted`), stops the
+    /// receiver and removes everything the runner created.
+    pub async fn finish(self, interrupted: bool) -> Finished {
+        let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(pool) = pool {
+            pool.shutdown().await;
+        }
+        let mut background = std::mem::take(&mut *self.background.lock().unwrap_or_else(|e| e.into_inner()));
+        if interrupted {
+            background.abort_all();
+        }
+        while background.join_next().await.is_some() {}
+        let telemetry = self.session.end().await;
+        let mut leftovers = self.registry.remove_all(&self.engine).await;
+        leftovers += cleanup::remove_run(&self.engine).await;
+        let _ = self.sweep.await;
+        Finished { leftovers, strays: telemetry.strays, undelivered: telemetry.undelivered }
+    }
 }
 
 /// Creates the run's network and starts the span receiver on its gateway: an address every
@@ -147,25 +312,12 @@ async fn start_telemetry(
         .map_err(receiver)
 }
 
-/// What stays fixed for a run.
-struct Context<'a> {
-    config: &'a Config,
-    cache: &'a Cache,
-    engine: &'a Engine,
-    registry: &'a Registry,
-    options: &'a Options,
-    /// The run's network: lanes live there, the receiver listens on its gateway.
-    network: &'a str,
-    session: &'a Arc<Session>,
-}
-
-/// What a run has produced so far; kept outside the work itself so that an interruption, which
-/// drops the work mid-way, loses nothing of it.
+/// What a batch has produced so far.
 #[derive(Default)]
-struct Progress {
-    shared: Option<Arc<Shared>>,
-    outcomes: Vec<ScenarioOutcome>,
-    infrastructure: bool,
+pub struct Progress {
+    pub outcomes: Vec<ScenarioOutcome>,
+    /// Some scenario failed because of the engine rather than a test.
+    pub infrastructure: bool,
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -186,67 +338,11 @@ pub async fn signal() -> Signal {
     }
 }
 
-impl Context<'_> {
-    async fn execute_all(
-        &self,
-        planned: Vec<Planned>,
-        reporter: &mut dyn Reporter,
-        progress: &mut Progress,
-    ) -> Result<(), EngineError> {
-        let images = ensure_images(self.engine, self.config, &planned, reporter).await?;
-        let mut to_run = Vec::new();
-        for item in planned {
-            let full = full_key(&item.scenario, &item.source_key, &images);
-            let (lookup, warning) = self.cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
-            crate::output::diagnostics(warning.iter());
-            let cache = CacheStatus::of(&lookup, self.options.force);
-            if cache == CacheStatus::Hit {
-                // A span all the same, so the user's trace viewer shows the scenario was skipped.
-                let span = self.session.tracing.scenario(&item.scenario.name, &item.file);
-                span.set("clnrm.cache", cache.as_str());
-                span.set("clnrm.outcome", "cached");
-                span.end();
-                let cached = ScenarioOutcome::without_running(&item.scenario.name, &item.file, Status::Cached);
-                reporter.finished(&cached);
-                progress.outcomes.push(cached);
-            } else {
-                to_run.push((item, full, cache));
-            }
-        }
-        let demand: Vec<String> = to_run
-            .iter()
-            .filter_map(|(p, _, _)| first_step_image(&p.scenario))
-            .map(|source| images.get(&source).map(|a| a.reference.clone()).unwrap_or_default())
-            .collect();
-        let options = self.options;
-        let pool = if demand.is_empty() {
-            None
-        } else {
-            // Reused containers serve many scenarios: one per lane is all that is ever needed.
-            let ahead = if options.reuse { options.jobs } else { options.warm };
-            let settings =
-                pool::Settings { lanes: options.jobs, ahead, reuse: options.reuse, keep_warm: false, ttl: options.ttl };
-            Some(Pool::start(self.engine.clone(), self.registry.clone(), settings, demand, self.network.to_string()))
-        };
-        let shared = Arc::new(Shared {
-            engine: self.engine.clone(),
-            registry: self.registry.clone(),
-            pool,
-            images,
-            defaults: self.config.defaults.clone(),
-            otel: self.config.otel.clone(),
-            telemetry: Arc::clone(self.session),
-            reuse: options.reuse,
-            background: std::sync::Mutex::new(JoinSet::new()),
-        });
-        progress.shared = Some(Arc::clone(&shared));
-        self.schedule(&shared, to_run, reporter, progress).await;
-        Ok(())
-    }
-
+impl Runner {
     /// Runs scenarios `jobs` at a time, reporting each as it finishes and recording its verdict.
     async fn schedule(
         &self,
+        cache: &Cache,
         shared: &Arc<Shared>,
         to_run: Vec<(Planned, Key, CacheStatus)>,
         reporter: &mut dyn Reporter,
@@ -257,7 +353,7 @@ impl Context<'_> {
         let mut names: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
         let mut stop = false;
         loop {
-            while !stop && running.len() < self.options.jobs.max(1) {
+            while !stop && !shared.cancel.is_cancelled() && running.len() < self.options.jobs.max(1) {
                 let Some((planned, full, cache)) = queue.next() else { break };
                 reporter.started(&planned.scenario.name);
                 let name = (planned.scenario.name.clone(), planned.file.clone());
@@ -270,7 +366,8 @@ impl Context<'_> {
             }
             let Some(joined) = running.join_next_with_id().await else { break };
             let (outcome, failed_on_engine) = match joined {
-                Ok((_, ((outcome, engine_failure), planned, full))) => {
+                Ok((_, (None, _, _))) => continue,
+                Ok((_, (Some((outcome, engine_failure)), planned, full))) => {
                     if !engine_failure {
                         // A baseline the run wrote is part of the sources from now on.
                         let written = outcome.baseline.as_ref().and_then(|b| b.written);
@@ -281,7 +378,7 @@ impl Context<'_> {
                             }
                             None => (planned.source_key, full),
                         };
-                        record(self.cache, &outcome, &source, &full);
+                        record(cache, &outcome, &source, &full);
                     }
                     (outcome, engine_failure)
                 }
@@ -292,7 +389,14 @@ impl Context<'_> {
             reporter.finished(&outcome);
             progress.outcomes.push(outcome);
         }
-        for (planned, _, _) in queue {
+        let unstarted: Vec<Planned> = queue.map(|(planned, _, _)| planned).collect();
+        if let Some(pool) = &shared.pool {
+            pool.withdraw(unstarted.iter().filter_map(|p| first_step_image(&p.scenario)).map(|s| shared.reference(&s)));
+        }
+        if shared.cancel.is_cancelled() {
+            return;
+        }
+        for planned in unstarted {
             let skipped = ScenarioOutcome::without_running(&planned.scenario.name, &planned.file, Status::Skipped);
             reporter.finished(&skipped);
             progress.outcomes.push(skipped);
@@ -301,18 +405,22 @@ impl Context<'_> {
 }
 
 /// Runs a scenario `--repeat` times (stopping at the first run that does not pass), then compares
-/// the traces with its baseline. The outcome is the last run's, with the time of all of them.
+/// the traces with its baseline. The outcome is the last run's, with the time of all of them, and
+/// whether it failed on the engine; none when the batch was cancelled.
 async fn repeat(
     shared: Arc<Shared>,
     planned: &Planned,
     cache: CacheStatus,
     options: &Options,
-) -> (ScenarioOutcome, bool) {
+) -> Option<(ScenarioOutcome, bool)> {
     let mut traces = Vec::new();
     let mut elapsed = Duration::ZERO;
     loop {
         let run = scenario::execute(Arc::clone(&shared), Arc::clone(&planned.scenario), planned.file.clone(), cache);
         let mut executed = run.await;
+        if executed.cancelled {
+            return None;
+        }
         elapsed += executed.outcome.duration;
         traces.push(executed.spans);
         if executed.outcome.status != Status::Pass || traces.len() >= options.repeat.max(1) as usize {
@@ -323,7 +431,7 @@ async fn repeat(
                 comparison.judge(scenario, stored, &traces, &mut executed.outcome);
                 executed.outcome
             });
-            return (outcome, executed.infrastructure);
+            return Some((outcome, executed.infrastructure));
         }
     }
 }

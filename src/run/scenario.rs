@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::CacheStatus;
+use super::{Cancel, CacheStatus};
 use super::outcome::{Failure, ScenarioOutcome, Status, StepOutcome, StepStatus};
 use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
@@ -42,16 +42,21 @@ pub struct Shared {
     pub telemetry: Arc<Session>,
     pub reuse: bool,
     /// Teardown work, finished before the run ends.
-    pub background: std::sync::Mutex<tokio::task::JoinSet<()>>,
+    pub background: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
+    /// Stops the batch these scenarios belong to.
+    pub cancel: Cancel,
 }
 
 impl Shared {
-    fn reference(&self, source: &ImageSource) -> String {
+    pub fn reference(&self, source: &ImageSource) -> String {
         self.images.get(source).map(|a| a.reference.clone()).unwrap_or_default()
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.background.lock().unwrap_or_else(|e| e.into_inner()).spawn(task);
+        let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        // A long `watch` would otherwise keep every finished task until it quits.
+        while background.try_join_next().is_some() {}
+        background.spawn(task);
     }
 }
 
@@ -95,6 +100,8 @@ pub struct Executed {
     pub spans: Vec<Span>,
     /// It failed because of the engine rather than a test.
     pub infrastructure: bool,
+    /// Its batch was cancelled before it ended: the outcome means nothing.
+    pub cancelled: bool,
 }
 
 /// Runs `scenario` and reports how it went; never leaves anything behind. `cache` says why it runs
@@ -108,9 +115,19 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     let mut held = Held::default();
     let mut steps = Vec::new();
     let limit = scenario.timeout.unwrap_or(shared.defaults.timeout);
-    let result = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps, &span)).await;
+    let timed = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps, &span));
+    let result = tokio::select! {
+        result = timed => result,
+        () = shared.cancel.cancelled() => Ok(Err(Stop::fail("scenario", "cancelled by a newer change", ""))),
+    };
+    let cancelled = shared.cancel.is_cancelled();
     let duration = started.elapsed();
-    span.set("clnrm.outcome", if matches!(result, Ok(Ok(()))) { "pass" } else { "fail" });
+    let ended = match &result {
+        _ if cancelled => "cancelled",
+        Ok(Ok(())) => "pass",
+        _ => "fail",
+    };
+    span.set("clnrm.outcome", ended);
     if !matches!(result, Ok(Ok(()))) {
         span.fail("the scenario failed");
     }
@@ -157,7 +174,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
         settle,
         baseline: None,
     };
-    Executed { outcome, spans, infrastructure }
+    Executed { outcome, spans, infrastructure, cancelled }
 }
 
 async fn body(
