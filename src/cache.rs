@@ -124,6 +124,7 @@ pub enum Lookup {
 }
 
 /// The cache directory of a project.
+#[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
 }

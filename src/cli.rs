@@ -88,6 +88,21 @@ pub enum Command {
     /// written, and a scenario without a baseline fails.
     Run(RunArgs),
 
+    /// Rerun the scenarios a saved file affects, as you edit.
+    ///
+    /// Watches the scenario directories, templates/, baselines/, .clnrm/config.toml and `build`
+    /// directories. A change reloads exactly the scenarios that depend on it (a template: the
+    /// scenarios that include or import it; a `build` directory: its image is rebuilt and its
+    /// users rerun; a baseline: that scenario's comparison; the config: everything). Problems are
+    /// shown at once without touching Docker; valid scenarios then run on a pool that stays warm
+    /// between runs (cached ones are skipped). A change during a run cancels the stale work,
+    /// removing its containers, and starts again.
+    ///
+    /// On a terminal: `a` accepts pending baselines, `r` reruns everything, `q` quits. Ctrl-C
+    /// quits too (exit 130); nothing is left on the engine. Ignores .gitignore'd files,
+    /// .clnrm/cache, *.new and target/, so clnrm's own writes never trigger a run.
+    Watch(WatchArgs),
+
     /// Make every image the scenarios name available: pull registry images, build `build` directories.
     Pull {
         /// Scenario files or directories [default: `[run] scenarios` of the config].
@@ -144,33 +159,17 @@ pub struct RunArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
-    /// Scenarios run in parallel [default: `[run] jobs`, else the number of CPUs].
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub jobs: Option<u64>,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
     /// Stop starting scenarios after the first failure (running ones finish).
     #[arg(long)]
     pub fail_fast: bool,
-    /// Only scenarios whose name matches this regex.
-    #[arg(long, value_name = "REGEX")]
-    pub filter: Option<regex::Regex>,
-    /// Only scenarios with this tag (repeatable: any of them).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
     /// Run slice K of N (by a stable hash of the scenario name), to split a suite over N machines.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::run::plan::Shard>,
     /// Run scenarios even when unchanged since their last pass.
     #[arg(long)]
     pub force: bool,
-    /// Recycle step containers between scenarios: faster, but files left by one scenario are
-    /// visible to the next [default: `[pool] reuse`].
-    #[arg(long)]
-    pub reuse: bool,
-    /// Also send clnrm's spans and every collected span to this OTLP endpoint (e.g.
-    /// http://localhost:4318 for a local Jaeger) [default: clnrm's own OTEL_EXPORTER_OTLP_ENDPOINT;
-    /// OTEL_EXPORTER_OTLP_PROTOCOL picks http/protobuf (default) or grpc].
-    #[arg(long, value_name = "URL")]
-    pub otel_endpoint: Option<String>,
     /// Record: write each passing scenario's trace as its baseline (baselines/NAME.toml) instead
     /// of a pending file. A baseline the run matches (same spans, durations within thresholds,
     /// same number of runs) is left as it is, so re-recording does not churn. Refused when CI is set.
@@ -183,6 +182,43 @@ pub struct RunArgs {
     /// Write a report: `junit=PATH` (JUnit XML) or `json=PATH` (repeatable).
     #[arg(long = "report", value_name = "KIND=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportKind, PathBuf)>,
+}
+
+/// What `run` and `watch` share: which scenarios, and how they run.
+#[derive(Debug, Args)]
+pub struct RunnerArgs {
+    /// Scenarios run in parallel [default: `[run] jobs`, else the number of CPUs].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
+    /// Only scenarios whose name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub filter: Option<regex::Regex>,
+    /// Only scenarios with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Recycle step containers between scenarios: faster, but files left by one scenario are
+    /// visible to the next [default: `[pool] reuse`].
+    #[arg(long)]
+    pub reuse: bool,
+    /// Also send clnrm's spans and every collected span to this OTLP endpoint (e.g.
+    /// http://localhost:4318 for a local Jaeger) [default: clnrm's own OTEL_EXPORTER_OTLP_ENDPOINT;
+    /// OTEL_EXPORTER_OTLP_PROTOCOL picks http/protobuf (default) or grpc].
+    #[arg(long, value_name = "URL")]
+    pub otel_endpoint: Option<String>,
+}
+
+/// `clnrm watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Scenario files or directories [default: `[run] scenarios` of the config, i.e. scenarios/].
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+    /// React once files have been quiet this long, e.g. 100ms [default: `[watch] debounce`, 50ms].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub debounce: Option<std::time::Duration>,
 }
 
 /// `clnrm baseline …`.
@@ -213,6 +249,11 @@ pub enum BaselineCommand {
 pub enum ReportKind {
     Junit,
     Json,
+}
+
+/// A duration such as `50ms` or `1s`.
+fn parse_duration(arg: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(arg)
 }
 
 /// A percentage: a number of zero or more, with or without `%`.

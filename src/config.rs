@@ -22,6 +22,14 @@ pub struct Config {
     pub otel: Otel,
     pub thresholds: Thresholds,
     pub vars: Vars,
+    pub watch: Watch,
+}
+
+/// `[watch]`: `clnrm watch`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Watch {
+    /// `debounce`: wait until files have been quiet this long before reacting; default 50ms.
+    pub debounce: Duration,
 }
 
 /// `[defaults]`: what scenarios get when they do not say.
@@ -127,6 +135,7 @@ impl Default for Config {
             },
             thresholds: Thresholds::default(),
             vars: Vars::new(),
+            watch: Watch { debounce: Duration::from_millis(50) },
         }
     }
 }
@@ -195,6 +204,10 @@ fn read(cx: &mut Cx, mut root: Table) -> Config {
         set(&mut o.settle_cap, t.duration(cx, "settle_cap"));
         let protocols = [("http/protobuf", OtlpProtocol::HttpProtobuf), ("grpc", OtlpProtocol::Grpc)];
         set(&mut o.protocol, t.choice(cx, "protocol", &protocols));
+        t.finish(cx);
+    }
+    if let Some(mut t) = root.table(cx, "watch") {
+        set(&mut config.watch.debounce, t.duration(cx, "debounce"));
         t.finish(cx);
     }
     if let Some(t) = root.table(cx, "thresholds") {
@@ -334,6 +347,8 @@ attrs = "warn"
 [vars]
 region = "eu"
 n = 3
+[watch]
+debounce = "80ms"
 "#,
         )
         .unwrap();
@@ -344,6 +359,7 @@ n = 3
         assert_eq!(c.thresholds.duration, Some(10.0));
         assert_eq!(c.thresholds.attrs, Some(AttrPolicy::Warn));
         assert_eq!(c.vars["n"], serde_json::json!(3));
+        assert_eq!(c.watch.debounce, Duration::from_millis(80));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod init;
 mod pull;
 mod render;
 mod run;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Render { file, vars } => render::run(&open_project(&cwd, format)?, &file, vars.vars, format),
         Command::Fmt { check, paths } => fmt::run(&open_project(&cwd, format)?, &paths, check, format),
         Command::Run(args) => run::run(&open_project(&cwd, format)?, args, format),
+        Command::Watch(args) => watch::run(open_project(&cwd, format)?, args, format),
         Command::Pull { paths, vars } => pull::run(&open_project(&cwd, format)?, &paths, vars.vars),
         Command::Gc => gc::run(&cwd),
         Command::Collect { listen, out } => collect::run(&cwd, listen, out),

@@ -1,10 +1,8 @@
 //! `clnrm run`: validate, select, run in containers, report.
 
-use std::sync::Arc;
-
 use crate::baseline::files::{Baselines, Update};
 use crate::cache::Cache;
-use crate::cli::{ReportKind, RunArgs};
+use crate::cli::{ReportKind, RunArgs, RunnerArgs};
 use crate::engine::RunIdentity;
 use crate::error::Error;
 use crate::output::Format;
@@ -32,19 +30,11 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
     } else {
         Vec::new()
     };
-    let selection = Selection { filter: args.filter.clone(), tags: args.tags.clone(), shard: args.shard };
+    let selection = Selection { filter: args.runner.filter.clone(), tags: args.runner.tags.clone(), shard: args.shard };
     let planned: Vec<Planned> = loaded
         .into_iter()
-        .filter_map(|file| {
-            let scenario = file.scenario?;
-            selection.matches(&scenario.name, &scenario.tags).then(|| Planned {
-                source_key: file.cache_key.expect("valid scenarios have a key"),
-                scenario_key: file.scenario_key.expect("valid scenarios have a key"),
-                baseline: file.baseline,
-                file: file.display,
-                scenario: Arc::new(scenario),
-            })
-        })
+        .filter_map(|mut file| Planned::from_loaded(&mut file))
+        .filter(|planned| selection.matches(&planned.scenario.name, &planned.scenario.tags))
         .collect();
     if planned.is_empty() {
         return Err(Error::NoScenarios {
@@ -52,21 +42,11 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         });
     }
     let config = &project.config;
-    let jobs = args
-        .jobs
-        .or(config.run.jobs)
-        .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
     let options = Options {
-        jobs,
         fail_fast: args.fail_fast || config.run.fail_fast,
         force: args.force,
-        reuse: args.reuse || config.pool.reuse,
-        warm: config.pool.size.map_or(2 * jobs, |s| s as usize),
-        ttl: config.pool.ttl,
-        destination: Destination::from_env(args.otel_endpoint.as_deref()),
         repeat: args.repeat,
-        comparison: Comparison { baselines, update, thresholds: config.thresholds.clone() },
-        keep_warm: false,
+        ..options(project, &args.runner, Comparison { baselines, update, thresholds: config.thresholds.clone() })
     };
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);
@@ -89,6 +69,28 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
     match report.exit_code() {
         0 => Ok(()),
         code => Err(Error::RunFailed { code }),
+    }
+}
+
+/// How to run, as the config and the arguments `run` and `watch` share say; one run of each
+/// scenario, no fail-fast, cache used, the pool not kept warm.
+pub(super) fn options(project: &Project, args: &RunnerArgs, comparison: Comparison) -> Options {
+    let config = &project.config;
+    let jobs = args
+        .jobs
+        .or(config.run.jobs)
+        .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
+    Options {
+        jobs,
+        fail_fast: false,
+        force: false,
+        reuse: args.reuse || config.pool.reuse,
+        warm: config.pool.size.map_or(2 * jobs, |s| s as usize),
+        ttl: config.pool.ttl,
+        destination: Destination::from_env(args.otel_endpoint.as_deref()),
+        repeat: 1,
+        comparison,
+        keep_warm: false,
     }
 }
 

@@ -34,6 +34,7 @@ use outcome::{Failure, RunReport, ScenarioOutcome, Signal, Status};
 use scenario::Shared;
 
 /// A scenario chosen to run.
+#[derive(Clone)]
 pub struct Planned {
     pub scenario: Arc<Scenario>,
     /// The scenario file, as shown to the user.
@@ -44,6 +45,19 @@ pub struct Planned {
     pub scenario_key: Key,
     /// Its stored baseline, when it has one.
     pub baseline: Option<Arc<Baseline>>,
+}
+
+impl Planned {
+    /// The plan of a loaded file, taking its scenario and baseline; none when it is invalid.
+    pub fn from_loaded(file: &mut crate::scenario::Loaded) -> Option<Planned> {
+        Some(Planned {
+            scenario: Arc::new(file.scenario.take()?),
+            file: file.display.clone(),
+            source_key: file.cache_key.expect("valid scenarios have a key"),
+            scenario_key: file.scenario_key.expect("valid scenarios have a key"),
+            baseline: file.baseline.take(),
+        })
+    }
 }
 
 /// How to run.
@@ -79,13 +93,13 @@ pub async fn run(
     reporter: &mut dyn Reporter,
 ) -> Result<RunReport, EngineError> {
     let started = Instant::now();
-    let runner = Runner::start(config, identity, options.clone()).await?;
+    let runner = Runner::start(config, cache.clone(), identity, options.clone()).await?;
     reporter.planned(planned.len());
     let (mut progress, never) = (Progress::default(), Cancel::never());
     let interrupt = signal();
     tokio::pin!(interrupt);
     let (result, interrupted) = tokio::select! {
-        result = runner.batch(config, cache, planned, &never, reporter, &mut progress) => (result, None),
+        result = runner.batch(config, planned, options.force, &never, reporter, &mut progress) => (result, None),
         signal = &mut interrupt => (Ok(()), Some(signal)),
     };
     reporter.cleaning();
@@ -116,6 +130,7 @@ pub struct Runner {
     /// The run's network: lanes live there, the receiver listens on its gateway.
     network: String,
     session: Arc<Session>,
+    cache: Cache,
     options: Options,
     /// Made when a batch first needs step containers, then kept.
     pool: Mutex<Option<Arc<Pool>>>,
@@ -165,7 +180,12 @@ impl Cancel {
 impl Runner {
     /// Connects to the engine (sweeping leftovers of dead runs meanwhile), creates the run's
     /// network and starts the span receiver.
-    pub async fn start(config: &Config, identity: RunIdentity, options: Options) -> Result<Runner, EngineError> {
+    pub async fn start(
+        config: &Config,
+        cache: Cache,
+        identity: RunIdentity,
+        options: Options,
+    ) -> Result<Runner, EngineError> {
         let engine = Engine::connect(identity).await?;
         let sweeper = engine.clone();
         let sweep = tokio::spawn(async move { cleanup::sweep(&sweeper).await });
@@ -184,6 +204,7 @@ impl Runner {
             registry,
             network,
             session,
+            cache,
             options,
             pool: Mutex::new(None),
             background: Arc::default(),
@@ -198,11 +219,12 @@ impl Runner {
     /// Runs a batch of scenarios, reporting each as it finishes and adding it to `progress` (kept
     /// outside, so that an interruption, which drops the batch mid-way, loses nothing of it).
     /// Once `cancel` fires, nothing more is reported. An error is an image that cannot be had.
+    /// `force` runs scenarios that are unchanged since a pass.
     pub async fn batch(
         &self,
         config: &Config,
-        cache: &Cache,
         planned: Vec<Planned>,
+        force: bool,
         cancel: &Cancel,
         reporter: &mut dyn Reporter,
         progress: &mut Progress,
@@ -214,9 +236,9 @@ impl Runner {
         let mut to_run = Vec::new();
         for item in planned {
             let full = full_key(&item.scenario, &item.source_key, &images);
-            let (lookup, warning) = cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
+            let (lookup, warning) = self.cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
             crate::output::diagnostics(warning.iter());
-            let status = CacheStatus::of(&lookup, self.options.force);
+            let status = CacheStatus::of(&lookup, force);
             if status == CacheStatus::Hit {
                 // A span all the same, so the user's trace viewer shows the scenario was skipped.
                 let span = self.session.tracing.scenario(&item.scenario.name, &item.file);
@@ -247,7 +269,7 @@ impl Runner {
             background: Arc::clone(&self.background),
             cancel: cancel.clone(),
         });
-        self.schedule(cache, &shared, to_run, reporter, progress).await;
+        self.schedule(&shared, to_run, reporter, progress).await;
         Ok(())
     }
 
@@ -342,7 +364,6 @@ impl Runner {
     /// Runs scenarios `jobs` at a time, reporting each as it finishes and recording its verdict.
     async fn schedule(
         &self,
-        cache: &Cache,
         shared: &Arc<Shared>,
         to_run: Vec<(Planned, Key, CacheStatus)>,
         reporter: &mut dyn Reporter,
@@ -378,7 +399,7 @@ impl Runner {
                             }
                             None => (planned.source_key, full),
                         };
-                        record(cache, &outcome, &source, &full);
+                        record(&self.cache, &outcome, &source, &full);
                     }
                     (outcome, engine_failure)
                 }

@@ -239,29 +239,40 @@ fn toml_syntax_error(error: &toml::de::Error) -> Diagnostic {
 
 /// A second scenario with a name already used is an error at its name, pointing at the first.
 fn check_unique_names(loaded: &mut [Loaded]) {
-    let mut first: std::collections::HashMap<String, (String, Option<Location>)> = std::collections::HashMap::new();
-    for file in loaded.iter_mut() {
-        let Some((name, location)) = file.name.clone() else { continue };
-        let Some((first_file, first_location)) = first.get(&name).cloned() else {
-            first.insert(name, (file.display.clone(), location));
+    let names: Vec<_> = loaded.iter().map(|file| (file.display.as_str(), file.name.as_ref())).collect();
+    for (index, diagnostic) in duplicate_names(&names) {
+        let file = &mut loaded[index];
+        file.diagnostics.push(diagnostic);
+        file.scenario = None;
+        file.cache_key = None;
+        file.scenario_key = None;
+    }
+}
+
+/// Files (by index, with the error) whose scenario name an earlier file already uses: scenario
+/// names identify baselines, cache entries and reports. Each file is given as its display path and
+/// its name with where it is written.
+pub fn duplicate_names(files: &[(&str, Option<&(String, Option<Location>)>)]) -> Vec<(usize, Diagnostic)> {
+    let mut first: std::collections::HashMap<&str, (&str, Option<&Location>)> = std::collections::HashMap::new();
+    let mut duplicates = Vec::new();
+    for (index, (display, named)) in files.iter().enumerate() {
+        let Some((name, location)) = named else { continue };
+        let Some(&(first_file, first_location)) = first.get(name.as_str()) else {
+            first.insert(name, (display, location.as_ref()));
             continue;
         };
         let d = Diagnostic::error("duplicate-scenario", format!("two scenarios are named `{name}`")).help(
             "scenario names identify baselines, cache entries and reports; give each file a unique [scenario] name",
         );
         let d = match location {
-            Some(location) => d.at_location(&file.display, location).label("second use of this name"),
-            None => d
-                .in_file(&file.display)
-                .note(format!("`{name}` comes from the file name; set [scenario] name to change it")),
+            Some(location) => d.at_location(*display, location.clone()).label("second use of this name"),
+            None => d.in_file(*display).note(format!("`{name}` comes from the file name; set [scenario] name to change it")),
         };
         let d = match first_location {
-            Some(location) => d.note_at("first used here", first_file, location),
+            Some(location) => d.note_at("first used here", first_file, location.clone()),
             None => d.note(format!("first used by {first_file} (from its file name)")),
         };
-        file.diagnostics.push(d);
-        file.scenario = None;
-        file.cache_key = None;
-        file.scenario_key = None;
+        duplicates.push((index, d));
     }
+    duplicates
 }

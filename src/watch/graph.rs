@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::baseline::files::Baselines;
 use crate::config;
 use crate::scenario::Loaded;
-use crate::scenario::model::{ImageSource, StepTarget};
+use crate::scenario::model::{ImageSource, Scenario, StepTarget};
 
 /// The files each scenario depends on, inverted: file → scenario files.
 #[derive(Debug, Default)]
@@ -43,9 +43,24 @@ impl Affected {
     }
 }
 
+/// A scenario file as the graph sees it.
+pub struct Node<'a> {
+    pub path: &'a Path,
+    /// The scenario, when the file can run now.
+    pub scenario: Option<&'a Scenario>,
+    /// Templates it pulled in when last rendered.
+    pub templates: &'a [PathBuf],
+}
+
+impl<'a> From<&'a Loaded> for Node<'a> {
+    fn from(file: &'a Loaded) -> Self {
+        Node { path: &file.path, scenario: file.scenario.as_ref(), templates: &file.templates }
+    }
+}
+
 impl Graph {
-    /// The graph of the project at `root` as the `loaded` scenario files last loaded.
-    pub fn build(root: &Path, loaded: &[Loaded]) -> Graph {
+    /// The graph of the project at `root` as its scenario files last loaded.
+    pub fn build<'a>(root: &Path, loaded: impl IntoIterator<Item = Node<'a>>) -> Graph {
         let baselines = Baselines::new(root);
         let mut graph = Graph {
             config: root.join(config::PATH),
@@ -53,13 +68,13 @@ impl Graph {
             ..Graph::default()
         };
         for file in loaded {
-            let Some(scenario) = &file.scenario else {
-                graph.invalid.insert(file.path.clone());
+            let Some(scenario) = file.scenario else {
+                graph.invalid.insert(file.path.to_path_buf());
                 continue;
             };
             let depends = file.templates.iter().cloned().chain([baselines.path(&scenario.name)]);
             for dependency in depends {
-                graph.files.entry(dependency).or_default().insert(file.path.clone());
+                graph.files.entry(dependency).or_default().insert(file.path.to_path_buf());
             }
             let images = scenario.services.iter().map(|s| &s.image).chain(scenario.steps.iter().filter_map(|step| {
                 match &step.target {
@@ -69,11 +84,16 @@ impl Graph {
             }));
             for image in images {
                 if let ImageSource::Build(dir) = image {
-                    graph.contexts.push((lexical(dir), file.path.clone()));
+                    graph.contexts.push((lexical(dir), file.path.to_path_buf()));
                 }
             }
         }
         graph
+    }
+
+    /// The `build` directories scenarios use.
+    pub fn contexts(&self) -> impl Iterator<Item = &PathBuf> {
+        self.contexts.iter().map(|(context, _)| context)
     }
 
     /// What the changed `paths` (absolute) affect. A scenario file affects itself, whether it is
@@ -165,7 +185,7 @@ mod tests {
     fn a_change_affects_exactly_the_scenarios_that_depend_on_it() {
         let (dir, project, loaded) = project();
         assert!(loaded[..3].iter().all(|l| l.scenario.is_some()), "{:?}", loaded[0].diagnostics);
-        let graph = Graph::build(&project.root, &loaded);
+        let graph = Graph::build(&project.root, loaded.iter().map(Node::from));
         let root = dir.path();
         let scenario = |p: &Path| p.to_string_lossy().ends_with(".clnrm.toml");
         let affected = |relative: &str| graph.affected(&[root.join(relative)], scenario);
