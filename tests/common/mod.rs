@@ -261,3 +261,106 @@ impl Drop for Collector {
         }
     }
 }
+
+/// A running `clnrm watch`, read as it writes (stdout and stderr together). Stopped with SIGINT
+/// if a test fails before stopping it, so that it removes what it made.
+pub struct Watch {
+    child: Option<Child>,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Project {
+    /// Starts `clnrm watch ARGS` with a scrubbed environment; on a pseudo-terminal (through
+    /// script(1)) when `terminal`, so that keys are read.
+    pub fn watch(&self, args: &[&str], terminal: bool) -> Watch {
+        let binary = env!("CARGO_BIN_EXE_clnrm");
+        let mut command = if terminal {
+            let line = std::iter::once(format!("{binary} watch")).chain(args.iter().map(|a| a.to_string()));
+            let mut c = Command::new("script");
+            c.args(["-qefc", &line.collect::<Vec<_>>().join(" "), "/dev/null"]);
+            c
+        } else {
+            let mut c = Command::new(binary);
+            c.arg("watch").args(args);
+            c
+        };
+        let mut child = command
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("TERM", "dumb")
+            .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start clnrm watch");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipes: [Box<dyn std::io::Read + Send>; 2] =
+            [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
+        for pipe in pipes {
+            let output = std::sync::Arc::clone(&output);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(pipe);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    output.lock().unwrap().push_str(&line);
+                    line.clear();
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Watch { child: Some(child), output, stdin }
+    }
+}
+
+impl Watch {
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until `needle` has appeared `times` times in all, failing with the output so far.
+    pub fn wait_for(&self, needle: &str, times: usize, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let output = self.output();
+            if output.matches(needle).count() >= times {
+                return output;
+            }
+            assert!(std::time::Instant::now() < deadline, "waited {within:?} for {needle:?} ×{times}; output:\n{output}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Types a key (only read on a terminal).
+    pub fn press(&mut self, key: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin");
+        stdin.write_all(key.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Sends SIGINT (as Ctrl-C does) and returns the exit code.
+    pub fn interrupt(mut self) -> i32 {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        child.wait().unwrap().code().unwrap_or(-1)
+    }
+
+    /// Waits for it to exit by itself (after `q`); its exit code.
+    pub fn wait(mut self) -> i32 {
+        let mut child = self.child.take().unwrap();
+        child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+}
