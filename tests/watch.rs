@@ -39,11 +39,11 @@ fn run_section(output: &str, n: usize) -> String {
     rest[..end.unwrap_or(rest.len())].to_string()
 }
 
-/// The scenarios a run section reports as run (PASS or FAIL lines).
+/// The scenarios a run section reports as run (PASS or FAIL lines, not the failures' summary).
 fn ran(section: &str) -> Vec<String> {
     let mut names: Vec<String> = section
         .lines()
-        .filter(|l| l.contains("PASS [") || l.contains("FAIL ["))
+        .filter(|l| (l.contains("PASS [") || l.contains("FAIL [")) && !l.ends_with(')'))
         .filter_map(|l| l.split_whitespace().last().map(str::to_string))
         .collect();
     names.sort();
@@ -173,4 +173,43 @@ fn bad_arguments_are_usage_errors() {
     p.clnrm(&["watch", "--debounce", "soon"]).code(2).stderr_has("--debounce");
     p.clnrm(&["watch", "scenarios/nope.clnrm.toml"]).code(2).stderr_has("does not exist");
     p.clnrm(&["--format", "json", "watch"]).code(2).stderr_has("not supported");
+}
+
+#[test]
+fn a_build_context_change_rebuilds_its_image_and_reruns_its_users_and_the_config_reruns_all() {
+    if !engine_available() {
+        return;
+    }
+    let p = Project::with_fixture();
+    p.write("app/Dockerfile", "FROM clnrm-fixture:busybox\nCOPY message /message\n");
+    // Unique content, so the image is built here rather than found from an earlier test run.
+    let unique = p.path().display().to_string();
+    p.write("app/message", format!("first {unique}\n"));
+    p.scenario("built", "[[steps]]\nname = \"read\"\nbuild = \"../app\"\nrun = [\"grep\", \"first\", \"/message\"]\n");
+    p.scenario("plain", &plain("plain"));
+    let watch = p.watch(&[], false);
+    let out = watch.wait_for("watching for changes", 1, WAIT);
+    assert_eq!(ran(&run_section(&out, 1)), ["built", "plain"], "{out}");
+
+    // The context changed: a new image, and only its user runs (and now fails: no "first").
+    p.write("app/message", format!("second {unique}\n"));
+    let out = watch.wait_for("watching for changes", 2, WAIT);
+    let section = run_section(&out, 2);
+    assert!(section.contains("BUILT"), "{out}");
+    assert_eq!(ran(&section), ["built"], "{out}");
+    assert!(section.contains("FAIL ["), "{out}");
+
+    // The config: everything is reloaded and runs again (its settings are part of every key).
+    p.write(
+        ".clnrm/config.toml",
+        "[defaults]\nimage = \"clnrm-fixture:busybox\"\npull = \"never\"\n[otel]\nsettle = \"150ms\"\n",
+    );
+    let out = watch.wait_for("watching for changes", 3, WAIT);
+    assert_eq!(ran(&run_section(&out, 3)), ["built", "plain"], "{out}");
+
+    // An invalid config: its problem, nothing run, and watch goes on.
+    p.write(".clnrm/config.toml", "[defaults]\nimage = 5\n");
+    watch.wait_for(".clnrm/config.toml:2:", 1, WAIT);
+    assert_eq!(watch.interrupt(), 130);
+    p.assert_clean();
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::{Cancel, CacheStatus};
 use super::outcome::{Failure, ScenarioOutcome, Status, StepOutcome, StepStatus};
+use super::{CacheStatus, Cancel};
 use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
 use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, Tail};

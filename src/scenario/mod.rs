@@ -266,7 +266,9 @@ pub fn duplicate_names(files: &[(&str, Option<&(String, Option<Location>)>)]) ->
         );
         let d = match location {
             Some(location) => d.at_location(*display, location.clone()).label("second use of this name"),
-            None => d.in_file(*display).note(format!("`{name}` comes from the file name; set [scenario] name to change it")),
+            None => {
+                d.in_file(*display).note(format!("`{name}` comes from the file name; set [scenario] name to change it"))
+            }
         };
         let d = match first_location {
             Some(location) => d.note_at("first used here", first_file, location.clone()),

@@ -7,12 +7,13 @@
 //! so a directory created later (a first template) is noticed and watched from then on.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use notify::RecommendedWatcher;
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
-use notify::RecommendedWatcher;
 use tokio::sync::mpsc;
 
 use super::filter::Filter;
@@ -28,8 +29,11 @@ pub enum Event {
 
 pub struct Events {
     debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
-    /// What is watched now, and how.
-    watched: BTreeMap<PathBuf, RecursiveMode>,
+    /// What is watched now, how, and the inode it had then (a new one means it was made again).
+    watched: BTreeMap<PathBuf, (RecursiveMode, u64)>,
+    filter: Arc<Filter>,
+    /// The first sync is over: what appears from then on may have changed unseen.
+    started: bool,
 }
 
 impl Events {
@@ -37,6 +41,8 @@ impl Events {
     /// last event of a burst.
     pub fn start(debounce: Duration, filter: Filter) -> Result<(Events, mpsc::UnboundedReceiver<Event>), String> {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let filter = Arc::new(filter);
+        let ignored = Arc::clone(&filter);
         let handler = move |result: DebounceEventResult| {
             let event = match result {
                 Ok(events) => {
@@ -44,7 +50,7 @@ impl Events {
                         .into_iter()
                         .filter(|e| !e.event.kind.is_access())
                         .flat_map(|e| e.event.paths)
-                        .filter(|p| !filter.ignores(p))
+                        .filter(|p| !ignored.ignores(p))
                         .collect();
                     paths.sort();
                     paths.dedup();
@@ -59,34 +65,58 @@ impl Events {
         };
         let debouncer = new_debouncer(debounce.max(Duration::from_millis(1)), None, handler)
             .map_err(|e| format!("cannot watch files: {e}"))?;
-        Ok((Events { debouncer, watched: BTreeMap::new() }, receiver))
+        Ok((Events { debouncer, watched: BTreeMap::new(), filter, started: false }, receiver))
     }
 
-    /// Watches exactly `wanted` (paths that do not exist yet are left for a later call). A path
-    /// in `renewed` is watched afresh: it was deleted and made again, which ends its watch.
-    pub fn sync(&mut self, wanted: &BTreeMap<PathBuf, RecursiveMode>, renewed: &[PathBuf]) -> Vec<String> {
+    /// Watches exactly `wanted`; paths that do not exist yet are left for a later call. Returns
+    /// the files found in directories watched anew after the first call (created, or deleted and
+    /// made again, since the last one), which may have changed before their watch began, and the
+    /// problems met.
+    pub fn sync(&mut self, wanted: &BTreeMap<PathBuf, RecursiveMode>) -> (Vec<PathBuf>, Vec<String>) {
         let mut problems = Vec::new();
         let stale: Vec<PathBuf> = self
             .watched
             .iter()
-            .filter(|(path, mode)| wanted.get(*path) != Some(mode) || renewed.contains(path) || !path.exists())
+            .filter(|(path, (mode, inode))| wanted.get(*path) != Some(mode) || inode_of(path) != Some(*inode))
             .map(|(path, _)| path.clone())
             .collect();
         for path in stale {
             let _ = self.debouncer.unwatch(&path);
             self.watched.remove(&path);
         }
+        let mut appeared = Vec::new();
         for (path, mode) in wanted {
-            if self.watched.contains_key(path) || !path.exists() {
-                continue;
-            }
+            let Some(inode) = inode_of(path).filter(|_| !self.watched.contains_key(path)) else { continue };
             match self.debouncer.watch(path, *mode) {
                 Ok(()) => {
-                    self.watched.insert(path.clone(), *mode);
+                    self.watched.insert(path.clone(), (*mode, inode));
+                    if self.started {
+                        files_in(path, *mode == RecursiveMode::Recursive, &mut appeared);
+                    }
                 }
                 Err(e) => problems.push(format!("cannot watch {}: {e}", path.display())),
             }
         }
-        problems
+        self.started = true;
+        appeared.retain(|p| !self.filter.ignores(p));
+        (appeared, problems)
+    }
+}
+
+fn inode_of(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// The files in `dir` (and below it, when `recursive`).
+fn files_in(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && recursive => files_in(&path, true, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
     }
 }

@@ -120,7 +120,8 @@ impl Files {
             self.entries.insert(file.path, entry);
         }
         let names: Vec<_> = self.entries.values().map(|e| (e.display.as_str(), e.name.as_ref())).collect();
-        let mut duplicates: BTreeMap<usize, Diagnostic> = crate::scenario::duplicate_names(&names).into_iter().collect();
+        let mut duplicates: BTreeMap<usize, Diagnostic> =
+            crate::scenario::duplicate_names(&names).into_iter().collect();
         for (index, entry) in self.entries.values_mut().enumerate() {
             entry.duplicate = duplicates.remove(&index);
         }
@@ -148,7 +149,8 @@ impl Files {
 
     /// Problems of the given files (and of templates).
     pub fn diagnostics_of(&self, paths: &BTreeSet<PathBuf>) -> Vec<&Diagnostic> {
-        let files = paths.iter().filter_map(|p| self.entries.get(p)).flat_map(|e| e.diagnostics.iter().chain(&e.duplicate));
+        let files =
+            paths.iter().filter_map(|p| self.entries.get(p)).flat_map(|e| e.diagnostics.iter().chain(&e.duplicate));
         self.template_diagnostics.iter().chain(files).collect()
     }
 

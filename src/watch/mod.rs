@@ -22,9 +22,10 @@ use tokio::sync::mpsc;
 
 use crate::baseline::files::Baselines;
 use crate::cache::Cache;
+use crate::engine::pool;
 use crate::engine::{EngineError, RunIdentity};
 use crate::error::Error;
-use crate::output::{self, NOTE};
+use crate::output::{self, BAD, NOTE};
 use crate::project::Project;
 use crate::report::Reporter;
 use crate::report::terminal::Terminal;
@@ -56,6 +57,8 @@ struct Current {
     /// Its scenario files, with how each is shown (outcomes name the shown form).
     files: Vec<(PathBuf, String)>,
     started: Instant,
+    /// The pool's figures when it started, so its summary shows this run's alone.
+    pool: Option<pool::Stats>,
 }
 
 impl Current {
@@ -77,159 +80,238 @@ pub async fn watch(project: Project, settings: Settings) -> Result<Option<Signal
         output::line(format!("{NOTE}note{NOTE:#}: .gitignore is not used: {problem}"));
     }
     let debounce = settings.debounce.unwrap_or(project.config.watch.debounce);
-    let (mut events, mut changes) = Events::start(debounce, filter).map_err(Error::Usage)?;
+    let (events, mut changes) = Events::start(debounce, filter).map_err(Error::Usage)?;
     let identity = RunIdentity::current(&project.root);
     let cache = Cache::new(project.cache_dir());
-    let mut files = Files::load(project, settings.paths.clone(), settings.overrides.clone());
-    for problem in events.sync(&files.watched(), &[]) {
-        output::line(format!("{NOTE}note{NOTE:#}: {problem}"));
-    }
+    let files = Files::load(project, settings.paths.clone(), settings.overrides.clone());
     let runner = Arc::new(Runner::start(&files.project.config, cache, identity, settings.options.clone()).await?);
-    let (_raw_mode, mut keys) = match keys::start() {
+    let (raw_mode, mut keys) = match keys::start() {
         Some((guard, keys)) => (Some(guard), Some(keys)),
         None => (None, None),
     };
-    let mut screen = Screen::new(keys.is_some());
-    output::line(format!(
-        "watching {} ({} invalid), debounce {}",
-        output::count(files.len(), "scenario file"),
-        files.invalid(),
-        crate::duration::display(debounce)
-    ));
-    screen.diagnostics(&files.diagnostics());
     let baselines = Baselines::new(&files.project.root);
-    let mut to_run = selected(&files, &settings.selection, files.runnable());
-    let mut force = false;
-    let mut current: Option<Current> = None;
-    // Baselines this process wrote, by their hash: their file events are not changes.
-    let mut written: HashMap<PathBuf, blake3::Hash> = HashMap::new();
-    if to_run.is_empty() {
-        screen.idle(baselines.pending().map_or(0, |p| p.len()));
-    }
+    let mut watcher = Watcher {
+        screen: Screen::new(keys.is_some()),
+        to_run: selected(&files, &settings.selection, files.runnable()),
+        files,
+        events,
+        runner,
+        settings,
+        baselines,
+        force: false,
+        current: None,
+        written: HashMap::new(),
+    };
+    watcher.begin(debounce);
     let interrupt = run::signal();
     tokio::pin!(interrupt);
+    // A closed terminal: stop as for SIGTERM, removing everything.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let quit = loop {
-        if current.is_none() && !to_run.is_empty() {
-            let plans = files.plans(&std::mem::take(&mut to_run));
-            current = Some(start(&runner, &files, plans, std::mem::take(&mut force), &mut screen));
-        }
+        watcher.start_pending();
         tokio::select! {
-            event = changes.recv() => {
-                let paths = match event {
-                    Some(Event::Changed(paths)) => paths,
-                    Some(Event::Error(problem)) => {
-                        output::line(format!("{NOTE}note{NOTE:#}: watching files: {problem}"));
-                        continue;
-                    }
-                    None => break None,
-                };
-                let paths: Vec<PathBuf> = paths.into_iter().filter(|p| !own_write(&mut written, p)).collect();
-                let affected = files.affected(&paths);
-                let renewed: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
-                if affected.is_empty() {
-                    events.sync(&files.watched(), &renewed);
-                    continue;
-                }
-                let shown: Vec<String> = paths.iter().map(|p| files.project.display(p)).collect();
-                screen.changed(&shown);
-                let reloaded = if affected.everything {
-                    match files.reload_project(&settings.paths) {
-                        Ok(reloaded) => reloaded,
-                        Err(problems) => {
-                            screen.diagnostics(&problems.iter().collect::<Vec<_>>());
-                            continue;
-                        }
-                    }
-                } else {
-                    files.reload(&affected)
-                };
-                for problem in events.sync(&files.watched(), &renewed) {
-                    output::line(format!("{NOTE}note{NOTE:#}: {problem}"));
-                }
-                screen.diagnostics(&files.diagnostics_of(&reloaded.touched));
-                let mut next = selected(&files, &settings.selection, reloaded.runnable);
-                if next.is_empty() && current.is_none() {
-                    screen.idle(baselines.pending().map_or(0, |p| p.len()));
-                }
-                if let Some(stale) = current.take_if(|_| !next.is_empty()) {
-                    next.extend(stale.cancel().await);
-                }
-                to_run.extend(next);
-            }
+            event = changes.recv() => match event {
+                Some(Event::Changed(paths)) => watcher.changed(paths).await,
+                Some(Event::Error(problem)) => output::line(format!("{NOTE}note{NOTE:#}: watching files: {problem}")),
+                None => break None,
+            },
             Some(key) = next_key(&mut keys) => match key {
                 Key::Quit => break None,
-                Key::RerunAll => {
-                    if let Some(stale) = current.take() {
-                        stale.cancel().await;
-                    }
-                    to_run = selected(&files, &settings.selection, files.runnable());
-                    force = true;
-                }
-                Key::Accept => accept(&baselines),
+                Key::RerunAll => watcher.rerun_all().await,
+                Key::Accept => watcher.accept().await,
             },
-            joined = async { (&mut current.as_mut().expect("guarded").task).await }, if current.is_some() => {
-                let done = current.take().expect("guarded");
-                let (progress, result) = match joined {
-                    Ok((progress, result)) => (progress, result.map_err(|e| e.to_string())),
-                    Err(e) => (Progress::default(), Err(format!("internal error: {e}; please report it"))),
-                };
-                if let Err(e) = result {
-                    output::line(format!("{}error{:#}: {e}", output::BAD, output::BAD));
-                }
-                for outcome in &progress.outcomes {
-                    if let Some(hash) = outcome.baseline.as_ref().and_then(|b| b.written) {
-                        written.insert(baselines.path(&outcome.name), hash);
-                    }
-                }
-                let report = report(&runner, progress, done.started);
-                screen.finished(&report, |shown| files.shows(shown), &files.diagnostics());
-                if to_run.is_empty() {
-                    screen.idle(baselines.pending().map_or(0, |p| p.len()));
-                }
+            joined = async { (&mut watcher.current.as_mut().expect("guarded").task).await }, if watcher.current.is_some() => {
+                watcher.finished(joined);
             }
             signal = &mut interrupt => break Some(signal),
+            Some(()) = async { hangup.as_mut()?.recv().await } => break Some(Signal::Terminate),
         }
     };
     output::line(format!("{NOTE}stopping{NOTE:#}: removing containers"));
-    if let Some(stale) = current.take() {
+    if let Some(stale) = watcher.current.take() {
         stale.cancel().await;
     }
-    drop(_raw_mode);
-    let runner = Arc::into_inner(runner).expect("no run holds the runner once stopped");
+    drop(raw_mode);
+    let runner = Arc::into_inner(watcher.runner).expect("no run holds the runner once stopped");
     let finished = runner.finish(quit.is_some()).await;
     if finished.leftovers > 0 {
         output::line(format!(
-            "{}warning{:#}: {} resources could not be removed; `clnrm gc` removes them",
-            output::BAD,
-            output::BAD,
+            "{BAD}warning{BAD:#}: {} resources could not be removed; `clnrm gc` removes them",
             finished.leftovers
         ));
     }
     Ok(quit)
 }
 
-/// Starts a run of `plans` in the background.
-fn start(
-    runner: &Arc<Runner>,
-    files: &Files,
-    plans: Vec<(PathBuf, run::Planned)>,
+/// The state of a watch between events.
+struct Watcher {
+    files: Files,
+    events: Events,
+    screen: Screen,
+    runner: Arc<Runner>,
+    settings: Settings,
+    baselines: Baselines,
+    /// Scenario files to run once nothing runs.
+    to_run: BTreeSet<PathBuf>,
+    /// The next run ignores the cache (`r`).
     force: bool,
-    screen: &mut Screen,
-) -> Current {
-    screen.starting(plans.len());
-    let (switch, cancel) = Cancel::new();
-    let files_of: Vec<(PathBuf, String)> = plans.iter().map(|(path, p)| (path.clone(), p.file.clone())).collect();
-    let plans: Vec<run::Planned> = plans.into_iter().map(|(_, p)| p).collect();
-    let (runner, config) = (Arc::clone(runner), files.project.config.clone());
-    let task = tokio::spawn(async move {
-        let mut progress = Progress::default();
-        let mut reporter = Terminal::new();
-        reporter.planned(plans.len());
-        let result = runner.batch(&config, plans, force, &cancel, &mut reporter, &mut progress).await;
-        reporter.cleaning();
-        (progress, result)
-    });
-    Current { task, switch, files: files_of, started: Instant::now() }
+    current: Option<Current>,
+    /// Baselines this process wrote or accepted, by their hash: their file events are not changes.
+    written: HashMap<PathBuf, blake3::Hash>,
+}
+
+impl Watcher {
+    fn begin(&mut self, debounce: Duration) {
+        self.sync();
+        output::line(format!(
+            "watching {} ({} invalid), debounce {}",
+            output::count(self.files.len(), "scenario file"),
+            self.files.invalid(),
+            crate::duration::display(debounce)
+        ));
+        self.screen.diagnostics(&self.files.diagnostics());
+        if self.to_run.is_empty() {
+            self.idle();
+        }
+    }
+
+    /// Starts a run of what waits to run, in the background, when nothing runs.
+    fn start_pending(&mut self) {
+        if self.current.is_some() || self.to_run.is_empty() {
+            return;
+        }
+        let plans = self.files.plans(&std::mem::take(&mut self.to_run));
+        let force = std::mem::take(&mut self.force);
+        self.screen.starting(plans.len());
+        let (switch, cancel) = Cancel::new();
+        let files: Vec<(PathBuf, String)> = plans.iter().map(|(path, p)| (path.clone(), p.file.clone())).collect();
+        let plans: Vec<run::Planned> = plans.into_iter().map(|(_, p)| p).collect();
+        let pool = self.runner.pool_stats();
+        let (runner, config) = (Arc::clone(&self.runner), self.files.project.config.clone());
+        let task = tokio::spawn(async move {
+            let mut progress = Progress::default();
+            let mut reporter = Terminal::new();
+            reporter.planned(plans.len());
+            let result = runner.batch(&config, plans, force, &cancel, &mut reporter, &mut progress).await;
+            reporter.cleaning();
+            (progress, result)
+        });
+        self.current = Some(Current { task, switch, files, started: Instant::now(), pool });
+    }
+
+    /// Watches what the project needs now. Files already in a directory that appeared since the
+    /// last call may have changed before it was watched: they count as changed.
+    fn sync(&mut self) -> Vec<PathBuf> {
+        let (appeared, problems) = self.events.sync(&self.files.watched());
+        for problem in problems {
+            output::line(format!("{NOTE}note{NOTE:#}: {problem}"));
+        }
+        appeared
+    }
+
+    /// Files changed: reload what they affect, show its problems at once, and run what is valid
+    /// (cancelling a run in flight, whose unfinished scenarios run again with these).
+    async fn changed(&mut self, paths: Vec<PathBuf>) {
+        let paths: Vec<PathBuf> = paths.into_iter().filter(|p| !own_write(&mut self.written, p)).collect();
+        self.reload(paths).await;
+    }
+
+    /// Reloads what `paths` affect (and what appears meanwhile), shows its problems and runs it.
+    async fn reload(&mut self, mut paths: Vec<PathBuf>) {
+        let mut reloaded = files::Reloaded::default();
+        let mut shown_any = false;
+        while !paths.is_empty() {
+            let affected = self.files.affected(&paths);
+            if !affected.is_empty() {
+                shown_any = true;
+                let shown: Vec<String> = paths.iter().map(|p| self.files.project.display(p)).collect();
+                self.screen.changed(&shown);
+                let result = if affected.everything {
+                    self.files.reload_project(&self.settings.paths)
+                } else {
+                    Ok(self.files.reload(&affected))
+                };
+                match result {
+                    Ok(more) => {
+                        self.screen.diagnostics(&self.files.diagnostics_of(&more.touched));
+                        reloaded.runnable.extend(more.runnable);
+                    }
+                    Err(problems) => self.screen.diagnostics(&problems.iter().collect::<Vec<_>>()),
+                }
+            }
+            paths = self.sync();
+        }
+        let mut next = selected(&self.files, &self.settings.selection, reloaded.runnable);
+        if next.is_empty() {
+            if shown_any && self.current.is_none() && self.to_run.is_empty() {
+                self.idle();
+            }
+            return;
+        }
+        if let Some(stale) = self.current.take() {
+            next.extend(stale.cancel().await);
+        }
+        self.to_run.extend(next);
+    }
+
+    /// `r`: everything again, cache or not.
+    async fn rerun_all(&mut self) {
+        if let Some(stale) = self.current.take() {
+            stale.cancel().await;
+        }
+        self.to_run = selected(&self.files, &self.settings.selection, self.files.runnable());
+        self.force = true;
+    }
+
+    /// `a`: every pending baseline becomes the baseline, and its scenario's comparison reruns at
+    /// once (the renames' own events, arriving later, are then not changes).
+    async fn accept(&mut self) {
+        let pending = self.baselines.pending().unwrap_or_default();
+        if pending.is_empty() {
+            output::line(format!("{NOTE}note{NOTE:#}: no pending baselines"));
+            return;
+        }
+        let mut accepted = Vec::new();
+        for name in &pending {
+            let path = self.baselines.path(name);
+            match self.baselines.accept(name).and_then(|()| std::fs::read(&path)) {
+                Ok(bytes) => {
+                    output::line(format!("accepted the baseline of {name}"));
+                    self.written.insert(path.clone(), blake3::hash(&bytes));
+                    accepted.push(path);
+                }
+                Err(e) => output::line(format!("{BAD}error{BAD:#}: cannot accept the baseline of {name}: {e}")),
+            }
+        }
+        self.reload(accepted).await;
+    }
+
+    /// The run in flight ended: its summary, and the screen redrawn.
+    fn finished(&mut self, joined: Result<(Progress, Result<(), EngineError>), tokio::task::JoinError>) {
+        let done = self.current.take().expect("a run was in flight");
+        let (progress, result) = match joined {
+            Ok((progress, result)) => (progress, result.map_err(|e| e.to_string())),
+            Err(e) => (Progress::default(), Err(format!("internal error: {e}; please report it"))),
+        };
+        if let Err(e) = result {
+            output::line(format!("{BAD}error{BAD:#}: {e}"));
+        }
+        for outcome in &progress.outcomes {
+            if let Some(hash) = outcome.baseline.as_ref().and_then(|b| b.written) {
+                self.written.insert(self.baselines.path(&outcome.name), hash);
+            }
+        }
+        let report = report(&self.runner, progress, &done);
+        let files = &self.files;
+        self.screen.finished(&report, |shown| files.shows(shown), &files.diagnostics());
+        if self.to_run.is_empty() {
+            self.idle();
+        }
+    }
+
+    fn idle(&self) {
+        self.screen.idle(self.baselines.pending().map_or(0, |p| p.len()));
+    }
 }
 
 /// The scenario files of `paths` that the selection (`--filter`, `--tag`) keeps.
@@ -248,21 +330,6 @@ fn own_write(written: &mut HashMap<PathBuf, blake3::Hash>, path: &PathBuf) -> bo
     same
 }
 
-/// Makes every pending baseline the baseline; the renames then rerun their scenarios.
-fn accept(baselines: &Baselines) {
-    let pending = baselines.pending().unwrap_or_default();
-    if pending.is_empty() {
-        output::line(format!("{NOTE}note{NOTE:#}: no pending baselines"));
-        return;
-    }
-    for name in &pending {
-        match baselines.accept(name) {
-            Ok(()) => output::line(format!("accepted the baseline of {name}")),
-            Err(e) => output::line(format!("{}error{:#}: cannot accept the baseline of {name}: {e}", output::BAD, output::BAD)),
-        }
-    }
-}
-
 async fn next_key(keys: &mut Option<mpsc::UnboundedReceiver<Key>>) -> Option<Key> {
     match keys {
         Some(keys) => keys.recv().await,
@@ -271,12 +338,20 @@ async fn next_key(keys: &mut Option<mpsc::UnboundedReceiver<Key>>) -> Option<Key
 }
 
 /// A run's report, for the summary.
-fn report(runner: &Runner, progress: Progress, started: Instant) -> RunReport {
+fn report(runner: &Runner, progress: Progress, run: &Current) -> RunReport {
+    let pool = runner.pool_stats().map(|now| match &run.pool {
+        Some(before) => pool::Stats {
+            hits: now.hits - before.hits,
+            misses: now.misses - before.misses,
+            acquire: now.acquire[before.acquire.len()..].to_vec(),
+        },
+        None => now,
+    });
     RunReport {
         run_id: runner.engine.identity.run_id.clone(),
         outcomes: progress.outcomes,
-        pool: runner.pool_stats(),
-        elapsed: started.elapsed(),
+        pool,
+        elapsed: run.started.elapsed(),
         interrupted: None,
         infrastructure: progress.infrastructure,
         leftovers: 0,

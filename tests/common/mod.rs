@@ -329,7 +329,10 @@ impl Watch {
             if output.matches(needle).count() >= times {
                 return output;
             }
-            assert!(std::time::Instant::now() < deadline, "waited {within:?} for {needle:?} ×{times}; output:\n{output}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited {within:?} for {needle:?} ×{times}; output:\n{output}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
