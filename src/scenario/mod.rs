@@ -31,6 +31,9 @@ use vars::Overrides;
 /// The smallest useful step, for help texts.
 pub const EXAMPLE_STEP: &str = "[[steps]]\nname = \"say hello\"\nimage = \"busybox:1.36\"\nrun = [\"echo\", \"hello\"]";
 
+/// A scenario's name and where it is written (no location when it comes from the file name).
+pub type Named = (String, Option<Location>);
+
 /// One scenario file after loading.
 #[derive(Debug)]
 pub struct Loaded {
@@ -39,8 +42,8 @@ pub struct Loaded {
     pub display: String,
     /// The scenario, when the file has no errors.
     pub scenario: Option<Scenario>,
-    /// The scenario's name and where it is written (absent when defaulted from the file name).
-    pub name: Option<(String, Option<Location>)>,
+    /// The scenario's name and where it is written.
+    pub name: Option<Named>,
     /// Errors and warnings, in file order.
     pub diagnostics: Vec<Diagnostic>,
     /// Template files the scenario pulled in (for `watch`).
@@ -252,7 +255,7 @@ fn check_unique_names(loaded: &mut [Loaded]) {
 /// Files (by index, with the error) whose scenario name an earlier file already uses: scenario
 /// names identify baselines, cache entries and reports. Each file is given as its display path and
 /// its name with where it is written.
-pub fn duplicate_names(files: &[(&str, Option<&(String, Option<Location>)>)]) -> Vec<(usize, Diagnostic)> {
+pub fn duplicate_names(files: &[(&str, Option<&Named>)]) -> Vec<(usize, Diagnostic)> {
     let mut first: std::collections::HashMap<&str, (&str, Option<&Location>)> = std::collections::HashMap::new();
     let mut duplicates = Vec::new();
     for (index, (display, named)) in files.iter().enumerate() {

@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use crate::diagnostic::{Diagnostic, Location};
+use crate::diagnostic::Diagnostic;
 use crate::project::Project;
 use crate::run::Planned;
-use crate::scenario::Loader;
 use crate::scenario::discover::discover;
 use crate::scenario::vars::Overrides;
+use crate::scenario::{Loader, Named};
 
 use super::graph::{Affected, Graph, Node};
 
@@ -19,7 +19,7 @@ struct Entry {
     display: String,
     templates: Vec<PathBuf>,
     diagnostics: Vec<Diagnostic>,
-    name: Option<(String, Option<Location>)>,
+    name: Option<Named>,
     /// Present when the file is valid.
     planned: Option<Planned>,
     /// Its name is used by an earlier file.
@@ -159,7 +159,8 @@ impl Files {
         self.entries.values().filter(|e| e.runnable().is_none()).count()
     }
 
-    pub fn len(&self) -> usize {
+    /// Scenario files, valid or not.
+    pub fn count(&self) -> usize {
         self.entries.len()
     }
 

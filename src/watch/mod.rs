@@ -165,7 +165,7 @@ impl Watcher {
         self.sync();
         output::line(format!(
             "watching {} ({} invalid), debounce {}",
-            output::count(self.files.len(), "scenario file"),
+            output::count(self.files.count(), "scenario file"),
             self.files.invalid(),
             crate::duration::display(debounce)
         ));
