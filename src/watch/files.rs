@@ -122,8 +122,14 @@ impl Files {
         let names: Vec<_> = self.entries.values().map(|e| (e.display.as_str(), e.name.as_ref())).collect();
         let mut duplicates: BTreeMap<usize, Diagnostic> =
             crate::scenario::duplicate_names(&names).into_iter().collect();
-        for (index, entry) in self.entries.values_mut().enumerate() {
+        // A file whose name is no longer taken (the other file was renamed or deleted) runs too.
+        let mut freed = Vec::new();
+        for (index, (path, entry)) in self.entries.iter_mut().enumerate() {
+            let was = entry.duplicate.take();
             entry.duplicate = duplicates.remove(&index);
+            if was.is_some() && entry.duplicate.is_none() {
+                freed.push(path.clone());
+            }
         }
         let nodes = self.entries.iter().map(|(path, entry)| Node {
             path,
@@ -131,7 +137,7 @@ impl Files {
             templates: &entry.templates,
         });
         self.graph = Graph::build(&self.project.root, nodes);
-        let touched: BTreeSet<PathBuf> = present.into_iter().chain(gone).collect();
+        let touched: BTreeSet<PathBuf> = present.into_iter().chain(gone).chain(freed).collect();
         let runnable = touched.iter().filter(|p| self.entries.get(*p).is_some_and(|e| e.runnable().is_some()));
         Reloaded { runnable: runnable.cloned().collect(), touched }
     }
@@ -199,5 +205,51 @@ impl Files {
             }
         }
         wanted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &std::path::Path, path: &str, text: &str) -> PathBuf {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const STEP: &str = "[[steps]]\nname = \"s\"\nimage = \"busybox\"\nrun = [\"true\"]\n";
+
+    #[test]
+    fn reloads_what_changed_and_checks_names_across_all_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".clnrm/config.toml", "");
+        let a = write(root, "scenarios/a.clnrm.toml", STEP);
+        let b = write(root, "scenarios/b.clnrm.toml", STEP);
+        let mut files = Files::load(Project::discover(root).unwrap(), Vec::new(), Overrides::default());
+        assert_eq!((files.count(), files.invalid()), (2, 0));
+
+        // b takes a's name: b is invalid, with the duplicate named, and is not run.
+        write(root, "scenarios/b.clnrm.toml", &format!("[scenario]\nname = \"a\"\n{STEP}"));
+        let reloaded = files.reload(&files.affected(std::slice::from_ref(&b)));
+        assert!(reloaded.runnable.is_empty());
+        assert_eq!(files.invalid(), 1);
+        assert!(files.diagnostics().iter().any(|d| d.code == "duplicate-scenario"));
+
+        // a is deleted: b is valid again and runs, though only a changed.
+        std::fs::remove_file(&a).unwrap();
+        let reloaded = files.reload(&files.affected(std::slice::from_ref(&a)));
+        assert_eq!(reloaded.runnable, BTreeSet::from([b.clone()]));
+        assert_eq!((files.count(), files.invalid()), (1, 0));
+
+        // A new file is found and loaded; a broken one shows its problem and does not run.
+        let c = write(root, "scenarios/c.clnrm.toml", "[[steps]\n");
+        let reloaded = files.reload(&files.affected(std::slice::from_ref(&c)));
+        assert!(reloaded.runnable.is_empty() && reloaded.touched.contains(&c));
+        let problems = files.diagnostics_of(&reloaded.touched);
+        assert!(!problems.is_empty() && problems.iter().all(|d| d.file.as_deref() == Some("scenarios/c.clnrm.toml")));
+        assert_eq!(files.plans(&files.runnable()).len(), 1);
     }
 }

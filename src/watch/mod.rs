@@ -227,7 +227,14 @@ impl Watcher {
                 let shown: Vec<String> = paths.iter().map(|p| self.files.project.display(p)).collect();
                 self.screen.changed(&shown);
                 let result = if affected.everything {
-                    self.files.reload_project(&self.settings.paths)
+                    let before = fixed_settings(&self.files.project.config);
+                    let result = self.files.reload_project(&self.settings.paths);
+                    if fixed_settings(&self.files.project.config) != before {
+                        output::line(format!(
+                            "{NOTE}note{NOTE:#}: [pool], [run] jobs and [otel] protocol take effect when watch starts again"
+                        ));
+                    }
+                    result
                 } else {
                     Ok(self.files.reload(&affected))
                 };
@@ -312,6 +319,11 @@ impl Watcher {
     fn idle(&self) {
         self.screen.idle(self.baselines.pending().map_or(0, |p| p.len()));
     }
+}
+
+/// The settings of the config that a running watch keeps: its pool, parallelism and receiver.
+fn fixed_settings(config: &crate::config::Config) -> String {
+    format!("{:?} {:?} {:?}", config.pool, config.run.jobs, config.otel.protocol)
 }
 
 /// The scenario files of `paths` that the selection (`--filter`, `--tag`) keeps.
