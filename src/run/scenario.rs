@@ -116,7 +116,10 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     let mut steps = Vec::new();
     let limit = scenario.timeout.unwrap_or(shared.defaults.timeout);
     let timed = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps, &span));
+    // Biased: the body is polled first, so even a scenario cancelled before it began has taken
+    // its place in the pool's demand back (`acquire` does so before it first waits).
     let result = tokio::select! {
+        biased;
         result = timed => result,
         () = shared.cancel.cancelled() => Ok(Err(Stop::fail("scenario", "cancelled by a newer change", ""))),
     };
