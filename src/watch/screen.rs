@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use crate::diagnostic::Diagnostic;
 use crate::output::{self, DIM};
 use crate::report::terminal::{self, status_line};
-use crate::run::outcome::RunReport;
+use crate::run::outcome::{RunReport, Status};
 
 pub struct Screen {
     live: bool,
@@ -47,7 +47,10 @@ impl Screen {
     /// `problems` are those of every invalid file (shown again when the screen is redrawn).
     pub fn finished(&mut self, report: &RunReport, exists: impl Fn(&str) -> bool, problems: &[&Diagnostic]) {
         for outcome in &report.outcomes {
-            self.latest.insert(outcome.file.clone(), status_line(outcome));
+            // CACHED says nothing new about a scenario whose result is on screen already.
+            if outcome.status != Status::Cached || !self.latest.contains_key(&outcome.file) {
+                self.latest.insert(outcome.file.clone(), status_line(outcome));
+            }
         }
         self.latest.retain(|file, _| exists(file));
         if self.live {
