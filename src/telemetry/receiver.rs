@@ -4,6 +4,12 @@
 //!
 //! Bodies are capped (413 beyond); a malformed payload gets a 400 and nothing else changes; spans
 //! that cannot be stored (bad ids) are reported back through OTLP's partial-success fields.
+//!
+//! Connections are served by hyper directly rather than through `axum::serve`, for one setting:
+//! HTTP/1 half-close. Many small clients (busybox `nc`, some `curl` modes) send their request and
+//! then shut down their write side; by default hyper takes that end-of-file for an aborted
+//! request and drops it unanswered, losing its spans. A request that arrived whole is always
+//! processed and answered.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,12 +20,17 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 use super::span::{Span, from_otlp};
 
@@ -56,14 +67,7 @@ impl Receiver {
             .with_state(sink)
             .merge(tonic::service::Routes::new(grpc).into_axum_router());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            let _ = axum::serve(listener, service)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let task = tokio::spawn(serve(listener, app, stopped));
         Ok(Receiver { addr, shutdown: Some(shutdown), task })
     }
 
@@ -83,6 +87,39 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Accepts connections until `stopped`, then lets requests in flight finish. Connections live in
+/// this task's set, so aborting it closes them all.
+async fn serve(listener: TcpListener, app: Router, stopped: tokio::sync::oneshot::Receiver<()>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().half_close(true);
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    tokio::pin!(stopped);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, or a connection reset before it was accepted: go on
+                // after a pause rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower_service::Service::call(&mut app.clone(), request)
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        connections.spawn(graceful.watch(connection));
+        while connections.try_join_next().is_some() {}
+    }
+    graceful.shutdown().await;
 }
 
 /// What an export request yields: spans stored, and the partial-success answer.
