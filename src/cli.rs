@@ -13,8 +13,8 @@ use crate::output::Format;
 ///
 /// Exit codes: 0 passed · 1 failed (or `fmt --check` found changes, or `diff` found differences)
 /// · 2 usage error · 3 invalid scenario, template, config or baseline · 4 expectations held but a
-/// baseline threshold broke · 5 infrastructure failure · 6 no scenario matched · 130/143
-/// interrupted by SIGINT/SIGTERM.
+/// baseline threshold broke · 5 infrastructure failure · 6 no scenario matched · 129/130/131/143
+/// interrupted by SIGHUP/SIGINT/SIGQUIT/SIGTERM (after removing everything the run made).
 #[derive(Debug, Parser)]
 #[command(name = "clnrm", version, max_term_width = 100)]
 pub struct Cli {
@@ -78,7 +78,7 @@ pub enum Command {
     /// Scenarios run `--jobs` at a time on a pool of warm containers; each gets fresh containers
     /// and a private network for its services. Unchanged scenarios whose last run passed are
     /// skipped (CACHED) unless `--force`. Nothing is left on the engine afterwards, even after
-    /// Ctrl-C (exit 130) or SIGTERM (exit 143).
+    /// Ctrl-C (exit 130), SIGTERM (143), SIGHUP (129) or SIGQUIT (131).
     ///
     /// Each passing scenario's trace is compared with its baseline (baselines/NAME.toml): a
     /// difference that breaks a threshold ([thresholds] in the config, [baseline] thresholds in
@@ -99,7 +99,7 @@ pub enum Command {
     /// removing its containers, and starts again.
     ///
     /// On a terminal: `a` accepts pending baselines, `r` reruns everything, `q` quits. Ctrl-C
-    /// quits too (exit 130); nothing is left on the engine. Ignores .gitignore'd files,
+    /// quits too (exit 130; SIGTERM 143, SIGHUP 129, SIGQUIT 131); nothing is left on the engine. Ignores .gitignore'd files,
     /// .clnrm/cache, *.new and target/, so clnrm's own writes never trigger a run.
     Watch(WatchArgs),
 

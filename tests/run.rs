@@ -312,14 +312,35 @@ fn ctrl_c_with_four_scenarios_in_flight_removes_everything_and_exits_130() {
 }
 
 #[test]
-fn sigterm_removes_everything_and_exits_143() {
+fn sigterm_sighup_and_sigquit_remove_everything_and_exit_128_plus_the_signal() {
+    require_engine!();
+    // SIGHUP (a closed terminal) used to end `run` at once, leaving its containers and networks.
+    for (name, code) in [("TERM", 143), ("HUP", 129), ("QUIT", 131)] {
+        let p = Project::with_fixture();
+        p.scenario("long", "[services.s]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sleep\", \"601\"]\n\n[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"600\"]\n");
+        let child = spawn(&p, &["run"]);
+        wait_for_steps(&p, 1);
+        signal(&child, name);
+        finish(child).code(code).stdout_has("interrupted");
+        p.assert_clean();
+    }
+}
+
+#[test]
+fn a_signal_while_the_run_starts_still_removes_everything() {
     require_engine!();
     let p = Project::with_fixture();
     p.scenario("long", "[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"600\"]\n");
     let child = spawn(&p, &["run"]);
-    wait_for_steps(&p, 1);
-    signal(&child, "TERM");
-    finish(child).code(143);
+    // The run's network is the first thing it makes; signal as soon as it exists.
+    let label = format!("label=clnrm.project={}", p.path().display());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Command::new("docker").args(["network", "ls", "-q", "--filter", &label]).output().unwrap().stdout.is_empty() {
+        assert!(Instant::now() < deadline, "the run made no network");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "HUP");
+    finish(child).code(129);
     p.assert_clean();
 }
 

@@ -93,9 +93,9 @@ fn load_valid(
     Ok(loaded)
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
+/// Resolves when a signal that stops a run arrives (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
 async fn run_signal() {
-    crate::run::signal().await;
+    crate::run::Signals::listen().next().await;
 }
 
 /// A runtime for commands that talk to the engine.

@@ -6,7 +6,6 @@ use crate::error::Error;
 use crate::output::Format;
 use crate::project::Project;
 use crate::run::compare::Comparison;
-use crate::run::outcome::Signal;
 use crate::run::plan::Selection;
 use crate::scenario::vars::Overrides;
 use crate::watch::{self, Settings};
@@ -26,7 +25,6 @@ pub fn run(project: Project, args: WatchArgs, format: Format) -> Result<(), Erro
     let settings = Settings { paths, overrides, selection, options, debounce: args.debounce };
     match super::runtime()?.block_on(watch::watch(project, settings))? {
         None => Ok(()),
-        Some(Signal::Interrupt) => Err(Error::RunFailed { code: 130 }),
-        Some(Signal::Terminate) => Err(Error::RunFailed { code: 143 }),
+        Some(signal) => Err(Error::RunFailed { code: signal.exit_code() }),
     }
 }

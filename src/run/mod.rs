@@ -2,8 +2,8 @@
 //!
 //! connect to the engine (and sweep leftovers of dead runs) → make every image available →
 //! compute full cache keys and skip unchanged scenarios that passed → warm the pool for the rest →
-//! run them `--jobs` at a time → tear down → report. SIGINT and SIGTERM stop scheduling at any
-//! point; whatever the run created is removed before it returns.
+//! run them `--jobs` at a time → tear down → report. SIGINT, SIGTERM, SIGHUP and SIGQUIT stop
+//! scheduling at any point; whatever the run created is removed before it returns.
 
 pub mod compare;
 pub mod outcome;
@@ -93,14 +93,13 @@ pub async fn run(
     reporter: &mut dyn Reporter,
 ) -> Result<RunReport, EngineError> {
     let started = Instant::now();
+    let mut signals = Signals::listen();
     let runner = Runner::start(config, cache.clone(), identity, options.clone()).await?;
     reporter.planned(planned.len());
     let (mut progress, never) = (Progress::default(), Cancel::never());
-    let interrupt = signal();
-    tokio::pin!(interrupt);
     let (result, interrupted) = tokio::select! {
         result = runner.batch(config, planned, options.force, &never, reporter, &mut progress) => (result, None),
-        signal = &mut interrupt => (Ok(()), Some(signal)),
+        signal = signals.next() => (Ok(()), Some(signal)),
     };
     reporter.cleaning();
     let pool = runner.pool_stats();
@@ -342,21 +341,40 @@ pub struct Progress {
     pub infrastructure: bool,
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn signal() -> Signal {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).ok();
-    let terminated = async {
-        match terminate.as_mut() {
-            Some(stream) => {
-                stream.recv().await;
-            }
-            None => std::future::pending::<()>().await,
+/// The signals that stop a run: SIGINT, SIGTERM, SIGHUP and SIGQUIT. Listening starts when this
+/// is made, which is before anything is created on the engine: a signal arriving at any later
+/// point (even while the runner starts) stops the run with cleanup rather than ending the process
+/// on the spot, and one that arrives while nobody waits is kept until [`Signals::next`].
+pub struct Signals(Vec<(Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    /// Starts listening; must be called inside the Tokio runtime.
+    pub fn listen() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [
+            (Signal::Interrupt, SignalKind::interrupt()),
+            (Signal::Terminate, SignalKind::terminate()),
+            (Signal::Hangup, SignalKind::hangup()),
+            (Signal::Quit, SignalKind::quit()),
+        ];
+        Signals(kinds.into_iter().filter_map(|(which, kind)| Some((which, signal(kind).ok()?))).collect())
+    }
+
+    /// Resolves at the next signal.
+    pub async fn next(&mut self) -> Signal {
+        let waits = self.0.iter_mut().map(|(which, stream)| {
+            Box::pin(async move {
+                match stream.recv().await {
+                    Some(()) => *which,
+                    None => std::future::pending().await,
+                }
+            })
+        });
+        let waits: Vec<_> = waits.collect();
+        if waits.is_empty() {
+            return std::future::pending().await;
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => Signal::Interrupt,
-        _ = terminated => Signal::Terminate,
+        futures_util::future::select_all(waits).await.0
     }
 }
 

@@ -137,11 +137,30 @@ impl ScenarioOutcome {
     }
 }
 
-/// A signal that ended the run early.
+/// A signal that ended the run early. Each stops the run the same way (scheduling stops, whatever
+/// the run created is removed); they differ only in the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
+    /// SIGINT (Ctrl-C).
     Interrupt,
+    /// SIGTERM.
     Terminate,
+    /// SIGHUP: the terminal went away.
+    Hangup,
+    /// SIGQUIT (Ctrl-\\).
+    Quit,
+}
+
+impl Signal {
+    /// 128 + the signal's number, as a shell reports a process the signal ended.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Hangup => 129,
+            Signal::Interrupt => 130,
+            Signal::Quit => 131,
+            Signal::Terminate => 143,
+        }
+    }
 }
 
 /// Everything a finished run produced.
@@ -168,12 +187,11 @@ impl RunReport {
         self.outcomes.iter().filter(|o| o.status == status).count()
     }
 
-    /// The exit code (contract): 130/143 interrupted, 5 infrastructure, 1 failures, 4 baseline
-    /// regressions (and no failure), 0 all passed.
+    /// The exit code (contract): 129/130/131/143 interrupted, 5 infrastructure, 1 failures, 4
+    /// baseline regressions (and no failure), 0 all passed.
     pub fn exit_code(&self) -> u8 {
         match self.interrupted {
-            Some(Signal::Interrupt) => 130,
-            Some(Signal::Terminate) => 143,
+            Some(signal) => signal.exit_code(),
             None if self.infrastructure => 5,
             None if self.outcomes.iter().any(|o| o.status.is_failure()) => 1,
             None if self.count(Status::Regressed) > 0 => 4,

@@ -81,6 +81,7 @@ pub async fn watch(project: Project, settings: Settings) -> Result<Option<Signal
     }
     let debounce = settings.debounce.unwrap_or(project.config.watch.debounce);
     let (events, mut changes) = Events::start(debounce, filter).map_err(Error::Usage)?;
+    let mut signals = run::Signals::listen();
     let identity = RunIdentity::current(&project.root);
     let cache = Cache::new(project.cache_dir());
     let files = Files::load(project, settings.paths.clone(), settings.overrides.clone());
@@ -103,10 +104,6 @@ pub async fn watch(project: Project, settings: Settings) -> Result<Option<Signal
         written: HashMap::new(),
     };
     watcher.begin(debounce);
-    let interrupt = run::signal();
-    tokio::pin!(interrupt);
-    // A closed terminal: stop as for SIGTERM, removing everything.
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let quit = loop {
         watcher.start_pending();
         tokio::select! {
@@ -123,8 +120,7 @@ pub async fn watch(project: Project, settings: Settings) -> Result<Option<Signal
             joined = async { (&mut watcher.current.as_mut().expect("guarded").task).await }, if watcher.current.is_some() => {
                 watcher.finished(joined);
             }
-            signal = &mut interrupt => break Some(signal),
-            Some(()) = async { hangup.as_mut()?.recv().await } => break Some(Signal::Terminate),
+            signal = signals.next() => break Some(signal),
         }
     };
     output::line(format!("{NOTE}stopping{NOTE:#}: removing containers"));
