@@ -57,7 +57,7 @@ fn main() {
     let errors = spans.iter().filter(|s| s.status == SpanStatus::Error).count() as u64;
     let expectations = expectations(errors);
     let peers = known_peers();
-    let context = Context { own_service: "clnrm", known_peers: &peers };
+    let context = Context { known_peers: &peers };
     let failures = check(&spans, &expectations, &context);
     assert!(failures.is_empty(), "the benchmark's expectations must hold: {failures:#?}");
 

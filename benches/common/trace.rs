@@ -30,6 +30,7 @@ fn resource(service: &str, ip: &str) -> Arc<Resource> {
             ("telemetry.sdk.language".into(), AttrValue::Str("rust".into())),
             ("telemetry.sdk.name".into(), AttrValue::Str("opentelemetry".into())),
         ],
+        own: service == "clnrm",
     })
 }
 

@@ -485,9 +485,9 @@ impl Pool {
     }
 
     /// Ends a lease. With `reuse` (only for step containers known to be healthy: every command
-    /// ended normally) the containers go back to their lane, ready at once. Otherwise they are
-    /// killed first, so the lane serves its next scenario with nothing of this one running, and
-    /// removed in the background.
+    /// ended normally) the containers go back to their lane once every process the scenario left
+    /// in them is stopped. Otherwise they are killed first, so the lane serves its next scenario
+    /// with nothing of this one running, and removed in the background.
     pub fn release(self: &Arc<Self>, lease: Lease, reuse: bool) {
         {
             let mut state = self.state();
@@ -495,20 +495,31 @@ impl Pool {
                 decrement(&mut state.out, image);
             }
         }
-        if reuse && !lease.poisoned && lease.network.is_none() {
-            let mut state = self.state();
-            if let Some(lane) = state.lanes.iter_mut().find(|l| l.name == lease.lane) {
-                for (image, container) in lease.containers {
-                    lane.warm.push_front(Warm { image, container });
-                }
-                lane.leased = false;
-                lane.idle_since = Instant::now();
-            }
-            self.update(&mut state);
-            return;
-        }
         let pool = Arc::clone(self);
-        self.spawn(async move { pool.recycle(lease).await });
+        if reuse && !lease.poisoned && lease.network.is_none() {
+            self.spawn(async move { pool.reuse(lease).await });
+        } else {
+            self.spawn(async move { pool.recycle(lease).await });
+        }
+    }
+
+    /// Returns reused containers to their lane after stopping what the scenario left running in
+    /// them (a server a step started in the background, say): nothing of one scenario may run, or
+    /// export spans, while the next uses the container. Containers where that fails are not reused.
+    async fn reuse(self: Arc<Self>, lease: Lease) {
+        let stopped = join_all(lease.containers.values().map(|c| super::exec::stop_leftovers(&self.engine, c))).await;
+        if !stopped.into_iter().all(|ok| ok) {
+            return self.recycle(lease).await;
+        }
+        let mut state = self.state();
+        if let Some(lane) = state.lanes.iter_mut().find(|l| l.name == lease.lane) {
+            for (image, container) in lease.containers {
+                lane.warm.push_front(Warm { image, container });
+            }
+            lane.leased = false;
+            lane.idle_since = Instant::now();
+        }
+        self.update(&mut state);
     }
 
     async fn recycle(self: Arc<Self>, lease: Lease) {

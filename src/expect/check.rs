@@ -35,11 +35,11 @@ pub use crate::expect::tree::render_tree;
 pub(super) const TREE_LINES: usize = 60;
 
 /// What checks need to know about the run beyond its spans.
+///
+/// clnrm's own spans (scenario, service and step spans, [`Span::is_own`]) are in the trace, so
+/// selectors can name them (`parent = 'span[name="place order"]'`), but trace-level counts and the
+/// hermetic check leave them out.
 pub struct Context<'a> {
-    /// The `service.name` of clnrm's own spans (scenario, service and step spans). They are in the
-    /// trace, so selectors can name them (`parent = 'span[name="place order"]'`), but trace-level
-    /// counts and the hermetic check leave them out.
-    pub own_service: &'a str,
     /// Hosts and addresses inside the scenario: service names, container addresses, `localhost`,
     /// `127.0.0.1`, the OTLP receiver's address. Anything else a span talks to breaks `hermetic`.
     pub known_peers: &'a [String],
@@ -64,7 +64,7 @@ pub fn check(spans: &[Span], expectations: &Expectations, context: &Context) -> 
         if !verdict.problems.is_empty() {
             failures.push(Failure {
                 expectation: format!("[[expect.span]] #{} {}", i + 1, *expectation.select),
-                message: verdict.message(&index, &expectation.select, context),
+                message: verdict.message(&index, &expectation.select),
             });
         }
     }
@@ -158,10 +158,10 @@ impl Problem<'_> {
 
 impl Verdict<'_> {
     /// The failure message: the selector, a section per failed key, the trace tree.
-    fn message(&self, index: &TraceIndex, selector: &Selector, context: &Context) -> String {
+    fn message(&self, index: &TraceIndex, selector: &Selector) -> String {
         let mut out = format!("select: {selector}\n");
-        let explanation = matches!(self.problems[..], [Problem::NoneSelected(_)])
-            .then(|| explain_empty(index, selector, context.own_service));
+        let explanation =
+            matches!(self.problems[..], [Problem::NoneSelected(_)]).then(|| explain_empty(index, selector));
         let marks = explanation.as_ref().map_or(self.selected.as_slice(), |e| e.nearest.as_slice());
         for problem in &self.problems {
             match problem {
@@ -275,7 +275,7 @@ pub(super) mod tests {
     pub(in crate::expect) fn context() -> Context<'static> {
         static PEERS: std::sync::LazyLock<Vec<String>> =
             std::sync::LazyLock::new(|| ["shop", "pay", "localhost"].map(String::from).to_vec());
-        Context { own_service: "clnrm", known_peers: &PEERS }
+        Context { known_peers: &PEERS }
     }
 
     pub(in crate::expect) fn selector(text: &str) -> Spanned<Selector> {

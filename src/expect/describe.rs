@@ -9,6 +9,7 @@ use crate::duration;
 use crate::expect::matcher::TraceIndex;
 use crate::output::count;
 use crate::scenario::model::{Bounds, SpanStatus};
+use crate::telemetry::own::SERVICE_NAME;
 use crate::telemetry::span::Span;
 
 /// How many spans a message lists before summing up the rest.
@@ -76,11 +77,11 @@ pub(super) fn list(out: &mut String, items: impl IntoIterator<Item = String>, ma
 
 /// When the trace holds spans but only clnrm's own, the likely cause of any failure: the system
 /// under test exported nothing.
-pub(super) fn own_only_note(index: &TraceIndex, own_service: &str) -> Option<String> {
-    let own_only = !index.is_empty() && index.spans().iter().all(|span| span.service_name() == own_service);
+pub(super) fn own_only_note(index: &TraceIndex) -> Option<String> {
+    let own_only = !index.is_empty() && index.spans().iter().all(|span| span.is_own());
     own_only.then(|| {
         format!(
-            "note: every span in this trace is clnrm's own (service \"{own_service}\"): the system under test sent \
+            "note: every span in this trace is clnrm's own (service \"{SERVICE_NAME}\"): the system under test sent \
              none. Check that it is instrumented and exports OTLP to the endpoint in OTEL_EXPORTER_OTLP_ENDPOINT."
         )
     })
@@ -147,9 +148,12 @@ mod tests {
     #[test]
     fn own_only_note_only_for_traces_of_clnrm_spans_alone() {
         let own = [span(1, 0, "scenario", "clnrm", 0, 1).build()];
-        assert!(own_only_note(&TraceIndex::new(&own), "clnrm").is_some());
+        assert!(own_only_note(&TraceIndex::new(&own)).is_some());
         let mixed = [span(1, 0, "scenario", "clnrm", 0, 1).build(), span(2, 1, "GET", "shop", 0, 1).build()];
-        assert!(own_only_note(&TraceIndex::new(&mixed), "clnrm").is_none());
-        assert!(own_only_note(&TraceIndex::new(&[]), "clnrm").is_none());
+        assert!(own_only_note(&TraceIndex::new(&mixed)).is_none());
+        let posing =
+            [span(1, 0, "scenario", "clnrm", 0, 1).build(), span(2, 1, "GET", "clnrm", 0, 1).impostor().build()];
+        assert!(own_only_note(&TraceIndex::new(&posing)).is_none());
+        assert!(own_only_note(&TraceIndex::new(&[])).is_none());
     }
 }

@@ -36,7 +36,7 @@ pub(super) struct Explanation {
 }
 
 /// Explains why `selector` selects no span of `index`.
-pub(super) fn explain_empty(index: &TraceIndex, selector: &Selector, own_service: &str) -> Explanation {
+pub(super) fn explain_empty(index: &TraceIndex, selector: &Selector) -> Explanation {
     let mut out = Explanation::default();
     if index.is_empty() {
         out.text.push_str("the trace holds no spans at all, not even clnrm's own\n");
@@ -78,7 +78,7 @@ pub(super) fn explain_empty(index: &TraceIndex, selector: &Selector, own_service
         }
         break;
     }
-    if let Some(note) = own_only_note(index, own_service) {
+    if let Some(note) = own_only_note(index) {
         let _ = writeln!(out.text, "{note}");
     }
     out
@@ -228,7 +228,7 @@ mod tests {
         let index = TraceIndex::new(spans);
         let selector = parse(selector).expect("valid");
         assert!(index.select_positions(&selector.compounds).is_empty(), "{selector} selects something");
-        explain_empty(&index, &selector, "clnrm")
+        explain_empty(&index, &selector)
     }
 
     #[test]

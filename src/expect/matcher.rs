@@ -449,8 +449,12 @@ pub(crate) mod tests {
     pub(crate) struct SpanBuilder(Span);
 
     /// A span with id `id` (parent `parent`, 0 for none) from service `service`, lasting `start..end` ms.
+    /// Spans of service `clnrm` are built as clnrm's tracer makes them: its own.
     pub(crate) fn span(id: u64, parent: u64, name: &str, service: &str, start: u64, end: u64) -> SpanBuilder {
-        let resource = Resource { attributes: vec![("service.name".into(), AttrValue::Str(service.into()))] };
+        let resource = Resource {
+            attributes: vec![("service.name".into(), AttrValue::Str(service.into()))],
+            own: service == crate::telemetry::own::SERVICE_NAME,
+        };
         SpanBuilder(Span {
             trace_id: [7; 16],
             span_id: id.to_be_bytes(),
@@ -490,6 +494,13 @@ pub(crate) mod tests {
 
         pub(crate) fn event(mut self, name: &str) -> Self {
             self.0.events.push(Event { name: name.into(), time_unix_nano: 0, attributes: Vec::new() });
+            self
+        }
+
+        /// Not clnrm's own, whatever its service name: a program exporting as `clnrm`.
+        pub(crate) fn impostor(mut self) -> Self {
+            let attributes = self.0.resource.attributes.clone();
+            self.0.resource = Arc::new(Resource { attributes, own: false });
             self
         }
 

@@ -69,8 +69,7 @@ pub(super) fn problems<'e>(
     context: &Context,
 ) -> Vec<Problem<'e>> {
     let mut problems = Vec::new();
-    let theirs: Vec<usize> =
-        (0..index.len()).filter(|&p| index.spans()[p].service_name() != context.own_service).collect();
+    let theirs: Vec<usize> = (0..index.len()).filter(|&p| !index.spans()[p].is_own()).collect();
     if let Some(bounds) = expectation.spans
         && !bounds.contains(&(theirs.len() as u64))
     {
@@ -182,7 +181,7 @@ impl Problem<'_> {
         let mut out = String::new();
         let key = match self {
             Problem::Spans { bounds: expected, counted } => {
-                spans_message(&mut out, index, expected, counted, context);
+                spans_message(&mut out, index, expected, counted);
                 "spans"
             }
             Problem::Errors { expected, errors } => {
@@ -202,12 +201,12 @@ impl Problem<'_> {
             }
             Problem::Order { pair: [a, b], fault } => {
                 let rule = format!("every span selected by {} must end before any selected by {} starts", **a, **b);
-                pair_message(&mut out, index, &rule, [a, b], fault, context);
+                pair_message(&mut out, index, &rule, [a, b], fault);
                 "order"
             }
             Problem::Within { pair: [a, b], fault } => {
                 let rule = format!("every span selected by {} must lie within one selected by {}", **a, **b);
-                pair_message(&mut out, index, &rule, [a, b], fault, context);
+                pair_message(&mut out, index, &rule, [a, b], fault);
                 "within"
             }
             Problem::Hermetic { offenders } => {
@@ -219,7 +218,7 @@ impl Problem<'_> {
     }
 }
 
-fn spans_message(out: &mut String, index: &TraceIndex, expected: &Bounds<u64>, counted: &[usize], context: &Context) {
+fn spans_message(out: &mut String, index: &TraceIndex, expected: &Bounds<u64>, counted: &[usize]) {
     let own = index.len() - counted.len();
     let _ = writeln!(
         out,
@@ -237,24 +236,17 @@ fn spans_message(out: &mut String, index: &TraceIndex, expected: &Bounds<u64>, c
         }
     }
     list(out, services.into_iter().map(|(service, n)| format!("{service}: {}", count(n, "span"))), LIST_MAX);
-    if let Some(note) = own_only_note(index, context.own_service) {
+    if let Some(note) = own_only_note(index) {
         let _ = writeln!(out, "{note}");
     }
 }
 
-fn pair_message(
-    out: &mut String,
-    index: &TraceIndex,
-    rule: &str,
-    pair: [&Selector; 2],
-    fault: &PairFault,
-    context: &Context,
-) {
+fn pair_message(out: &mut String, index: &TraceIndex, rule: &str, pair: [&Selector; 2], fault: &PairFault) {
     let ends = |p: usize| format!("{} ends at {}", item(index, p), moment(index, index.spans()[p].end_unix_nano));
     let marks: Vec<usize> = match fault {
         PairFault::Empty(side) => {
             let _ = writeln!(out, "{rule}, but {} selects no span:", pair[*side]);
-            let explanation = explain_empty(index, pair[*side], context.own_service);
+            let explanation = explain_empty(index, pair[*side]);
             out.push_str(&explanation.text);
             explanation.nearest
         }
@@ -345,6 +337,27 @@ mod tests {
         );
         let two = TraceExpectation { errors: Some(2), ..Default::default() };
         assert!(message(&spans, two, "errors").starts_with("expected 2 spans with status error, found 1:\n"));
+    }
+
+    #[test]
+    fn a_program_exporting_as_clnrm_is_counted_and_checked_like_any_other() {
+        let mut spans = shop();
+        spans.push(
+            span(21, 3, "GET /evil", "clnrm", 5, 6)
+                .status(SpanStatus::Error, "boom")
+                .str("server.address", "evil.example.com")
+                .impostor()
+                .build(),
+        );
+        let counts = TraceExpectation {
+            spans: Some(Bounds { min: Some(4), max: Some(4) }),
+            errors: Some(0),
+            hermetic: true,
+            ..Default::default()
+        };
+        let failures = trace_failures(&spans, counts);
+        let keys: Vec<&str> = failures.iter().map(|f| f.expectation.as_str()).collect();
+        assert_eq!(keys, ["[expect.trace] spans", "[expect.trace] errors", "[expect.trace] hermetic"]);
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn render(report: &RunReport) -> Value {
             "interrupted": report.interrupted.is_some(),
             "spans_unroutable": report.strays.unroutable,
             "spans_late": report.strays.late,
+            "spans_conflicting": report.strays.conflicting,
             "exports_undelivered": report.undelivered,
         },
         "pool": report.pool.as_ref().map(|p| json!({

@@ -189,6 +189,14 @@ pub fn print_summary(report: &RunReport) {
         let _ =
             writeln!(out, "{NOTE}note{NOTE:#}: {}; they were not counted in any scenario", stray_parts.join(", and "));
     }
+    if strays.conflicting > 0 {
+        let _ = writeln!(
+            out,
+            "{NOTE}note{NOTE:#}: {} named another scenario in `clnrm.scenario` than the one that sent them; \
+             each was counted only in the scenario that sent it",
+            crate::output::count(strays.conflicting as usize, "span")
+        );
+    }
     if report.undelivered > 0 {
         let _ = writeln!(
             out,

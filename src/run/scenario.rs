@@ -21,7 +21,7 @@ use crate::engine::{Engine, EngineError};
 use crate::engine::{container, service};
 use crate::expect::check::{self, Context as CheckContext};
 use crate::scenario::model::{Command, ImageSource, Scenario, Service, Step, StepTarget};
-use crate::telemetry::own::{OwnSpan, SERVICE_NAME};
+use crate::telemetry::own::OwnSpan;
 use crate::telemetry::session::Session;
 use crate::telemetry::span::{Span, SpanKind};
 use crate::telemetry::wiring::STEPS_SERVICE;
@@ -137,7 +137,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     span.end();
     let expectations = &scenario.expect;
     let peers = known_peers(&shared, &scenario, &held);
-    let context = CheckContext { own_service: SERVICE_NAME, known_peers: &peers };
+    let context = CheckContext { known_peers: &peers };
     // The baseline compares the whole trace, so every passing scenario waits for its spans.
     let settled = match &result {
         Ok(Ok(())) => Some(telemetry.store.settle(&scenario.name, shared.otel.settle, shared.otel.settle_cap).await),

@@ -70,6 +70,7 @@ impl Tracing {
         ];
         let resource = Arc::new(Resource {
             attributes: resource_attributes.iter().map(|kv| (kv.key.as_str().into(), attr(&kv.value))).collect(),
+            own: true,
         });
         let mut builder = SdkTracerProvider::builder()
             .with_resource(SdkResource::builder_empty().with_attributes(resource_attributes).build())
@@ -236,6 +237,7 @@ mod tests {
         assert_eq!(step.status, SpanStatus::Error);
         assert_eq!(step.attr("process.exit.code"), Some(&AttrValue::Int(3)));
         assert_eq!(step.service_name(), SERVICE_NAME);
+        assert!(step.is_own() && scenario.is_own());
         assert_eq!(traceparent, format!("00-{}-{}-01", hex(&step.trace_id), hex(&step.span_id)));
         assert_eq!(store.strays().unroutable, 0, "the run's own span is not a stray");
     }

@@ -147,6 +147,10 @@ pub fn find<'a>(attributes: &'a Attributes, key: &str) -> Option<&'a AttrValue> 
 #[derive(Debug, Default, PartialEq)]
 pub struct Resource {
     pub attributes: Attributes,
+    /// Set only by clnrm's own tracer, never from what a receiver decodes: how clnrm's own spans
+    /// are told apart from the system under test's. Their `service.name` ("clnrm") cannot serve,
+    /// since any program can export under that name.
+    pub own: bool,
 }
 
 impl Resource {
@@ -200,6 +204,11 @@ impl Span {
         self.resource.service_name().unwrap_or("")
     }
 
+    /// Whether clnrm made this span itself (see [`Resource::own`]).
+    pub fn is_own(&self) -> bool {
+        self.resource.own
+    }
+
     pub fn duration(&self) -> Duration {
         Duration::from_nanos(self.end_unix_nano.saturating_sub(self.start_unix_nano))
     }
@@ -249,7 +258,7 @@ pub fn from_otlp(resource_spans: Vec<otlp::ResourceSpans>) -> (Vec<Span>, Option
     let mut keys = Keys::default();
     for batch in resource_spans {
         let attributes = batch.resource.map(|r| keys.attributes(r.attributes)).unwrap_or_default();
-        let resource = Arc::new(Resource { attributes });
+        let resource = Arc::new(Resource { attributes, own: false });
         for scope in batch.scope_spans {
             spans.reserve(scope.spans.len());
             for span in scope.spans {

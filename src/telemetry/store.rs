@@ -1,13 +1,21 @@
 //! Spans per scenario, and the routing that puts each received span in the right scenario even
 //! when many run at once.
 //!
-//! A span belongs to a scenario by (in this order): the `clnrm.scenario` resource attribute clnrm
-//! injects into every container; its trace id (each scenario is its own trace, and a trace first
-//! seen through another route is remembered); or the address of the container that sent it. A
-//! span that matches no open scenario is counted — as unroutable, or as late when its scenario has
-//! already been checked — and never mixed into another scenario.
+//! A span goes to a scenario only on evidence that a container of another scenario cannot fake:
+//!
+//! 1. its trace id, when the trace is known: each scenario is its own trace, whose random id only
+//!    that scenario's processes are handed (in `TRACEPARENT`), and a trace first seen through the
+//!    next rule is remembered for the scenario it was seen in;
+//! 2. else the address of the container that sent it, claimed by the scenario that runs it.
+//!
+//! The `clnrm.scenario` resource attribute clnrm injects is *not* evidence: any program can set
+//! it. A span whose attribute names another scenario than the one the evidence gives is counted
+//! as conflicting, and goes where the evidence says. A span from an address no scenario has claimed
+//! yet (a service may export before clnrm has learnt its address) waits until one does. Spans
+//! that match no open scenario are counted — as late when their trace or address belonged to a
+//! scenario already checked, else as unroutable — and never mixed into another scenario.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +27,9 @@ use super::span::{AttrValue, Span, TraceId};
 
 /// The resource attribute naming the scenario a container belongs to.
 pub const SCENARIO_ATTRIBUTE: &str = "clnrm.scenario";
+
+/// Spans from unclaimed addresses kept at most, in all; beyond, they are unroutable at once.
+const UNCLAIMED_MAX: usize = 10_000;
 
 /// A scenario's name, shared by the maps that route to it (routing a span allocates nothing).
 type Name = Arc<str>;
@@ -32,20 +43,38 @@ struct Collected {
 #[derive(Default)]
 struct Inner {
     open: HashMap<Name, Collected>,
-    closed: std::collections::HashSet<Name>,
+    /// Traces and sender addresses of open scenarios.
     traces: HashMap<TraceId, Name>,
     addresses: HashMap<IpAddr, Name>,
+    /// Traces and addresses of scenarios already checked: what still comes from them is late.
+    closed_traces: HashSet<TraceId>,
+    closed_addresses: HashSet<IpAddr>,
+    /// Spans from addresses no scenario has claimed (yet), by address.
+    unclaimed: HashMap<IpAddr, Vec<Span>>,
+    unclaimed_count: usize,
     unroutable: u64,
     late: u64,
+    conflicting: u64,
 }
 
-/// Counts of spans that went to no scenario.
+/// Counts of spans that went to no scenario, or claimed a scenario they do not belong to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Strays {
     /// Matched no scenario at all.
     pub unroutable: u64,
     /// Arrived after their scenario was checked.
     pub late: u64,
+    /// Carried a `clnrm.scenario` attribute naming another scenario than the one they came from
+    /// (they were kept in the one they came from).
+    pub conflicting: u64,
+}
+
+/// Where a received span goes.
+enum Route {
+    To(Name),
+    Late,
+    /// From an address no scenario has claimed, in a trace no scenario knows.
+    Unclaimed,
 }
 
 /// How waiting for a scenario's spans ended.
@@ -73,15 +102,24 @@ impl Store {
         let mut inner = self.inner();
         let name: Name = scenario.into();
         inner.open.entry(Arc::clone(&name)).or_default();
-        inner.closed.remove(scenario);
         inner.traces.insert(trace, name);
     }
 
-    /// Spans sent from `address` belong to `scenario` (until [`Store::close`]).
+    /// Spans sent from `address` belong to `scenario` (until [`Store::close`]); those that came
+    /// from it before are routed now.
     pub fn claim(&self, address: IpAddr, scenario: &str) {
         let mut inner = self.inner();
         let name = inner.open.get_key_value(scenario).map_or_else(|| scenario.into(), |(name, _)| Arc::clone(name));
+        inner.closed_addresses.remove(&address);
         inner.addresses.insert(address, name);
+        let waiting = inner.unclaimed.remove(&address).unwrap_or_default();
+        inner.unclaimed_count -= waiting.len();
+        let delivered = !waiting.is_empty();
+        inner.deliver(address, waiting);
+        drop(inner);
+        if delivered {
+            self.arrived.notify_waiters();
+        }
     }
 
     /// Adds spans known to belong to `scenario` (clnrm's own).
@@ -149,59 +187,93 @@ impl Store {
         }
     }
 
-    /// Stops collecting for `scenario` and hands over its spans; later ones count as late.
+    /// Stops collecting for `scenario` and hands over its spans; later ones from its trace or its
+    /// containers count as late.
     pub fn close(&self, scenario: &str) -> Vec<Span> {
-        let mut inner = self.inner();
-        inner.traces.retain(|_, owner| &**owner != scenario);
-        inner.addresses.retain(|_, owner| &**owner != scenario);
-        inner.closed.insert(scenario.into());
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        let (traces, addresses) = (&mut inner.closed_traces, &mut inner.closed_addresses);
+        inner.traces.retain(|trace, owner| {
+            let keep = &**owner != scenario;
+            if !keep {
+                traces.insert(*trace);
+            }
+            keep
+        });
+        inner.addresses.retain(|address, owner| {
+            let keep = &**owner != scenario;
+            if !keep {
+                addresses.insert(*address);
+            }
+            keep
+        });
         inner.open.remove(scenario).map(|c| c.spans).unwrap_or_default()
     }
 
+    /// What went astray so far; spans still waiting for their address to be claimed count as
+    /// unroutable.
     pub fn strays(&self) -> Strays {
         let inner = self.inner();
-        Strays { unroutable: inner.unroutable, late: inner.late }
+        Strays {
+            unroutable: inner.unroutable + inner.unclaimed_count as u64,
+            late: inner.late,
+            conflicting: inner.conflicting,
+        }
     }
 }
 
 impl Inner {
-    /// The open scenario a span from `peer` belongs to, learning its trace on the way.
-    fn route(&mut self, peer: IpAddr, span: &Span) -> Result<Name, bool> {
-        let named = match span.resource.attributes.iter().find(|(k, _)| &**k == SCENARIO_ATTRIBUTE) {
-            Some((_, AttrValue::Str(name))) => {
-                self.open.get_key_value(&**name).map(|(name, _)| name).or_else(|| self.closed.get(&**name)).cloned()
-            }
-            _ => None,
+    /// Where a span from `peer` goes, learning its trace when its sender tells.
+    fn route(&mut self, peer: IpAddr, span: &Span) -> Route {
+        let owner = match self.traces.get(&span.trace_id) {
+            Some(owner) => Arc::clone(owner),
+            None if self.closed_traces.contains(&span.trace_id) => return Route::Late,
+            None => match self.addresses.get(&peer) {
+                Some(owner) => {
+                    let owner = Arc::clone(owner);
+                    self.traces.insert(span.trace_id, Arc::clone(&owner));
+                    owner
+                }
+                None if self.closed_addresses.contains(&peer) => return Route::Late,
+                None => return Route::Unclaimed,
+            },
         };
-        let owner =
-            named.or_else(|| self.traces.get(&span.trace_id).cloned()).or_else(|| self.addresses.get(&peer).cloned());
-        match owner {
-            Some(owner) if self.open.contains_key(&owner) => {
-                self.traces.entry(span.trace_id).or_insert_with(|| Arc::clone(&owner));
-                Ok(owner)
+        let claimed = span.resource.attributes.iter().find(|(k, _)| &**k == SCENARIO_ATTRIBUTE);
+        if let Some((_, AttrValue::Str(named))) = claimed
+            && **named != *owner
+        {
+            self.conflicting += 1;
+        }
+        Route::To(owner)
+    }
+
+    /// Routes spans that arrived from `peer` at `now`.
+    fn deliver(&mut self, peer: IpAddr, spans: Vec<Span>) {
+        let now = Instant::now();
+        for span in spans {
+            match self.route(peer, &span) {
+                Route::To(owner) => match self.open.get_mut(&owner) {
+                    Some(collected) => {
+                        collected.spans.push(span);
+                        collected.last_arrival = Some(now);
+                    }
+                    // Claimed for a scenario that was checked meanwhile.
+                    None => self.late += 1,
+                },
+                Route::Late => self.late += 1,
+                Route::Unclaimed if self.unclaimed_count < UNCLAIMED_MAX => {
+                    self.unclaimed.entry(peer).or_default().push(span);
+                    self.unclaimed_count += 1;
+                }
+                Route::Unclaimed => self.unroutable += 1,
             }
-            Some(_) => Err(true),
-            None => Err(false),
         }
     }
 }
 
 impl Sink for Store {
     fn accept(&self, peer: IpAddr, spans: Vec<Span>) {
-        let mut inner = self.inner();
-        let now = Instant::now();
-        for span in spans {
-            match inner.route(peer, &span) {
-                Ok(owner) => {
-                    let collected = inner.open.get_mut(&owner).expect("routed to an open scenario");
-                    collected.spans.push(span);
-                    collected.last_arrival = Some(now);
-                }
-                Err(true) => inner.late += 1,
-                Err(false) => inner.unroutable += 1,
-            }
-        }
-        drop(inner);
+        self.inner().deliver(peer, spans);
         self.arrived.notify_waiters();
     }
 }
@@ -227,7 +299,7 @@ mod tests {
             status_message: "".into(),
             attributes: Vec::new(),
             events: Vec::new(),
-            resource: Arc::new(Resource { attributes }),
+            resource: Arc::new(Resource { attributes, own: false }),
         }
     }
 
@@ -235,21 +307,52 @@ mod tests {
     const PEER_B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(172, 19, 0, 2));
     const STRANGER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9));
 
+    fn ids(store: &Store, scenario: &str) -> Vec<u8> {
+        store.with_spans(scenario, |spans| spans.iter().map(|s| s.span_id[0]).collect())
+    }
+
     #[test]
-    fn routes_by_attribute_trace_and_address_without_cross_talk() {
+    fn routes_by_trace_and_address_without_cross_talk() {
         let store = Store::default();
         store.open("a", [1; 16]);
         store.open("b", [2; 16]);
         store.claim(PEER_B, "b");
-        store.accept(STRANGER, vec![span(1, 1, None), span(9, 2, Some("b")), span(8, 3, None)]);
+        // Its own trace from anywhere; a new trace from its address is learnt, so its later spans
+        // follow from anywhere.
+        store.accept(STRANGER, vec![span(1, 1, None), span(2, 2, None)]);
         store.accept(PEER_B, vec![span(7, 4, None)]);
-        // A new trace first seen by attribute is learned: its later spans follow without it.
-        store.accept(STRANGER, vec![span(9, 5, None)]);
-        let ids =
-            |scenario: &str| store.with_spans(scenario, |spans| spans.iter().map(|s| s.span_id[0]).collect::<Vec<_>>());
-        assert_eq!(ids("a"), [1]);
-        assert_eq!(ids("b"), [2, 4, 5]);
-        assert_eq!(store.strays(), Strays { unroutable: 1, late: 0 });
+        store.accept(STRANGER, vec![span(7, 5, None)]);
+        assert_eq!(ids(&store, "a"), [1]);
+        assert_eq!(ids(&store, "b"), [2, 4, 5]);
+        assert_eq!(store.strays(), Strays::default());
+    }
+
+    #[test]
+    fn the_scenario_attribute_is_no_evidence() {
+        let store = Store::default();
+        store.open("a", [1; 16]);
+        store.open("b", [2; 16]);
+        store.claim(PEER_A, "a");
+        // A container of `a` posing as `b`: it stays in `a`, and the claim is counted.
+        store.accept(PEER_A, vec![span(8, 1, Some("b")), span(8, 2, Some("a"))]);
+        // From nowhere known, naming `b`: not taken into `b`.
+        store.accept(STRANGER, vec![span(9, 3, Some("b"))]);
+        assert_eq!(ids(&store, "a"), [1, 2]);
+        assert!(ids(&store, "b").is_empty());
+        assert_eq!(store.strays(), Strays { unroutable: 1, late: 0, conflicting: 1 });
+    }
+
+    #[test]
+    fn spans_from_an_address_wait_until_a_scenario_claims_it() {
+        let store = Store::default();
+        store.open("a", [1; 16]);
+        store.accept(PEER_A, vec![span(5, 1, None), span(5, 2, None)]);
+        assert!(ids(&store, "a").is_empty());
+        assert_eq!(store.strays().unroutable, 2, "unclaimed spans are unroutable until claimed");
+        store.claim(PEER_A, "a");
+        assert_eq!(ids(&store, "a"), [1, 2]);
+        assert_eq!(store.strays(), Strays::default());
+        assert!(store.last_arrival("a").is_some());
     }
 
     #[tokio::test]
@@ -295,8 +398,15 @@ mod tests {
         store.accept(PEER_A, vec![span(3, 1, None)]);
         assert!(store.last_arrival("a").is_some());
         assert_eq!(store.close("a").len(), 1);
-        store.accept(PEER_A, vec![span(1, 2, Some("a"))]);
-        store.accept(PEER_A, vec![span(5, 3, None)]);
-        assert_eq!(store.strays(), Strays { unroutable: 1, late: 1 });
+        // Its own trace, a trace it was seen to use, its address: late. Naming it: no evidence.
+        store.accept(STRANGER, vec![span(1, 2, None), span(3, 3, None)]);
+        store.accept(PEER_A, vec![span(4, 4, Some("a"))]);
+        store.accept(STRANGER, vec![span(5, 5, Some("a"))]);
+        assert_eq!(store.strays(), Strays { unroutable: 1, late: 3, conflicting: 0 });
+        // A later scenario whose container gets the same address takes what comes from it.
+        store.open("b", [2; 16]);
+        store.claim(PEER_A, "b");
+        store.accept(PEER_A, vec![span(6, 6, None)]);
+        assert_eq!(ids(&store, "b"), [6]);
     }
 }
