@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Output, Project, engine_available};
+use common::{Project, engine_available};
 
 macro_rules! require_engine {
     () => {
@@ -13,8 +13,11 @@ macro_rules! require_engine {
     };
 }
 
-/// `(severity, code, line, column)` of each diagnostic of `file`, from `dry-run --format json`.
-fn diagnostics(out: &Output, file: &str) -> Vec<(String, String, u64, u64)> {
+/// Runs `dry-run --format json`, checks its exit code, and returns `(severity, code, line, column)`
+/// of each diagnostic of `file`.
+fn dry_run(p: &Project, exit: i32, file: &str) -> Vec<(String, String, u64, u64)> {
+    let out = p.clnrm(&["dry-run", "--format", "json"]);
+    out.code(exit);
     let json = out.json();
     let found = json["files"].as_array().unwrap().iter().find(|f| f["path"] == file);
     let found = found.unwrap_or_else(|| panic!("no {file} in {json:#}"));
@@ -108,10 +111,8 @@ run = ["true"]
 expect = { stdout = '^ok$', stderr = '\A\z' }
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(0);
     assert_eq!(
-        diagnostics(&out, "scenarios/out.clnrm.toml"),
+        dry_run(&p, 0, "scenarios/out.clnrm.toml"),
         [
             at("warning", "regex-matches-anything", 4, 21),
             at("warning", "regex-matches-anything", 4, 34),
@@ -143,10 +144,8 @@ run = ["true"]
 expect = { stderr = 'x', stderr_empty = true, stdout_empty = false }
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
     assert_eq!(
-        diagnostics(&out, "scenarios/both.clnrm.toml"),
+        dry_run(&p, 3, "scenarios/both.clnrm.toml"),
         [at("error", "conflicting-keys", 4, 26), at("error", "invalid-value", 4, 62)]
     );
     p.clnrm(&["dry-run"])
@@ -181,10 +180,8 @@ fn a_scenario_name_too_long_for_a_baseline_file_name_is_invalid() {
     let step = "[[steps]]\nname = \"s\"\nrun = [\"true\"]\n";
     p.write("scenarios/long.clnrm.toml", format!("[scenario]\nname = \"{}\"\n\n{step}", "a".repeat(221)));
     p.write("scenarios/fits.clnrm.toml", format!("[scenario]\nname = \"{}\"\n\n{step}", "b".repeat(220)));
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
-    assert_eq!(diagnostics(&out, "scenarios/long.clnrm.toml"), [at("error", "invalid-name", 2, 8)]);
-    assert_eq!(diagnostics(&out, "scenarios/fits.clnrm.toml"), []);
+    assert_eq!(dry_run(&p, 3, "scenarios/long.clnrm.toml"), [at("error", "invalid-name", 2, 8)]);
+    assert_eq!(dry_run(&p, 3, "scenarios/fits.clnrm.toml"), []);
     p.clnrm(&["dry-run"])
         .code(3)
         .stderr_has("the scenario name is 221 characters long; at most 220 fit in a file name")
@@ -207,10 +204,8 @@ run = ["true"]
 env = { "\u0000" = "x", V = "a\u0000b", N = 3 }
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
     assert_eq!(
-        diagnostics(&out, "scenarios/env.clnrm.toml"),
+        dry_run(&p, 3, "scenarios/env.clnrm.toml"),
         [
             at("error", "invalid-env", 3, 9),
             at("error", "invalid-env", 3, 22),
@@ -245,10 +240,8 @@ name = "shell"
 run = "echo \u0000"
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
     assert_eq!(
-        diagnostics(&out, "scenarios/nul.clnrm.toml"),
+        dry_run(&p, 3, "scenarios/nul.clnrm.toml"),
         [
             at("error", "nul-byte", 3, 21),
             at("error", "nul-byte", 4, 17),
@@ -284,10 +277,8 @@ run = ["true"]
 workdir = "/tmp"
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
     assert_eq!(
-        diagnostics(&out, "scenarios/dir.clnrm.toml"),
+        dry_run(&p, 3, "scenarios/dir.clnrm.toml"),
         [at("error", "invalid-value", 3, 11), at("error", "invalid-value", 8, 11)]
     );
     p.clnrm(&["dry-run"])
@@ -325,10 +316,8 @@ image = ""
 run = ["true"]
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
     assert_eq!(
-        diagnostics(&out, "scenarios/img.clnrm.toml"),
+        dry_run(&p, 3, "scenarios/img.clnrm.toml"),
         [
             at("error", "invalid-image", 2, 9),
             at("error", "invalid-image", 5, 9),
@@ -372,10 +361,8 @@ run = ["true"]
 timeout = "0m"
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
     assert_eq!(
-        diagnostics(&out, "scenarios/zero.clnrm.toml"),
+        dry_run(&p, 3, "scenarios/zero.clnrm.toml"),
         [
             at("error", "invalid-duration", 2, 11),
             at("error", "invalid-duration", 6, 37),
@@ -409,15 +396,10 @@ fn service_names_are_dns_labels_and_clnrm_is_reserved() {
     let names = ["Web", "web_1", "\"-web\"", "\"web.app\"", long.as_str(), "clnrm", "web-1", "x9", fits.as_str()];
     let services: String = names.iter().map(|n| service(n)).collect();
     p.write("scenarios/svc.clnrm.toml", format!("{services}[[steps]]\nname = \"s\"\nrun = [\"true\"]\n"));
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(3);
-    let lines: Vec<u64> = (0..6).map(|i| 1 + 3 * i).collect();
-    let expected: Vec<_> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, &line)| at("error", if i == 5 { "reserved-name" } else { "invalid-name" }, line, 11))
-        .collect();
-    assert_eq!(diagnostics(&out, "scenarios/svc.clnrm.toml"), expected);
+    // The first six, each three lines below the one before.
+    let expected: Vec<_> =
+        (0..6).map(|i| at("error", if i == 5 { "reserved-name" } else { "invalid-name" }, 1 + 3 * i, 11)).collect();
+    assert_eq!(dry_run(&p, 3, "scenarios/svc.clnrm.toml"), expected);
     p.clnrm(&["dry-run"])
         .code(3)
         .stderr_has("`Web` is not a valid service name")
@@ -452,10 +434,8 @@ order = [['span[stauts="error"]', 'span[http.route="/"]']]
 within = [['span[service.name="x"]', 'span[kind="server"] span[htp.route="/"]']]
 "#,
     );
-    let out = p.clnrm(&["dry-run", "--format", "json"]);
-    out.code(0);
     assert_eq!(
-        diagnostics(&out, "scenarios/keys.clnrm.toml"),
+        dry_run(&p, 0, "scenarios/keys.clnrm.toml"),
         [
             at("warning", "unknown-selector-key", 6, 16),
             at("warning", "unknown-selector-key", 11, 16),

@@ -120,21 +120,10 @@ fn unread_vars(cx: &mut Cx, value: &Value, read: &Vars) {
 fn check_name(cx: &mut Cx, name: &str, span: Range<usize>, defaulted: bool) {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if valid && name.len() > MAX_SCENARIO_NAME {
-        let whose = if defaulted { "the scenario name the file name gives" } else { "the scenario name" };
-        let d = Diagnostic::error(
-            "invalid-name",
-            format!("{whose} is {} characters long; at most {MAX_SCENARIO_NAME} fit in a file name", name.len()),
-        )
-        .label("too long")
-        .help(format!(
-            "baselines are written as baselines/<name>.toml.new, and a file name holds at most 255 bytes; {}",
-            if defaulted { "set a shorter `name` under [scenario]" } else { "shorten the name" }
-        ));
-        cx.report(d, span);
-        return;
-    }
     if valid {
+        if name.len() > MAX_SCENARIO_NAME {
+            name_too_long(cx, name, span, defaulted);
+        }
         return;
     }
     let d = if defaulted {
@@ -148,6 +137,20 @@ fn check_name(cx: &mut Cx, name: &str, span: Range<usize>, defaulted: bool) {
             .label("invalid name")
             .help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit")
     };
+    cx.report(d, span);
+}
+
+fn name_too_long(cx: &mut Cx, name: &str, span: Range<usize>, defaulted: bool) {
+    let whose = if defaulted { "the scenario name the file name gives" } else { "the scenario name" };
+    let d = Diagnostic::error(
+        "invalid-name",
+        format!("{whose} is {} characters long; at most {MAX_SCENARIO_NAME} fit in a file name", name.len()),
+    )
+    .label("too long")
+    .help(format!(
+        "baselines are written as baselines/<name>.toml.new, and a file name holds at most 255 bytes; {}",
+        if defaulted { "set a shorter `name` under [scenario]" } else { "shorten the name" }
+    ));
     cx.report(d, span);
 }
 
