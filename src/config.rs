@@ -8,6 +8,7 @@ use toml::de::DeTable;
 
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::scenario::model::{PullPolicy, Vars};
+use crate::scenario::reference;
 use crate::schema::{Cx, Locator, Spanned, Table};
 
 /// Where the config lives, relative to the project root.
@@ -174,10 +175,10 @@ fn read(cx: &mut Cx, mut root: Table) -> Config {
     if let Some(mut t) = root.table(cx, "defaults") {
         let d = &mut config.defaults;
         set(&mut d.pull, t.choice(cx, "pull", &PullPolicy::CHOICES));
-        d.image = t.string(cx, "image").map(|s| s.value);
-        set(&mut d.timeout, t.duration(cx, "timeout"));
-        set(&mut d.step_timeout, t.duration(cx, "step_timeout"));
-        set(&mut d.wait_timeout, t.duration(cx, "wait_timeout"));
+        d.image = t.string(cx, "image").filter(|image| reference::valid(cx, image)).map(|image| image.value);
+        set(&mut d.timeout, t.positive_duration(cx, "timeout"));
+        set(&mut d.step_timeout, t.positive_duration(cx, "step_timeout"));
+        set(&mut d.wait_timeout, t.positive_duration(cx, "wait_timeout"));
         t.finish(cx);
     }
     if let Some(mut t) = root.table(cx, "pool") {

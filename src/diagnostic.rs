@@ -139,6 +139,16 @@ impl Diagnostic {
         (self.file.as_deref(), line, column)
     }
 
+    /// `file:line:col: message`, for summaries and reports that list diagnostics shown in full
+    /// elsewhere.
+    pub fn one_line(&self) -> String {
+        match (&self.file, &self.location) {
+            (Some(file), Some(l)) => format!("{file}:{}:{}: {}", l.line, l.column, self.message),
+            (Some(file), None) => format!("{file}: {}", self.message),
+            _ => self.message.clone(),
+        }
+    }
+
     /// Renders the diagnostic as text with ANSI styles; callers print through `anstream`, which strips
     /// the styles when the output is not a terminal or `NO_COLOR` is set.
     pub fn render(&self) -> String {

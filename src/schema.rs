@@ -228,6 +228,20 @@ impl<'a, 'i> Table<'a, 'i> {
         self.get(key).and_then(|v| duration(cx, v, &what))
     }
 
+    /// A limit or a pace (`timeout`, `interval`): zero would fail before anything ran, or probe
+    /// without pause, so it is an error here rather than a surprise at run time.
+    pub fn positive_duration(&mut self, cx: &mut Cx, key: &'static str) -> Option<Spanned<Duration>> {
+        let duration = self.duration(cx, key)?;
+        if duration.value.is_zero() {
+            let d = Diagnostic::error("invalid-duration", format!("{} must be longer than zero", self.what(key)))
+                .label("zero")
+                .help("write a duration longer than zero, e.g. \"10s\", or leave the key out for the default");
+            cx.report(d, duration.span);
+            return None;
+        }
+        Some(duration)
+    }
+
     pub fn regex(&mut self, cx: &mut Cx, key: &'static str) -> Option<Spanned<regex::Regex>> {
         let what = self.what(key);
         self.get(key).and_then(|v| regex(cx, v, &what))

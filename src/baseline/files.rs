@@ -15,6 +15,11 @@ pub const DIR: &str = "baselines";
 const SUFFIX: &str = ".toml";
 const PENDING_SUFFIX: &str = ".toml.new";
 
+/// The longest scenario name whose files can be written: the longest file name clnrm derives from
+/// a scenario name is the temporary file of its pending baseline, and a file name holds at most 255
+/// bytes (the cache's `<name>.json` is shorter).
+pub const MAX_SCENARIO_NAME: usize = 255 - PENDING_SUFFIX.len() - crate::fsutil::TEMP_NAME_EXTRA;
+
 /// The baselines of one project.
 #[derive(Debug, Clone)]
 pub struct Baselines {

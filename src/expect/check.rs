@@ -23,10 +23,11 @@ use crate::duration;
 use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_count};
 use crate::expect::explain::{explain_empty, quoted};
 use crate::expect::matcher::{TraceIndex, attr_equals};
-use crate::expect::selector::{Selector, Value};
+use crate::expect::selector::{SPAN_FIELDS, Selector, Value};
 use crate::expect::trace;
 use crate::output::count;
 use crate::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus};
+use crate::suggest::did_you_mean;
 use crate::telemetry::span::{Span, hex};
 
 pub use crate::expect::tree::render_tree;
@@ -72,6 +73,49 @@ pub fn check(spans: &[Span], expectations: &Expectations, context: &Context) -> 
         failures.extend(trace::problems(&index, expectation, context).iter().map(|p| p.failure(&index, context)));
     }
     failures
+}
+
+/// Warnings about `[[expect.span]]` that held only because they could not fail: `count` allows
+/// no span at most (`count = 0`, `max = 0`) and `select` names attributes that no span of the trace
+/// carries, so it would hold whatever the system did (a misspelt key, say). One per expectation.
+pub fn vacuous(spans: &[Span], expectations: &Expectations) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (i, expectation) in expectations.spans.iter().enumerate() {
+        if expectation.count.is_none_or(|count| count.max != Some(0)) {
+            continue;
+        }
+        let absent: Vec<&str> = expectation
+            .select
+            .attribute_keys()
+            .into_iter()
+            .filter(|key| !spans.iter().any(|span| span.attr(key).is_some()))
+            .collect();
+        if absent.is_empty() {
+            continue;
+        }
+        let keys: Vec<String> = absent.iter().map(|key| format!("`{key}`{}", suggestion(spans, key))).collect();
+        warnings.push(format!(
+            "[[expect.span]] #{} {} holds only because no span in the trace has {}: with a count of 0 it cannot \
+             fail; check the spelling",
+            i + 1,
+            *expectation.select,
+            keys.join(" or ")
+        ));
+    }
+    warnings
+}
+
+/// ` (did you mean `x`?)` when a span field or a key some span of the trace has is close to `key`.
+fn suggestion(spans: &[Span], key: &str) -> String {
+    let mut known: Vec<&str> = SPAN_FIELDS.to_vec();
+    for span in spans {
+        for (k, _) in span.attributes.iter().chain(&span.resource.attributes) {
+            if !known.contains(&&**k) {
+                known.push(k);
+            }
+        }
+    }
+    did_you_mean(key, known).map(|meant| format!(" (did you mean `{meant}`?)")).unwrap_or_default()
 }
 
 /// `count` when the expectation gives none.
@@ -421,6 +465,23 @@ trace (7 spans; ▶ selected):
         let mut forbidden = expect("span[name=\"charge\"]");
         forbidden.count = Some(Bounds { min: Some(0), max: Some(0) });
         assert!(message(&shop(), forbidden).contains("count: expected exactly 0 spans, found 1:\n"));
+    }
+
+    #[test]
+    fn a_count_of_zero_on_a_key_no_span_has_is_vacuous() {
+        let mut misspelt = expect("span[stauts=\"error\" amount]");
+        misspelt.count = Some(Bounds { min: None, max: Some(0) });
+        let mut present = expect("span[http.route=\"/nope\"]");
+        present.count = Some(Bounds { min: Some(0), max: Some(0) });
+        let default_count = expect("span[nmae=\"x\"]");
+        let mut some_allowed = expect("span[order.idd]");
+        some_allowed.count = Some(Bounds { min: Some(0), max: Some(3) });
+        let expectations = Expectations { spans: vec![misspelt, present, default_count, some_allowed], trace: None };
+        assert_eq!(
+            vacuous(&shop(), &expectations),
+            ["[[expect.span]] #1 span[stauts=\"error\" amount] holds only because no span in the trace has `stauts` \
+              (did you mean `status`?): with a count of 0 it cannot fail; check the spelling"]
+        );
     }
 
     #[test]

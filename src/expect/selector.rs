@@ -152,6 +152,100 @@ impl FromStr for Selector {
     }
 }
 
+/// The keys that read a span's own fields; every other key reads an attribute.
+pub const SPAN_FIELDS: [&str; 3] = ["name", "kind", "status"];
+
+/// Attribute keys selectors often name: common OpenTelemetry semantic conventions (current and
+/// older names) and those of clnrm's own spans. A key that is none of these and no span field, but
+/// close to one, is likely a misspelling.
+const COMMON_ATTRIBUTES: [&str; 56] = [
+    "service.name",
+    "service.namespace",
+    "service.version",
+    "service.instance.id",
+    "http.request.method",
+    "http.response.status_code",
+    "http.route",
+    "http.method",
+    "http.status_code",
+    "http.url",
+    "http.target",
+    "url.full",
+    "url.path",
+    "url.query",
+    "url.scheme",
+    "server.address",
+    "server.port",
+    "client.address",
+    "network.peer.address",
+    "network.protocol.name",
+    "net.peer.name",
+    "net.peer.ip",
+    "peer.service",
+    "user_agent.original",
+    "db.system",
+    "db.system.name",
+    "db.statement",
+    "db.operation",
+    "db.operation.name",
+    "db.name",
+    "db.namespace",
+    "db.query.text",
+    "db.collection.name",
+    "messaging.system",
+    "messaging.destination.name",
+    "messaging.operation",
+    "rpc.system",
+    "rpc.service",
+    "rpc.method",
+    "rpc.grpc.status_code",
+    "exception.type",
+    "exception.message",
+    "error.type",
+    "code.function",
+    "code.namespace",
+    "otel.status_code",
+    "clnrm.scenario",
+    "clnrm.step.index",
+    "clnrm.cache",
+    "clnrm.outcome",
+    "clnrm.wait.strategy",
+    "container.name",
+    "container.id",
+    "container.image.name",
+    "process.exit.code",
+    "clnrm.run-id",
+];
+
+/// The span field or common attribute `key` is probably a misspelling of: `None` when `key` is one
+/// of them, or close to none.
+pub fn likely_meant(key: &str) -> Option<&'static str> {
+    let known = || SPAN_FIELDS.iter().chain(&COMMON_ATTRIBUTES).copied();
+    if known().any(|k| k == key) {
+        return None;
+    }
+    crate::suggest::did_you_mean(key, known())
+}
+
+impl Selector {
+    /// Every condition of the chain, outermost compound first.
+    pub fn conditions(&self) -> impl Iterator<Item = &Condition> {
+        self.compounds.iter().flat_map(|compound| &compound.conditions)
+    }
+
+    /// The attribute keys the selector reads (span fields left out), each once, in order.
+    pub fn attribute_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        for condition in self.conditions() {
+            let key = condition.key.as_str();
+            if !SPAN_FIELDS.contains(&key) && !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+}
+
 /// Shows only the message; callers draw `span` and `help` themselves.
 impl fmt::Display for SelectorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

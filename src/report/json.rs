@@ -21,6 +21,7 @@ pub fn render(report: &RunReport) -> Value {
                 "spans": o.spans,
                 "settle_ms": o.settle.map(ms),
                 "failure": o.failure.as_ref().map(|f| json!({ "place": f.place, "message": f.message, "output": f.output })),
+                "warnings": o.warnings,
                 "baseline": o.baseline.as_ref().map(|b| json!({
                     "file": b.file,
                     "action": b.action,

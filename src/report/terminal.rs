@@ -134,6 +134,7 @@ pub fn print_summary(report: &RunReport) {
             }
         }
     }
+    print_warnings(&mut out, report);
     print_baselines(&mut out, report);
     let verdict = if report.exit_code() == 0 { OK } else { BAD };
     let mut parts = vec![format!("{} passed", report.count(Status::Pass))];
@@ -220,6 +221,20 @@ pub fn print_summary(report: &RunReport) {
             "{BAD}warning{BAD:#}: {} resources could not be removed; `clnrm gc` removes them",
             report.leftovers
         );
+    }
+}
+
+/// Each scenario's warnings: they do not change its verdict, but a passing scenario may check less
+/// than it seems to.
+fn print_warnings(out: &mut impl Write, report: &RunReport) {
+    let warned: Vec<&ScenarioOutcome> = report.outcomes.iter().filter(|o| !o.warnings.is_empty()).collect();
+    if !warned.is_empty() {
+        let _ = writeln!(out);
+    }
+    for outcome in warned {
+        for warning in &outcome.warnings {
+            let _ = writeln!(out, "{NOTE}warning{NOTE:#}: `{}`: {warning}", outcome.name);
+        }
     }
 }
 

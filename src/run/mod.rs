@@ -45,6 +45,9 @@ pub struct Planned {
     pub scenario_key: Key,
     /// Its stored baseline, when it has one.
     pub baseline: Option<Arc<Baseline>>,
+    /// The file's warnings (`file:line:col: message`), repeated with its outcome so that they are
+    /// not lost above a long run.
+    pub warnings: Vec<String>,
 }
 
 impl Planned {
@@ -56,7 +59,15 @@ impl Planned {
             source_key: file.cache_key.expect("valid scenarios have a key"),
             scenario_key: file.scenario_key.expect("valid scenarios have a key"),
             baseline: file.baseline.take(),
+            warnings: file.diagnostics.iter().filter(|d| !d.is_error()).map(|d| d.one_line()).collect(),
         })
+    }
+
+    /// Its outcome when it does not run (cached or skipped), with the file's warnings.
+    fn without_running(&self, status: Status) -> ScenarioOutcome {
+        let mut outcome = ScenarioOutcome::without_running(&self.scenario.name, &self.file, status);
+        outcome.warnings = self.warnings.clone();
+        outcome
     }
 }
 
@@ -244,7 +255,7 @@ impl Runner {
                 span.set("clnrm.cache", status.as_str());
                 span.set("clnrm.outcome", "cached");
                 span.end();
-                let cached = ScenarioOutcome::without_running(&item.scenario.name, &item.file, Status::Cached);
+                let cached = item.without_running(Status::Cached);
                 reporter.finished(&cached);
                 progress.outcomes.push(cached);
             } else {
@@ -436,7 +447,7 @@ impl Runner {
             return;
         }
         for planned in unstarted {
-            let skipped = ScenarioOutcome::without_running(&planned.scenario.name, &planned.file, Status::Skipped);
+            let skipped = planned.without_running(Status::Skipped);
             reporter.finished(&skipped);
             progress.outcomes.push(skipped);
         }
@@ -464,6 +475,7 @@ async fn repeat(
         traces.push(executed.spans);
         if executed.outcome.status != Status::Pass || traces.len() >= options.repeat.max(1) as usize {
             executed.outcome.duration = elapsed;
+            executed.outcome.warnings.splice(0..0, planned.warnings.iter().cloned());
             let (scenario, stored) = (&planned.scenario, planned.baseline.as_deref());
             let comparison = &options.comparison;
             let outcome = tokio::task::block_in_place(|| {

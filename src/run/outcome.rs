@@ -83,6 +83,9 @@ pub struct ScenarioOutcome {
     pub settle: Option<Duration>,
     /// The comparison with the stored baseline (when the scenario passed).
     pub baseline: Option<BaselineOutcome>,
+    /// What the user should know though the verdict does not change: the scenario file's warnings
+    /// (`file:line:col: message`), and expectations that held only because they could not fail.
+    pub warnings: Vec<String>,
 }
 
 /// What comparing a run with its baseline found, and what was written.
@@ -133,6 +136,7 @@ impl ScenarioOutcome {
             spans: 0,
             settle: None,
             baseline: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::engine::pool::{Lease, Pool};
 use crate::engine::{Engine, EngineError};
 use crate::engine::{container, service};
 use crate::expect::check::{self, Context as CheckContext};
-use crate::scenario::model::{Command, ImageSource, Scenario, Service, Step, StepTarget};
+use crate::scenario::model::{Command, ImageSource, OutputExpect, Scenario, Service, Step, StepTarget};
 use crate::telemetry::own::OwnSpan;
 use crate::telemetry::session::Session;
 use crate::telemetry::span::{Span, SpanKind};
@@ -147,6 +147,8 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     // Step containers are reused only when every command in them ended normally.
     let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
     teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse));
+    // Checked spans can show expectations that held only because they could not fail.
+    let warnings = if settled.is_some() { check::vacuous(&spans, expectations) } else { Vec::new() };
     let (status, failure, infrastructure) = match result {
         Ok(Ok(())) if settled.is_some() => match unmet(&check::check(&spans, expectations, &context)) {
             None => (Status::Pass, None, false),
@@ -176,6 +178,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
         spans: spans.len(),
         settle,
         baseline: None,
+        warnings,
     };
     Executed { outcome, spans, infrastructure, cancelled }
 }
@@ -448,15 +451,10 @@ fn judge(step: &Step, ran: ExecOutcome, timeout: Duration, in_step_container: bo
             if code != i64::from(step.expect.exit) {
                 problems.push(format!("expected exit code {}, got {code}", step.expect.exit));
             }
-            for (stream, regex, tail) in
+            for (stream, expected, tail) in
                 [("stdout", &step.expect.stdout, &ran.stdout), ("stderr", &step.expect.stderr, &ran.stderr)]
             {
-                if let Some(re) = regex {
-                    if !re.is_match(&tail.text()) {
-                        let kept = if tail.truncated() { " (only its last 64 KiB were kept)" } else { "" };
-                        problems.push(format!("{stream} does not match /{}/{kept}", re.as_str()));
-                    }
-                }
+                problems.extend(expected.as_ref().and_then(|expected| output_problem(stream, expected, tail)));
             }
             if !problems.is_empty() {
                 status = StepStatus::Failed;
@@ -471,6 +469,19 @@ fn judge(step: &Step, ran: ExecOutcome, timeout: Duration, in_step_container: bo
         stdout: ran.stdout,
         stderr: ran.stderr,
         problems,
+    }
+}
+
+/// What is wrong with one output stream of a step, if anything.
+fn output_problem(stream: &str, expected: &OutputExpect, tail: &Tail) -> Option<String> {
+    match expected {
+        OutputExpect::Empty if tail.total == 0 => None,
+        OutputExpect::Empty => Some(format!("expected no {stream}, got {}", crate::output::count(tail.total, "byte"))),
+        OutputExpect::Matches(re) if re.is_match(&tail.text()) => None,
+        OutputExpect::Matches(re) => {
+            let kept = if tail.truncated() { " (only its last 64 KiB were kept)" } else { "" };
+            Some(format!("{stream} does not match /{}/{kept}", re.as_str()))
+        }
     }
 }
 

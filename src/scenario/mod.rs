@@ -6,6 +6,7 @@ pub mod discover;
 pub mod fmt;
 pub mod model;
 pub mod read;
+pub mod reference;
 pub mod render;
 pub mod sourcemap;
 pub mod validate;

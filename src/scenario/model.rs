@@ -163,10 +163,20 @@ pub enum StepTarget {
 pub struct StepExpect {
     /// `exit`: the expected exit code; default 0.
     pub exit: i32,
-    /// `stdout`: a regex the standard output must match (anywhere).
-    pub stdout: Option<regex::Regex>,
-    /// `stderr`: a regex the standard error must match (anywhere).
-    pub stderr: Option<regex::Regex>,
+    /// `stdout` (a regex) or `stdout_empty = true`.
+    pub stdout: Option<OutputExpect>,
+    /// `stderr` (a regex) or `stderr_empty = true`.
+    pub stderr: Option<OutputExpect>,
+}
+
+/// What one output stream of a step must be.
+#[derive(Debug, Clone)]
+pub enum OutputExpect {
+    /// `stdout = 'regex'`: the output matches the regex somewhere (multi-line mode).
+    Matches(regex::Regex),
+    /// `stdout_empty = true`: the stream had no byte at all. A regex cannot say this reliably: in
+    /// multi-line mode `^$` matches the empty line after any final newline.
+    Empty,
 }
 
 /// Inclusive bounds; `count = 3` is `{ min = 3, max = 3 }`.

@@ -10,11 +10,14 @@ use std::path::Path;
 
 use toml::de::{DeTable, DeValue};
 
+use crate::baseline::files::MAX_SCENARIO_NAME;
 use crate::config::{Config, read_thresholds};
 use crate::diagnostic::Diagnostic;
 use crate::expect::selector::{self, Selector, Value as AttrValue};
 use crate::scenario::model::*;
+use crate::scenario::reference;
 use crate::schema::{self, Cx, Spanned, Table, Value};
+use crate::telemetry::own::SERVICE_NAME;
 
 /// What the reader needs besides the document.
 pub struct Context<'a> {
@@ -50,7 +53,7 @@ pub fn read(cx: &mut Cx, doc: &toml::Spanned<DeTable>, context: Context) -> Scen
         }
         scenario.description = t.string(cx, "description").map(|s| s.value);
         scenario.tags = t.strings(cx, "tags").unwrap_or_default().into_iter().map(|s| s.value).collect();
-        scenario.timeout = t.duration(cx, "timeout").map(|d| d.value);
+        scenario.timeout = t.positive_duration(cx, "timeout").map(|d| d.value);
         scenario.reuse = t.bool(cx, "reuse").map(|b| b.value);
         t.finish(cx);
     }
@@ -61,6 +64,7 @@ pub fn read(cx: &mut Cx, doc: &toml::Spanned<DeTable>, context: Context) -> Scen
     if let Some(mut services) = root.table(cx, "services") {
         for (name, value) in services.entries() {
             let what = format!("[services.{}]", name.value);
+            check_service_name(cx, &name);
             if let Some(table) = Table::of(cx, value, what, Some("write the service as a table: [services.NAME]")) {
                 scenario.services.push(read_service(
                     cx,
@@ -111,11 +115,15 @@ fn unread_vars(cx: &mut Cx, value: &Value, read: &Vars) {
     }
 }
 
-/// Scenario names become file names (baselines) and container labels, so they stay simple.
+/// Scenario names become file names (baselines) and container labels, so they stay simple, and
+/// short enough for a file name.
 fn check_name(cx: &mut Cx, name: &str, span: Range<usize>, defaulted: bool) {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if valid {
+        if name.len() > MAX_SCENARIO_NAME {
+            name_too_long(cx, name, span, defaulted);
+        }
         return;
     }
     let d = if defaulted {
@@ -130,6 +138,87 @@ fn check_name(cx: &mut Cx, name: &str, span: Range<usize>, defaulted: bool) {
             .help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit")
     };
     cx.report(d, span);
+}
+
+fn name_too_long(cx: &mut Cx, name: &str, span: Range<usize>, defaulted: bool) {
+    let whose = if defaulted { "the scenario name the file name gives" } else { "the scenario name" };
+    let d = Diagnostic::error(
+        "invalid-name",
+        format!("{whose} is {} characters long; at most {MAX_SCENARIO_NAME} fit in a file name", name.len()),
+    )
+    .label("too long")
+    .help(format!(
+        "baselines are written as baselines/<name>.toml.new, and a file name holds at most 255 bytes; {}",
+        if defaulted { "set a shorter `name` under [scenario]" } else { "shorten the name" }
+    ));
+    cx.report(d, span);
+}
+
+/// Services are reachable by their name on the scenario's network, so a name is a DNS label; and
+/// `clnrm` is what clnrm's own spans are from, which no service may pose as.
+fn check_service_name(cx: &mut Cx, name: &Spanned<&str>) {
+    let d = if name.value == SERVICE_NAME {
+        Diagnostic::error("reserved-name", format!("the service name `{SERVICE_NAME}` is reserved"))
+            .label("reserved")
+            .help("clnrm's own spans carry service.name = \"clnrm\", and a service's spans carry its name: give the service another name")
+    } else if is_dns_label(name.value) {
+        return;
+    } else {
+        let fixed = dns_label(name.value);
+        let suggestion = if fixed.is_empty() { String::new() } else { format!(", e.g. `{fixed}`") };
+        Diagnostic::error("invalid-name", format!("`{}` is not a valid service name", name.value))
+            .label("not a DNS label")
+            .help(format!("a service is reachable by its name, so the name is a DNS label: lowercase letters, digits and `-`, not starting or ending with `-`, at most 63 characters{suggestion}"))
+    };
+    cx.report(d, name.span.clone());
+}
+
+/// Lowercase letters, digits and `-`, not starting or ending with `-`, 1 to 63 characters. Only
+/// lowercase: DNS ignores case, so `Web` and `web` would be one host, and clients lowercase host
+/// names (`server.address` would not name the service as written).
+fn is_dns_label(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `name` made into a DNS label, for the suggestion (empty when nothing of it is left).
+fn dns_label(name: &str) -> String {
+    let mapped: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let trimmed = mapped.trim_matches('-');
+    trimmed.get(..63).unwrap_or(trimmed).trim_end_matches('-').to_string()
+}
+
+/// `workdir`: the engine only takes an absolute path.
+fn workdir(cx: &mut Cx, t: &mut Table) -> Option<String> {
+    let dir = t.string(cx, "workdir")?;
+    let what = format!("`workdir` in {}", t.context);
+    if !no_nul(cx, &dir, &what) {
+        return None;
+    }
+    if !dir.starts_with('/') {
+        let d = Diagnostic::error("invalid-value", format!("{what} must be an absolute path"))
+            .label("relative path")
+            .help(format!("write it from the root, e.g. \"/{}\"", dir.trim_start_matches("./")));
+        cx.report(d, dir.span);
+        return None;
+    }
+    Some(dir.value)
+}
+
+/// Whether `text` is free of NUL bytes, which no argument, environment variable or path can
+/// hold; an error at `text` otherwise.
+fn no_nul(cx: &mut Cx, text: &Spanned<impl AsRef<str>>, what: &str) -> bool {
+    if !text.value.as_ref().contains('\0') {
+        return true;
+    }
+    let d = Diagnostic::error("nul-byte", format!("{what} contains a NUL byte"))
+        .label("NUL byte")
+        .help("arguments, environment variables and paths are C strings, which end at a NUL byte: remove it");
+    cx.report(d, text.span.clone());
+    false
 }
 
 fn read_steps(cx: &mut Cx, value: &Value, config: &Config, base_dir: &Path) -> Vec<Step> {
@@ -152,7 +241,10 @@ fn image_source(cx: &mut Cx, t: &mut Table, base_dir: &Path) -> Option<Spanned<I
     let image = t.string(cx, "image");
     let build = t.string(cx, "build");
     match (image, build) {
-        (Some(image), None) => Some(Spanned::new(ImageSource::Image(image.value), image.span)),
+        (Some(image), None) => {
+            reference::valid(cx, &image);
+            Some(Spanned::new(ImageSource::Image(image.value), image.span))
+        }
         (None, Some(build)) => {
             let dir = base_dir.join(&build.value);
             if !dir.join("Dockerfile").is_file() {
@@ -193,7 +285,7 @@ fn read_service(cx: &mut Cx, mut t: Table, name: Spanned<String>, base_dir: &Pat
         ports: t.get("ports").map(|v| ports(cx, v)).unwrap_or_default(),
         wait: t.table(cx, "wait").and_then(|w| read_wait(cx, w)),
         depends_on: t.strings(cx, "depends_on").unwrap_or_default(),
-        workdir: t.string(cx, "workdir").map(|s| s.value),
+        workdir: workdir(cx, &mut t),
     };
     t.finish(cx);
     service
@@ -242,8 +334,8 @@ fn read_wait(cx: &mut Cx, mut t: Table) -> Option<Wait> {
             );
         }
     }
-    let timeout = t.duration(cx, "timeout").map(|d| d.value);
-    let interval = t.duration(cx, "interval").map(|d| d.value);
+    let timeout = t.positive_duration(cx, "timeout").map(|d| d.value);
+    let interval = t.positive_duration(cx, "interval").map(|d| d.value);
     let named: Vec<Range<usize>> = STRATEGIES.iter().filter_map(|k| t.key_span(k)).collect();
     let span = t.span();
     t.finish(cx);
@@ -322,8 +414,8 @@ fn read_step(cx: &mut Cx, mut t: Table, config: &Config, base_dir: &Path) -> Ste
         target,
         run: run.unwrap_or_else(|| Spanned::new(Command::Argv(Vec::new()), t.span())),
         env: t.table(cx, "env").map(|e| env(cx, e)).unwrap_or_default(),
-        workdir: t.string(cx, "workdir").map(|s| s.value),
-        timeout: t.duration(cx, "timeout").map(|d| d.value),
+        workdir: workdir(cx, &mut t),
+        timeout: t.positive_duration(cx, "timeout").map(|d| d.value),
         continue_on_failure: t.bool(cx, "continue_on_failure").is_some_and(|b| b.value),
         expect: t.table(cx, "expect").map(|e| read_step_expect(cx, e)).unwrap_or(StepExpect {
             exit: 0,
@@ -348,18 +440,81 @@ fn read_step_expect(cx: &mut Cx, mut t: Table) -> StepExpect {
     });
     let expect = StepExpect {
         exit: exit.unwrap_or(0),
-        stdout: t.regex(cx, "stdout").map(|r| r.value),
-        stderr: t.regex(cx, "stderr").map(|r| r.value),
+        stdout: output_expect(cx, &mut t, "stdout", "stdout_empty"),
+        stderr: output_expect(cx, &mut t, "stderr", "stderr_empty"),
     };
     t.finish(cx);
     expect
 }
 
+/// `stdout = 'regex'` or `stdout_empty = true` (likewise for stderr), never both.
+fn output_expect(cx: &mut Cx, t: &mut Table, key: &'static str, empty_key: &'static str) -> Option<OutputExpect> {
+    let regex = t.regex(cx, key);
+    let empty = t.bool(cx, empty_key);
+    if let Some(regex) = &regex {
+        weak_output_regex(cx, regex, key, empty_key);
+    }
+    match (regex, empty) {
+        (Some(_), Some(empty)) => {
+            let d = Diagnostic::error("conflicting-keys", format!("`{key}` and `{empty_key}` both say what {key} must be"))
+                .label(format!("conflicts with `{key}`"))
+                .help(format!("keep `{empty_key} = true` to require no output at all, or the regex `{key}` to require output it matches"));
+            cx.report(d, t.key_span(empty_key).unwrap_or(empty.span));
+            None
+        }
+        (None, Some(empty)) if !empty.value => {
+            let d = Diagnostic::error("invalid-value", format!("`{empty_key} = false` requires nothing"))
+                .label("remove it, or set true")
+                .help(format!("to require some output, give a regex it must match, e.g. {key} = 'ready'"));
+            cx.report(d, empty.span);
+            None
+        }
+        (None, Some(_)) => Some(OutputExpect::Empty),
+        (Some(regex), None) => Some(OutputExpect::Matches(regex.value)),
+        (None, None) => None,
+    }
+}
+
+/// Texts an output regex is tried on: one that matches every one of them checks nothing.
+const PROBES: [&str; 8] = ["", "\n", "x", "oops\n", "two\nlines", " \t", "0", "\u{fffd}"];
+
+/// Warns about an output regex that cannot fail (`.*`, `a*`, an empty one) and one that matches an
+/// empty line (`^$`): in multi-line mode that includes the end of any output ending in a newline, so
+/// it lets "oops\n" pass where an empty output was meant.
+fn weak_output_regex(cx: &mut Cx, regex: &Spanned<regex::Regex>, key: &str, empty_key: &str) {
+    let pattern = regex.as_str();
+    let d = if PROBES.iter().all(|probe| regex.is_match(probe)) {
+        Diagnostic::warning("regex-matches-anything", format!("`{key} = '{pattern}'` matches any output, so it checks nothing"))
+            .label("matches anything")
+            .help(format!("give a regex for text the output must contain, e.g. {key} = 'ready'; to require no output, write `{empty_key} = true`"))
+    } else if regex.is_match("") && regex.is_match("oops\n") {
+        Diagnostic::warning("regex-empty-line", format!("`{key} = '{pattern}'` matches an empty line, not only an empty output"))
+            .label("also matches \"oops\\n\"")
+            .help(format!("output regexes are multi-line: `^` and `$` match at every line, so `^$` matches the empty line after any final newline; to require no output, write `{empty_key} = true`"))
+    } else {
+        return;
+    };
+    cx.report(d, regex.span.clone());
+}
+
 /// `run`, `command` or `exec`: an array is argv, a string runs under `sh -c`.
 fn command(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<Command>> {
     let command = match value.get_ref() {
-        DeValue::String(s) => Command::Shell(s.to_string()),
-        DeValue::Array(_) => Command::Argv(schema::strings(cx, value, what)?.into_iter().map(|s| s.value).collect()),
+        DeValue::String(s) => {
+            let line = Spanned::new(s.to_string(), value.span());
+            if !no_nul(cx, &line, what) {
+                return None;
+            }
+            Command::Shell(line.value)
+        }
+        DeValue::Array(_) => {
+            let argv = schema::strings(cx, value, what)?;
+            // Every argument is checked, so that each NUL byte is reported.
+            if argv.iter().filter(|arg| !no_nul(cx, arg, what)).count() > 0 {
+                return None;
+            }
+            Command::Argv(argv.into_iter().map(|s| s.value).collect())
+        }
         _ => {
             cx.wrong_type(
                 value,
@@ -385,6 +540,9 @@ fn command(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<Command>> {
 fn env(cx: &mut Cx, mut t: Table) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (key, value) in t.entries() {
+        if !env_name(cx, &key) {
+            continue;
+        }
         let text = match value.get_ref() {
             DeValue::String(s) => s.to_string(),
             DeValue::Integer(i) => i.as_str().to_string(),
@@ -395,9 +553,29 @@ fn env(cx: &mut Cx, mut t: Table) -> Vec<(String, String)> {
                 continue;
             }
         };
+        if !no_nul(cx, &Spanned::new(&text, value.span()), &format!("environment variable `{}`", key.value)) {
+            continue;
+        }
         out.push((key.value.to_string(), text));
     }
     out
+}
+
+/// Whether `key` can name an environment variable: the engine passes `KEY=value`, so a name is not
+/// empty and holds no `=` (`A=B = "x"` would set `A` to `B=x`), nor a NUL byte.
+fn env_name(cx: &mut Cx, key: &Spanned<&str>) -> bool {
+    let problem = if key.value.is_empty() {
+        "an environment variable name cannot be empty".to_string()
+    } else if key.value.contains('=') {
+        format!("`{}` cannot name an environment variable: `=` ends the name", key.value)
+    } else {
+        return no_nul(cx, key, "an environment variable name");
+    };
+    let d = Diagnostic::error("invalid-env", problem)
+        .label("invalid name")
+        .help("the engine passes NAME=value: a name is not empty and holds no `=`, e.g. RUST_LOG = \"info\"");
+    cx.report(d, key.span.clone());
+    false
 }
 
 fn ports(cx: &mut Cx, value: &Value) -> Vec<Spanned<u16>> {
@@ -578,7 +756,10 @@ fn selector_pairs(cx: &mut Cx, value: &Value, what: &str) -> Vec<[Spanned<Select
 fn selector(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<Selector>> {
     let text = schema::string(cx, value, what)?;
     match selector::parse(&text) {
-        Ok(parsed) => Some(Spanned::new(parsed, text.span)),
+        Ok(parsed) => {
+            misspelt_keys(cx, &parsed, &text);
+            Some(Spanned::new(parsed, text.span))
+        }
         Err(err) => {
             let span = inside_string(cx.parsed_text(), &text, err.span.clone());
             let d = Diagnostic::error("invalid-selector", format!("{what}: {}", err.message))
@@ -587,6 +768,29 @@ fn selector(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<Selector>>
             cx.report(d, span);
             None
         }
+    }
+}
+
+/// Warns about selector keys that look like misspellings of a span field or a common attribute: a
+/// key no span has makes its condition false, so with `count = 0` the expectation would pass
+/// whatever the system did.
+fn misspelt_keys(cx: &mut Cx, parsed: &Selector, text: &Spanned<String>) {
+    for condition in parsed.conditions() {
+        let key = condition.key.as_str();
+        let Some(meant) = selector::likely_meant(key) else { continue };
+        let written = text.get(condition.span.clone()).unwrap_or("");
+        let length = if written.starts_with(key) { key.len() } else { written.len() };
+        let span = inside_string(cx.parsed_text(), text, condition.span.start..condition.span.start + length);
+        let d = Diagnostic::warning(
+            "unknown-selector-key",
+            format!("selector key `{key}` is neither a span field nor a common attribute: did you mean `{meant}`?"),
+        )
+        .label("unknown key")
+        .help(format!(
+            "a key no span has makes its condition false, so an expectation with `count = 0` would pass \
+             whatever the spans; if `{key}` is an attribute of your own, it is fine"
+        ));
+        cx.report(d, span);
     }
 }
 
