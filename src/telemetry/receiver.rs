@@ -133,6 +133,15 @@ fn ingest(sink: &dyn Sink, peer: IpAddr, request: ExportTraceServiceRequest) -> 
     }
 }
 
+/// An OTLP/HTTP export request's body: OTLP/JSON when `json`, else protobuf.
+pub fn decode(json: bool, body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    if json {
+        serde_json::from_slice::<ExportTraceServiceRequest>(body).map_err(|e| e.to_string())
+    } else {
+        ExportTraceServiceRequest::decode(body).map_err(|e| e.to_string())
+    }
+}
+
 async fn http_traces(
     State(sink): State<Arc<dyn Sink>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -146,12 +155,7 @@ async fn http_traces(
             format!("unsupported content type `{content_type}`: send application/x-protobuf or application/json");
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
     }
-    let request = if json {
-        serde_json::from_slice::<ExportTraceServiceRequest>(&body).map_err(|e| e.to_string())
-    } else {
-        ExportTraceServiceRequest::decode(body).map_err(|e| e.to_string())
-    };
-    let request = match request {
+    let request = match decode(json, &body) {
         Ok(request) => request,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed OTLP export request: {e}")).into_response(),
     };
