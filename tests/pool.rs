@@ -43,7 +43,7 @@ fn a_warm_lane_is_handed_out_at_once_and_idle_lanes_expire() {
         let lease = pool.acquire("first", &[IMAGE.to_string()]).await.unwrap();
         assert!(started.elapsed() < Duration::from_millis(5), "warm acquire took {:?}", started.elapsed());
         assert_eq!(pool.stats().hits, 1);
-        pool.release(lease, false);
+        pool.release(lease, false).await;
 
         // Kept warm: the lane gets a fresh container although nothing is announced; nobody takes
         // it, and after the TTL the idle lane and its container are gone.

@@ -151,3 +151,67 @@ fn a_program_exporting_as_clnrm_is_still_counted_and_checked() {
     out.stdout_has("expected 0 spans with status error, found 1").stdout_has("evil.example.com");
     p.assert_clean();
 }
+
+/// Defect 6: a service whose command exits passed most of the time when no wait strategy and no
+/// step noticed. Every scenario of three in parallel must fail, naming the service and its code.
+#[test]
+fn a_service_that_exits_fails_its_scenario_every_time() {
+    require_engine!();
+    let p = Project::with_fixture();
+    for k in 1..=3 {
+        p.scenario(
+            &format!("job-{k}"),
+            "[services.job]\nimage = \"clnrm-fixture:busybox\"\ncommand = \"echo done; exit 0\"\n\n[[steps]]\nname = \"s\"\nrun = [\"sleep\", \"1\"]\n",
+        );
+    }
+    let out = p.clnrm(&["run", "-j", "3"]);
+    out.code(1).stdout_has("3 scenarios: 0 passed, 3 failed");
+    assert_eq!(out.stdout.matches("service `job`: exited with code 0 at +").count(), 3, "{}", out.stdout);
+    out.stdout_has("done");
+    p.assert_clean();
+}
+
+/// Defect 6: a service killed mid-scenario passed when no later step used it, and when one did,
+/// the failure said only "bad address".
+#[test]
+fn a_service_that_dies_mid_scenario_is_named_with_its_code_and_logs() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = |line: &str| {
+        format!(
+            "[services.web]\nimage = \"clnrm-fixture:busybox\"\nports = [8080]\nwait = {{ port = 8080 }}\ncommand = \"nc -ll -p 8080 -e true & {line}\"\n"
+        )
+    };
+    p.scenario(
+        "killed-unused",
+        &format!("{}\n[[steps]]\nname = \"s\"\nrun = [\"sleep\", \"3\"]\n", service("echo serving; wait")),
+    );
+    let child = p.spawn(&["run"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let web = loop {
+        if let Some(web) = p.running("-svc-").pop() {
+            break web;
+        }
+        assert!(std::time::Instant::now() < deadline, "the service never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::process::Command::new("docker").args(["kill", &web]).output().unwrap();
+    let out = common::finish(child);
+    out.code(1).stdout_has("service `web`: was killed (exit code 137) at +").stdout_has("serving");
+
+    std::fs::remove_file(p.join("scenarios/killed-unused.clnrm.toml")).unwrap();
+    p.scenario(
+        "exits-used",
+        &format!(
+            "{}\n[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"3\"]\n\n[[steps]]\nname = \"use it\"\nrun = [\"wget\", \"-q\", \"-O-\", \"http://web:8080/\"]\n",
+            service("sleep 1; echo giving up; exit 3")
+        ),
+    );
+    let out = p.clnrm(&["run"]);
+    out.code(1)
+        .stdout_has("service `web`: exited with code 3 at +")
+        .stdout_has("giving up")
+        .stdout_lacks("bad address");
+    p.assert_clean();
+}

@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Project, engine_available};
+use common::{Project, engine_available, finish, signal};
 
 macro_rules! require_engine {
     () => {
@@ -149,7 +149,7 @@ fn a_container_killed_from_outside_fails_its_scenario_clearly() {
     let p = Project::with_fixture();
     p.scenario("victim", "[[steps]]\nname = \"waits\"\nrun = [\"sleep\", \"60\"]\n");
     p.scenario("bystander", "[[steps]]\nname = \"ok\"\nrun = [\"sleep\", \"2\"]\n");
-    let child = spawn(&p, &["run", "-j", "2"]);
+    let child = p.spawn(&["run", "-j", "2"]);
     // Kill the step container running `sleep 60` once it is there.
     let label = format!("label=clnrm.project={}", p.path().display());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -243,8 +243,7 @@ fn a_service_that_exits_at_start_fails_with_its_log() {
     );
     p.clnrm(&["run"])
         .code(1)
-        .stdout_has("service `db`: not ready after waiting")
-        .stdout_has("for TCP port 5432: the service exited with code 2")
+        .stdout_has("service `db`: exited with code 2 at +")
         .stdout_has("│ fatal: no config");
     p.assert_clean();
 }
@@ -301,7 +300,7 @@ fn ctrl_c_with_four_scenarios_in_flight_removes_everything_and_exits_130() {
     for i in 0..4 {
         p.scenario(&format!("long-{i}"), "[services.s]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sleep\", \"601\"]\n\n[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"600\"]\n");
     }
-    let child = spawn(&p, &["run", "-j", "4"]);
+    let child = p.spawn(&["run", "-j", "4"]);
     wait_for_steps(&p, 4);
     signal(&child, "INT");
     let started = Instant::now();
@@ -318,7 +317,7 @@ fn sigterm_sighup_and_sigquit_remove_everything_and_exit_128_plus_the_signal() {
     for (name, code) in [("TERM", 143), ("HUP", 129), ("QUIT", 131)] {
         let p = Project::with_fixture();
         p.scenario("long", "[services.s]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sleep\", \"601\"]\n\n[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"600\"]\n");
-        let child = spawn(&p, &["run"]);
+        let child = p.spawn(&["run"]);
         wait_for_steps(&p, 1);
         signal(&child, name);
         finish(child).code(code).stdout_has("interrupted");
@@ -331,7 +330,7 @@ fn a_signal_while_the_run_starts_still_removes_everything() {
     require_engine!();
     let p = Project::with_fixture();
     p.scenario("long", "[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"600\"]\n");
-    let child = spawn(&p, &["run"]);
+    let child = p.spawn(&["run"]);
     // The run's network is the first thing it makes; signal as soon as it exists.
     let label = format!("label=clnrm.project={}", p.path().display());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -349,7 +348,7 @@ fn leftovers_of_a_run_killed_with_sigkill_are_swept_by_the_next_start() {
     require_engine!();
     let p = Project::with_fixture();
     p.scenario("long", "[services.s]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sleep\", \"601\"]\n\n[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"600\"]\n");
-    let child = spawn(&p, &["run"]);
+    let child = p.spawn(&["run"]);
     wait_for_steps(&p, 1);
     signal(&child, "KILL");
     let _ = child.wait_with_output();
@@ -501,31 +500,6 @@ fn invalid_scenarios_run_nothing() {
     p.scenario("bad", "[[steps]]\nnmae = \"s\"\nrun = [\"true\"]\n");
     p.clnrm(&["run"]).code(3).stderr_has("unknown key `nmae`").stdout_lacks("PASS");
     p.assert_clean();
-}
-
-fn spawn(p: &Project, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_clnrm"))
-        .args(args)
-        .current_dir(p.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn clnrm")
-}
-
-fn finish(child: std::process::Child) -> common::Output {
-    let out = child.wait_with_output().unwrap();
-    common::Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn signal(child: &std::process::Child, name: &str) {
-    Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
 }
 
 /// Waits until `n` step commands (`sleep 600`) run in this project's containers.

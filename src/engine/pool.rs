@@ -443,7 +443,7 @@ impl Pool {
                     match self.step_container(&lease.lane, image, scenario).await {
                         Ok(container) => container,
                         Err(e) => {
-                            self.release(lease, false);
+                            self.release(lease, false).await;
                             return Err(e);
                         }
                     }
@@ -485,31 +485,28 @@ impl Pool {
     }
 
     /// Ends a lease. With `reuse` (only for step containers known to be healthy: every command
-    /// ended normally) the containers go back to their lane once every process the scenario left
-    /// in them is stopped. Otherwise they are killed first, so the lane serves its next scenario
-    /// with nothing of this one running, and removed in the background.
-    pub fn release(self: &Arc<Self>, lease: Lease, reuse: bool) {
+    /// ended normally) the containers go back to their lane, once every process the scenario left
+    /// in them (a server a step started in the background, say) is stopped: nothing of one
+    /// scenario may run, or export spans, while the next uses the container. Otherwise (or when
+    /// that fails) they are killed first, so the lane serves its next scenario with nothing of
+    /// this one running, and removed in the background.
+    pub async fn release(self: &Arc<Self>, lease: Lease, reuse: bool) {
         {
             let mut state = self.state();
             for image in lease.containers.keys() {
                 decrement(&mut state.out, image);
             }
         }
-        let pool = Arc::clone(self);
-        if reuse && !lease.poisoned && lease.network.is_none() {
-            self.spawn(async move { pool.reuse(lease).await });
-        } else {
+        let reusable = reuse && !lease.poisoned && lease.network.is_none();
+        let stopped = reusable
+            && join_all(lease.containers.values().map(|c| super::exec::stop_leftovers(&self.engine, c)))
+                .await
+                .into_iter()
+                .all(|ok| ok);
+        if !stopped {
+            let pool = Arc::clone(self);
             self.spawn(async move { pool.recycle(lease).await });
-        }
-    }
-
-    /// Returns reused containers to their lane after stopping what the scenario left running in
-    /// them (a server a step started in the background, say): nothing of one scenario may run, or
-    /// export spans, while the next uses the container. Containers where that fails are not reused.
-    async fn reuse(self: Arc<Self>, lease: Lease) {
-        let stopped = join_all(lease.containers.values().map(|c| super::exec::stop_leftovers(&self.engine, c))).await;
-        if !stopped.into_iter().all(|ok| ok) {
-            return self.recycle(lease).await;
+            return;
         }
         let mut state = self.state();
         if let Some(lane) = state.lanes.iter_mut().find(|l| l.name == lease.lane) {

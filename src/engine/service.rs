@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::container::LogOutput;
-use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
+use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder, WaitContainerOptionsBuilder};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -232,8 +232,36 @@ pub async fn last_log_lines(engine: &Engine, container: &str) -> String {
     text.trim_end().to_string()
 }
 
-/// Whether a started service is still running; `Err` says how it ended.
-pub async fn still_running(engine: &Engine, container: &str) -> Result<(), String> {
-    let state = inspect(engine, container).await?.state.unwrap_or_default();
-    if state.running == Some(true) { Ok(()) } else { Err(exited(state.exit_code)) }
+/// Whether a service's container still runs: `None` when it does; else how it ended (its exit
+/// code, when the engine knows one). A container the engine no longer has counts as ended.
+pub async fn ended(engine: &Engine, container: &str) -> Option<Option<i64>> {
+    loop {
+        match engine.docker.inspect_container(container, None::<InspectContainerOptions>).await {
+            Ok(info) => {
+                let state = info.state.unwrap_or_default();
+                return if state.running == Some(true) { None } else { Some(state.exit_code) };
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Some(None),
+            // Not an answer about the container: ask again.
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Waits until a service's container stops; its exit code, when the engine knows one.
+pub async fn stopped(engine: &Engine, container: &str) -> Option<i64> {
+    loop {
+        let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+        match engine.docker.wait_container(container, Some(options)).next().await {
+            Some(Ok(response)) => return Some(response.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => return Some(code),
+            // The request ended without an answer (the client's own timeout on a long wait, a
+            // broken connection): wait again while the container runs.
+            _ => {
+                if let Some(code) = ended(engine, container).await {
+                    return code;
+                }
+            }
+        }
+    }
 }

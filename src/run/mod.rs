@@ -6,6 +6,7 @@
 //! scheduling at any point; whatever the run created is removed before it returns.
 
 pub mod compare;
+pub mod exits;
 pub mod outcome;
 pub mod plan;
 pub mod scenario;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::exits::Exits;
 use super::outcome::{Failure, ScenarioOutcome, Status, StepOutcome, StepStatus};
 use super::{CacheStatus, Cancel};
 use crate::config::{Defaults, Otel};
@@ -114,8 +115,9 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     telemetry.store.open(&scenario.name, span.trace_id());
     let mut held = Held::default();
     let mut steps = Vec::new();
+    let exits = Exits::new(started);
     let limit = scenario.timeout.unwrap_or(shared.defaults.timeout);
-    let timed = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps, &span));
+    let timed = tokio::time::timeout(limit, body(&shared, &scenario, &mut held, &mut steps, &span, &exits));
     // Biased: the body is polled first, so even a scenario cancelled before it began has taken
     // its place in the pool's demand back (`acquire` does so before it first waits).
     let result = tokio::select! {
@@ -125,31 +127,51 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     };
     let cancelled = shared.cancel.is_cancelled();
     let duration = started.elapsed();
+    let mut exit = match cancelled {
+        true => None,
+        false => exits.confirm(&shared.engine).await,
+    };
     let ended = match &result {
         _ if cancelled => "cancelled",
-        Ok(Ok(())) => "pass",
+        Ok(Ok(())) if exit.is_none() => "pass",
         _ => "fail",
     };
     span.set("clnrm.outcome", ended);
-    if !matches!(result, Ok(Ok(()))) {
+    if ended != "pass" {
         span.fail("the scenario failed");
     }
     span.end();
     let expectations = &scenario.expect;
     let peers = known_peers(&shared, &scenario, &held);
     let context = CheckContext { known_peers: &peers };
-    // The baseline compares the whole trace, so every passing scenario waits for its spans.
+    // The baseline compares the whole trace, so every passing scenario waits for its spans; its
+    // services must still run when that is over.
     let settled = match &result {
-        Ok(Ok(())) => Some(telemetry.store.settle(&scenario.name, shared.otel.settle, shared.otel.settle_cap).await),
+        Ok(Ok(())) if exit.is_none() => {
+            let settled = telemetry.store.settle(&scenario.name, shared.otel.settle, shared.otel.settle_cap).await;
+            exit = exits.confirm(&shared.engine).await;
+            Some(settled)
+        }
         _ => None,
     };
+    let exit_logs = match &exit {
+        Some(exit) => service::last_log_lines(&shared.engine, &exit.container).await,
+        None => String::new(),
+    };
+    drop(exits);
     let spans = telemetry.store.close(&scenario.name);
     // Step containers are reused only when every command in them ended normally.
     let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
-    teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse));
+    teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse)).await;
     // Checked spans can show expectations that held only because they could not fail.
     let warnings = if settled.is_some() { check::vacuous(&spans, expectations) } else { Vec::new() };
     let (status, failure, infrastructure) = match result {
+        // A service that stopped is the cause of whatever else went wrong.
+        _ if let Some(exit) = &exit => {
+            let failure =
+                Failure { place: format!("service `{}`", exit.service), message: exit.describe(), output: exit_logs };
+            (Status::Fail, Some(failure), false)
+        }
         Ok(Ok(())) if settled.is_some() => match unmet(&check::check(&spans, expectations, &context)) {
             None => (Status::Pass, None, false),
             failure => (Status::Fail, failure, false),
@@ -189,6 +211,7 @@ async fn body(
     held: &mut Held,
     steps: &mut Vec<StepOutcome>,
     span: &OwnSpan,
+    exits: &Exits,
 ) -> Result<(), Stop> {
     let mut step_images: Vec<String> = Vec::new();
     for step in &scenario.steps {
@@ -226,9 +249,14 @@ async fn body(
         pool.join(lease, network).await.map_err(|e| Stop::engine("scenario network", e))?;
     }
     if let Some(network) = &network {
-        start_services(shared, scenario, network, held, span).await?;
+        start_services(shared, scenario, network, held, span, exits).await?;
     }
-    run_steps(shared, scenario, held, steps, span).await
+    // A service that stops ends the scenario at once (`execute` says which and how).
+    tokio::select! {
+        biased;
+        () = exits.first() => Err(Stop::fail("services", "a service stopped", "")),
+        result = run_steps(shared, scenario, held, steps, span) => result,
+    }
 }
 
 /// Starts services in dependency order: each wave holds the services whose dependencies are
@@ -239,6 +267,7 @@ async fn start_services(
     network: &str,
     held: &mut Held,
     span: &OwnSpan,
+    exits: &Exits,
 ) -> Result<(), Stop> {
     let mut pending: Vec<&Service> = scenario.services.iter().collect();
     while !pending.is_empty() {
@@ -251,15 +280,9 @@ async fn start_services(
         let names: Vec<String> =
             wave.iter().map(|s| shared.engine.name("svc", &format!("{}-{}", scenario.name, *s.name))).collect();
         held.services.extend(wave.iter().zip(&names).map(|(s, c)| (s.name.value.clone(), c.clone())));
-        let results =
-            join_all(wave.iter().zip(&names).map(|(s, c)| start_service(shared, scenario, network, s, c, span))).await;
+        let started = wave.iter().zip(&names).map(|(s, c)| start_service(shared, scenario, network, s, c, span, exits));
+        let results = join_all(started).await;
         held.addresses.extend(results.into_iter().collect::<Result<Vec<_>, Stop>>()?.into_iter().flatten());
-    }
-    for (name, container) in &held.services {
-        if let Err(reason) = service::still_running(&shared.engine, container).await {
-            let logs = service::last_log_lines(&shared.engine, container).await;
-            return Err(Stop::fail(format!("service `{name}`"), format!("{reason} right after starting"), logs));
-        }
     }
     Ok(())
 }
@@ -271,6 +294,7 @@ async fn start_service(
     service: &Service,
     container: &str,
     parent: &OwnSpan,
+    exits: &Exits,
 ) -> Result<Option<std::net::IpAddr>, Stop> {
     let place = format!("service `{}`", *service.name);
     let image = shared.reference(&service.image);
@@ -283,7 +307,10 @@ async fn start_service(
         service::start(&shared.engine, &shared.registry, container, &scenario.name, network, service, &image, env)
             .await;
     match started {
-        Ok(id) => start.set("container.id", id),
+        Ok(id) => {
+            exits.watch(&shared.engine, &service.name, container);
+            start.set("container.id", id)
+        }
         Err(e) => {
             start.fail(e.to_string());
             return Err(Stop::engine(&place, e));
@@ -508,14 +535,14 @@ fn output_tail(step: &StepOutcome) -> String {
     out.trim_end().to_string()
 }
 
-/// Releases what the scenario held. A lease that never joined a network goes back to the pool at
-/// once; the rest happens in the background: services go, the lane leaves the scenario network
-/// (which then goes) and returns to the pool.
-fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
+/// Releases what the scenario held. A lease that never joined a network goes back to the pool
+/// before this returns; the rest happens in the background: services go, the lane leaves the
+/// scenario network (which then goes) and returns to the pool.
+async fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
     let Held { lease, network, services, .. } = held;
     let lease = match (lease, &shared.pool) {
         (Some(lease), Some(pool)) if lease.network.is_none() => {
-            pool.release(lease, reuse);
+            pool.release(lease, reuse).await;
             None
         }
         (lease, _) => lease,
@@ -530,7 +557,7 @@ fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
             .await;
         if let (Some(mut lease), Some(pool)) = (lease, &shared.pool) {
             pool.leave(&mut lease).await;
-            pool.release(lease, reuse);
+            pool.release(lease, reuse).await;
         }
         if let Some(network) = network {
             let _ = shared.registry.remove_network(&shared.engine, &network).await;

@@ -77,6 +77,47 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Starts clnrm in the background with a scrubbed environment (see [`Project::clnrm_env`]).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_clnrm"))
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn clnrm")
+    }
+
+    /// Names of this project's running containers whose name contains `part`.
+    pub fn running(&self, part: &str) -> Vec<String> {
+        let label = format!("label=clnrm.project={}", self.path().display());
+        let out = Command::new("docker").args(["ps", "--filter", &label, "--format", "{{.Names}}"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter(|n| n.contains(part)).map(str::to_string).collect()
+    }
+}
+
+/// Waits for a clnrm started with [`Project::spawn`] to exit.
+pub fn finish(child: Child) -> Output {
+    let out = child.wait_with_output().unwrap();
+    let output = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!output.stderr.contains("panicked"), "clnrm panicked:\n{}", output.stderr);
+    output
+}
+
+/// Sends signal `name` (`INT`, `TERM`, …) to a clnrm started with [`Project::spawn`].
+pub fn signal(child: &Child, name: &str) {
+    Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+}
+
 impl Output {
     pub fn code(&self, expected: i32) -> &Self {
         assert_eq!(self.code, expected, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
