@@ -214,7 +214,7 @@ fn a_corrupted_baseline_stops_the_run_naming_the_file() {
             .code(3)
             .stderr_has("baselines/steps.toml")
             .stderr_has("the baseline file is not valid")
-            .stderr_has("line 3")
+            .stderr_has("baselines/steps.toml:3:")
             .stderr_has("--update-baselines");
     }
     p.write("baselines/steps.toml", "format = 9\nclnrm = \"9.0.0\"\n");
@@ -225,6 +225,55 @@ fn a_corrupted_baseline_stops_the_run_naming_the_file() {
     assert!(p.join("baselines/steps.toml.new").exists());
     p.write("other.toml", "not a baseline");
     p.clnrm(&["diff", "other.toml", "baselines/steps.toml"]).code(3).stderr_has("other.toml");
+}
+
+/// A baseline file of scenario `steps` holding spans with these paths, in this order.
+fn baseline_file(paths: &[&str]) -> String {
+    let mut text = String::from("format = 1\nscenario = \"steps\"\nclnrm = \"0.1.0\"\nruns = 1\n");
+    for path in paths {
+        text += &format!(
+            "\n[[span]]\npath = \"{path}\"\nservice = \"clnrm\"\nkind = \"internal\"\nstatus = \"unset\"\nstart = \"0ns\"\nduration = \"1ms\"\n"
+        );
+    }
+    text
+}
+
+/// Children before their parents, a span apart from its parent, a path whose parent is nowhere,
+/// two spans with one path: each made the diff pair spans with the wrong parents ("moved from
+/// below `steps › b01` to below `steps › b01`"). Every command that reads the file refuses it,
+/// naming the file and the line.
+#[test]
+fn an_inconsistent_baseline_is_refused_at_its_line() {
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one"]));
+    // The first span's path is on line 7, the next ones 8 lines apart.
+    let sound = ["steps", "steps › b01", "steps › b01 › c", "steps › b02"];
+    p.write("sound.toml", baseline_file(&sound));
+    p.clnrm(&["diff", "sound.toml", "sound.toml"]).success().stdout_has("no differences");
+    let cases: [(&[&str], &str, &str); 4] = [
+        (&["steps", "steps › b01 › c", "steps › b01"], ":15:", "span `steps › b01 › c` comes before its parent"),
+        (&["steps", "steps › b01", "steps › b02", "steps › b01 › c"], ":31:", "is apart from its parent"),
+        (&["steps", "steps › b09 › c"], ":15:", "no span has the path `steps › b09`"),
+        (&["steps", "steps › b01", "steps › b01"], ":23:", "two spans have the path `steps › b01`"),
+    ];
+    for (paths, line, reason) in cases {
+        p.write("baselines/steps.toml", baseline_file(paths));
+        let at = format!("baselines/steps.toml{line}");
+        for command in ["dry-run", "run"] {
+            p.clnrm(&[command])
+                .code(3)
+                .stderr_has(&at)
+                .stderr_has(reason)
+                .stderr_has("record it again with `clnrm run --update-baselines`");
+        }
+        for (old, new) in [("sound.toml", "baselines/steps.toml"), ("baselines/steps.toml", "sound.toml")] {
+            p.clnrm(&["diff", old, new]).code(3).stderr_has(&at).stderr_has(reason).stdout_lacks("moved");
+        }
+        let json = p.clnrm(&["dry-run", "--format", "json"]);
+        let diagnostic = &json.code(3).json()["files"][0]["diagnostics"][0];
+        assert_eq!(diagnostic["file"], "baselines/steps.toml", "{diagnostic}");
+        assert_eq!(format!(":{}:", diagnostic["line"]), line, "{diagnostic}");
+    }
 }
 
 #[test]
