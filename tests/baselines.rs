@@ -276,6 +276,59 @@ fn an_inconsistent_baseline_is_refused_at_its_line() {
     }
 }
 
+/// Whether `text` holds a terminal escape: the byte itself, or JSON's `\u001b` for it.
+fn has_escape(text: &str) -> bool {
+    text.contains('\u{1b}') || text.to_ascii_lowercase().contains("\\u001b")
+}
+
+/// A regression's tree of changes was styled when the verdict was made, so the JSON report carried
+/// the terminal's escape codes (`\u001b[2m`) even with `NO_COLOR` and no terminal. Reports are
+/// plain text, whatever the steps print; only a terminal gets colour.
+#[test]
+fn reports_hold_no_escape_codes_and_a_terminal_still_gets_colour() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one"]));
+    p.clnrm(&["run", "--update-baselines"]).success();
+    p.scenario("steps", &steps(&["one", "two"]));
+    // A program that colours its own output, and fails.
+    p.scenario("loud", "[[steps]]\nname = \"shout\"\nrun = 'printf \"\\033[31mred\\033[0m\\n\" >&2; exit 1'\n");
+    for env in [&[("NO_COLOR", "1")][..], &[]] {
+        let args = ["run", "--report", "json=report.json", "--report", "junit=report.xml"];
+        p.clnrm_env(&args, env).code(1).stdout_has("REGRESS").stdout_has("+   two  clnrm internal");
+        let (json, junit) = (p.read("report.json"), p.read("report.xml"));
+        assert!(!has_escape(&json), "escape codes in the JSON report:\n{json}");
+        assert!(!has_escape(&junit), "escape codes in the JUnit report:\n{junit}");
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let scenario = |name: &str| report["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
+        let output = scenario("steps")["failure"]["output"].as_str().unwrap();
+        assert!(output.contains("+   two  clnrm internal"), "{output}");
+        assert!(scenario("loud")["steps"][0]["stderr"].as_str().unwrap().contains("red"), "{json}");
+        assert!(junit.contains("+   two  clnrm internal"), "{junit}");
+    }
+    let pending = p.read("baselines/steps.toml.new");
+    assert!(!has_escape(&pending), "{pending}");
+    let diff = p.clnrm(&["diff", "baselines/steps.toml", "baselines/steps.toml.new", "--format", "json"]);
+    assert!(!has_escape(&diff.stdout), "{}", diff.stdout);
+    // On a terminal (script(1) gives it one) the same tree is coloured.
+    let command = format!("{} run scenarios/steps.clnrm.toml", env!("CARGO_BIN_EXE_clnrm"));
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(p.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", p.path())
+        .env("TERM", "xterm")
+        .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(text.contains("two\u{1b}["), "the terminal got no colour:\n{text}");
+    p.assert_clean();
+}
+
 #[test]
 fn thresholds_gate_durations_above_the_floor_and_warn_on_attributes() {
     require_engine!();
