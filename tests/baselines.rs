@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Project, engine_available};
 
 macro_rules! require_engine {
@@ -178,25 +176,10 @@ fn review_asks_on_a_terminal_and_applies_each_answer() {
     p.clnrm(&["run"]).success();
     // Without a terminal, review refuses rather than guess.
     p.clnrm(&["baseline", "review"]).code(2).stderr_has("asks on a terminal");
-    // On a terminal (script(1) gives it one): accept a, reject b, skip c.
-    let command = format!("{} baseline review", env!("CARGO_BIN_EXE_clnrm"));
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(p.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "dumb")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"a\nr\nx\ns\n")?;
-            child.wait_with_output()
-        })
-        .expect("run script");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    // On a terminal: accept a, reject b, skip c.
+    let out = p.clnrm_on_terminal(&["baseline", "review"], "dumb", b"a\nr\nx\ns\n");
+    let text = &out.stdout;
+    assert_eq!(out.code, 0, "{text}");
     assert!(text.contains("[1/3] a — new: 2 spans"), "{text}");
     assert!(text.contains("+ a  clnrm internal"), "{text}");
     assert!(text.contains("review: 1 accepted, 1 rejected, 1 skipped"), "{text}");
@@ -310,21 +293,10 @@ fn reports_hold_no_escape_codes_and_a_terminal_still_gets_colour() {
     assert!(!has_escape(&pending), "{pending}");
     let diff = p.clnrm(&["diff", "baselines/steps.toml", "baselines/steps.toml.new", "--format", "json"]);
     assert!(!has_escape(&diff.stdout), "{}", diff.stdout);
-    // On a terminal (script(1) gives it one) the same tree is coloured.
-    let command = format!("{} run scenarios/steps.clnrm.toml", env!("CARGO_BIN_EXE_clnrm"));
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(p.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", p.path())
-        .env("TERM", "xterm")
-        .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run script");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(4), "{text}");
+    // On a terminal the same tree is coloured.
+    let out = p.clnrm_on_terminal(&["run", "scenarios/steps.clnrm.toml"], "xterm", b"");
+    let text = &out.stdout;
+    assert_eq!(out.code, 4, "{text}");
     assert!(text.contains("two\u{1b}["), "the terminal got no colour:\n{text}");
     p.assert_clean();
 }
