@@ -142,7 +142,8 @@ pub enum Command {
     ///
     /// Point any OpenTelemetry SDK at it (OTEL_EXPORTER_OTLP_ENDPOINT=http://ADDR): it serves
     /// OTLP/HTTP (`POST /v1/traces`, protobuf or JSON) and OTLP/gRPC on the same port. A trace is
-    /// written once it has been quiet for a second; Ctrl-C writes the rest and stops.
+    /// written once it has been idle for `--idle`; Ctrl-C writes the rest and stops. Spans beyond
+    /// `--max-trace-spans` or `--max-spans` are dropped, with a warning naming the trace.
     Collect {
         /// Where to listen (`:0` picks a free port, printed on stderr).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
@@ -150,6 +151,17 @@ pub enum Command {
         /// Append to this file instead of writing to stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Write a trace once no span of it has arrived for this long; spans of the trace that
+        /// arrive later start a new line.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+        idle: std::time::Duration,
+        /// Spans held for one trace (about 760 bytes each); later spans of it are dropped.
+        #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = at_least_one())]
+        max_trace_spans: usize,
+        /// Spans held for all traces not yet written; beyond it new spans are dropped until
+        /// traces are written.
+        #[arg(long, value_name = "N", default_value_t = 500_000, value_parser = at_least_one())]
+        max_spans: usize,
     },
 }
 
@@ -252,6 +264,11 @@ pub enum ReportKind {
 }
 
 /// A duration such as `50ms` or `1s`.
+/// A count of one or more.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
 fn parse_duration(arg: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(arg)
 }

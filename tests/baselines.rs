@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Project, engine_available};
 
 macro_rules! require_engine {
@@ -178,25 +176,10 @@ fn review_asks_on_a_terminal_and_applies_each_answer() {
     p.clnrm(&["run"]).success();
     // Without a terminal, review refuses rather than guess.
     p.clnrm(&["baseline", "review"]).code(2).stderr_has("asks on a terminal");
-    // On a terminal (script(1) gives it one): accept a, reject b, skip c.
-    let command = format!("{} baseline review", env!("CARGO_BIN_EXE_clnrm"));
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(p.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "dumb")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"a\nr\nx\ns\n")?;
-            child.wait_with_output()
-        })
-        .expect("run script");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    // On a terminal: accept a, reject b, skip c.
+    let out = p.clnrm_on_terminal(&["baseline", "review"], "dumb", b"a\nr\nx\ns\n");
+    let text = &out.stdout;
+    assert_eq!(out.code, 0, "{text}");
     assert!(text.contains("[1/3] a — new: 2 spans"), "{text}");
     assert!(text.contains("+ a  clnrm internal"), "{text}");
     assert!(text.contains("review: 1 accepted, 1 rejected, 1 skipped"), "{text}");
@@ -214,7 +197,7 @@ fn a_corrupted_baseline_stops_the_run_naming_the_file() {
             .code(3)
             .stderr_has("baselines/steps.toml")
             .stderr_has("the baseline file is not valid")
-            .stderr_has("line 3")
+            .stderr_has("baselines/steps.toml:3:")
             .stderr_has("--update-baselines");
     }
     p.write("baselines/steps.toml", "format = 9\nclnrm = \"9.0.0\"\n");
@@ -225,6 +208,97 @@ fn a_corrupted_baseline_stops_the_run_naming_the_file() {
     assert!(p.join("baselines/steps.toml.new").exists());
     p.write("other.toml", "not a baseline");
     p.clnrm(&["diff", "other.toml", "baselines/steps.toml"]).code(3).stderr_has("other.toml");
+}
+
+/// A baseline file of scenario `steps` holding spans with these paths, in this order.
+fn baseline_file(paths: &[&str]) -> String {
+    let mut text = String::from("format = 1\nscenario = \"steps\"\nclnrm = \"0.1.0\"\nruns = 1\n");
+    for path in paths {
+        text += &format!(
+            "\n[[span]]\npath = \"{path}\"\nservice = \"clnrm\"\nkind = \"internal\"\nstatus = \"unset\"\nstart = \"0ns\"\nduration = \"1ms\"\n"
+        );
+    }
+    text
+}
+
+/// Children before their parents, a span apart from its parent, a path whose parent is nowhere,
+/// two spans with one path: each made the diff pair spans with the wrong parents ("moved from
+/// below `steps › b01` to below `steps › b01`"). Every command that reads the file refuses it,
+/// naming the file and the line.
+#[test]
+fn an_inconsistent_baseline_is_refused_at_its_line() {
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one"]));
+    // The first span's path is on line 7, the next ones 8 lines apart.
+    let sound = ["steps", "steps › b01", "steps › b01 › c", "steps › b02"];
+    p.write("sound.toml", baseline_file(&sound));
+    p.clnrm(&["diff", "sound.toml", "sound.toml"]).success().stdout_has("no differences");
+    let cases: [(&[&str], &str, &str); 4] = [
+        (&["steps", "steps › b01 › c", "steps › b01"], ":15:", "span `steps › b01 › c` comes before its parent"),
+        (&["steps", "steps › b01", "steps › b02", "steps › b01 › c"], ":31:", "is apart from its parent"),
+        (&["steps", "steps › b09 › c"], ":15:", "no span has the path `steps › b09`"),
+        (&["steps", "steps › b01", "steps › b01"], ":23:", "two spans have the path `steps › b01`"),
+    ];
+    for (paths, line, reason) in cases {
+        p.write("baselines/steps.toml", baseline_file(paths));
+        let at = format!("baselines/steps.toml{line}");
+        for command in ["dry-run", "run"] {
+            p.clnrm(&[command])
+                .code(3)
+                .stderr_has(&at)
+                .stderr_has(reason)
+                .stderr_has("record it again with `clnrm run --update-baselines`");
+        }
+        for (old, new) in [("sound.toml", "baselines/steps.toml"), ("baselines/steps.toml", "sound.toml")] {
+            p.clnrm(&["diff", old, new]).code(3).stderr_has(&at).stderr_has(reason).stdout_lacks("moved");
+        }
+        let json = p.clnrm(&["dry-run", "--format", "json"]);
+        let diagnostic = &json.code(3).json()["files"][0]["diagnostics"][0];
+        assert_eq!(diagnostic["file"], "baselines/steps.toml", "{diagnostic}");
+        assert_eq!(format!(":{}:", diagnostic["line"]), line, "{diagnostic}");
+    }
+}
+
+/// Whether `text` holds a terminal escape: the byte itself, or JSON's `\u001b` for it.
+fn has_escape(text: &str) -> bool {
+    text.contains('\u{1b}') || text.to_ascii_lowercase().contains("\\u001b")
+}
+
+/// A regression's tree of changes was styled when the verdict was made, so the JSON report carried
+/// the terminal's escape codes (`\u001b[2m`) even with `NO_COLOR` and no terminal. Reports are
+/// plain text, whatever the steps print; only a terminal gets colour.
+#[test]
+fn reports_hold_no_escape_codes_and_a_terminal_still_gets_colour() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("steps", &steps(&["one"]));
+    p.clnrm(&["run", "--update-baselines"]).success();
+    p.scenario("steps", &steps(&["one", "two"]));
+    // A program that colours its own output, and fails.
+    p.scenario("loud", "[[steps]]\nname = \"shout\"\nrun = 'printf \"\\033[31mred\\033[0m\\n\" >&2; exit 1'\n");
+    for env in [&[("NO_COLOR", "1")][..], &[]] {
+        let args = ["run", "--report", "json=report.json", "--report", "junit=report.xml"];
+        p.clnrm_env(&args, env).code(1).stdout_has("REGRESS").stdout_has("+   two  clnrm internal");
+        let (json, junit) = (p.read("report.json"), p.read("report.xml"));
+        assert!(!has_escape(&json), "escape codes in the JSON report:\n{json}");
+        assert!(!has_escape(&junit), "escape codes in the JUnit report:\n{junit}");
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let scenario = |name: &str| report["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
+        let output = scenario("steps")["failure"]["output"].as_str().unwrap();
+        assert!(output.contains("+   two  clnrm internal"), "{output}");
+        assert!(scenario("loud")["steps"][0]["stderr"].as_str().unwrap().contains("red"), "{json}");
+        assert!(junit.contains("+   two  clnrm internal"), "{junit}");
+    }
+    let pending = p.read("baselines/steps.toml.new");
+    assert!(!has_escape(&pending), "{pending}");
+    let diff = p.clnrm(&["diff", "baselines/steps.toml", "baselines/steps.toml.new", "--format", "json"]);
+    assert!(!has_escape(&diff.stdout), "{}", diff.stdout);
+    // On a terminal the same tree is coloured.
+    let out = p.clnrm_on_terminal(&["run", "scenarios/steps.clnrm.toml"], "xterm", b"");
+    let text = &out.stdout;
+    assert_eq!(out.code, 4, "{text}");
+    assert!(text.contains("two\u{1b}["), "the terminal got no colour:\n{text}");
+    p.assert_clean();
 }
 
 #[test]

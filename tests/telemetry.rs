@@ -3,10 +3,11 @@
 
 mod common;
 
+use std::collections::HashMap;
+
 use common::{Project, engine_available, otlp_request};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn collect_writes_one_trace_per_line_from_http_and_grpc() {
@@ -15,17 +16,7 @@ async fn collect_writes_one_trace_per_line_from_http_and_grpc() {
     let port = collector.port;
     let mut grpc = TraceServiceClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
     grpc.export(otlp_request(1, &["a", "b"])).await.unwrap();
-    let body = otlp_request(2, &["c"]).encode_to_vec();
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let head = format!(
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(collector.post(&otlp_request(2, &["c"])).await, "HTTP/1.1 200 OK");
     collector.stop();
     let mut lines = p.traces("traces.jsonl");
     lines.sort_by_key(|t| t["trace_id"].as_str().unwrap().to_string());
@@ -34,6 +25,91 @@ async fn collect_writes_one_trace_per_line_from_http_and_grpc() {
     let names: Vec<&str> = lines[0]["spans"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(lines[1]["spans"][0]["name"], "c");
+}
+
+/// `count` span names of trace `trace`: `{trace}-{from}`, `{trace}-{from + 1}`, ….
+fn spans(trace: u8, from: usize, count: usize) -> Vec<String> {
+    (from..from + count).map(|i| format!("{trace}-{i}")).collect()
+}
+
+/// A request with a span of trace `trace` per name.
+fn request(trace: u8, names: &[String]) -> ExportTraceServiceRequest {
+    otlp_request(trace, &names.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The names of each trace's spans in the file, by trace id, sorted.
+fn written(p: &Project, out: &str) -> HashMap<String, Vec<String>> {
+    let mut traces: HashMap<String, Vec<String>> = HashMap::new();
+    for line in p.traces(out) {
+        let names = line["spans"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string());
+        traces.entry(line["trace_id"].as_str().unwrap().to_string()).or_default().extend(names);
+    }
+    traces.values_mut().for_each(|names| names.sort());
+    traces
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}
+
+/// One client streaming a trace without end made collect hold it all (768 MB for a million
+/// spans). Past `--max-trace-spans` a trace's spans are dropped, past `--max-spans` every new
+/// span is, and a warning names each trace that lost spans and how many; below the caps nothing
+/// is lost.
+#[tokio::test]
+async fn collect_holds_at_most_the_span_caps_and_names_what_it_dropped() {
+    let p = Project::empty();
+    let caps = ["--max-trace-spans", "1000", "--max-spans", "1500", "--idle", "1m"];
+    let collector = p.collect_with("traces.jsonl", &caps);
+    // Trace 1 streams 2,500 spans: it keeps its first 1,000. Trace 2 fits: 1,400 are held.
+    for k in 0..5 {
+        assert_eq!(collector.post(&request(1, &spans(1, k * 500, 500))).await, "HTTP/1.1 200 OK");
+    }
+    let two = spans(2, 0, 400);
+    collector.post(&request(2, &two)).await;
+    // Trace 3 finds 100 places left of 1,500.
+    collector.post(&request(3, &spans(3, 0, 300))).await;
+    let stderr = collector.stop();
+    let traces = written(&p, "traces.jsonl");
+    assert_eq!(p.traces("traces.jsonl").len(), 3, "one line per trace");
+    assert_eq!(traces[&"01".repeat(16)], sorted(spans(1, 0, 1000)), "the first 1,000 of trace 1");
+    assert_eq!(traces[&"02".repeat(16)], sorted(two), "nothing lost below the caps");
+    assert_eq!(traces[&"03".repeat(16)], sorted(spans(3, 0, 100)));
+    for warning in [
+        format!("trace {}: wrote 1000 spans, dropped 1500 (1500 beyond --max-trace-spans 1000)", "01".repeat(16)),
+        format!("trace {}: wrote 100 spans, dropped 200 (200 while --max-spans 1500 were held)", "03".repeat(16)),
+        "wrote 1500 spans in 3 traces; dropped 1700 spans".to_string(),
+    ] {
+        assert!(stderr.contains(&warning), "stderr lacks {warning:?}:\n{stderr}");
+    }
+    assert!(!stderr.contains(&format!("trace {}:", "02".repeat(16))), "{stderr}");
+}
+
+/// A trace was split in two when its spans came more than a second apart, and that could not be
+/// changed: `--idle` sets how long a trace stays open.
+#[tokio::test]
+async fn collect_keeps_a_trace_open_for_the_idle_time() {
+    let p = Project::empty();
+    let collector = p.collect_with("traces.jsonl", &["--idle", "4s"]);
+    collector.post(&otlp_request(1, &["early"])).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    collector.post(&otlp_request(1, &["late"])).await;
+    collector.stop();
+    assert_eq!(written(&p, "traces.jsonl")[&"01".repeat(16)], ["early", "late"], "one line");
+    assert_eq!(p.traces("traces.jsonl").len(), 1);
+    p.clnrm(&["collect", "--idle", "soon"]).code(2).stderr_has("--idle");
+}
+
+/// A trace that cannot be written is not lost silently: collect stops with exit 5 and says why.
+#[tokio::test]
+async fn collect_stops_when_it_cannot_write() {
+    let p = Project::empty();
+    let collector = p.collect_with("/dev/full", &["--idle", "10ms"]);
+    collector.post(&otlp_request(1, &["a"])).await;
+    let (code, stderr) = collector.exited();
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("cannot write the traces to /dev/full"), "{stderr}");
 }
 
 #[test]

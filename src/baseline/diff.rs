@@ -22,7 +22,7 @@ use std::fmt::Write;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use super::normalize::{Attrs, Baseline, NormSpan, SEPARATOR};
+use super::normalize::{Attrs, Baseline, NormSpan, split_path};
 use crate::telemetry::span::AttrValue;
 
 /// The differences between `old` and `new`.
@@ -216,10 +216,8 @@ impl<'a> Side<'a> {
         let mut child_start = vec![0; n + 1];
         let mut text = String::new();
         for (i, span) in spans.iter().enumerate() {
-            let (up, segment) = match split_last(&span.path) {
-                Some((up, segment)) => (parents.find(spans, i, up), segment),
-                None => (parents.root(spans, i), &span.path[..]),
-            };
+            let (up, segment) = split_path(&span.path).map_or((None, &span.path[..]), |(up, s)| (Some(up), s));
+            let up = parents.find(spans, i, up);
             names.push(name(segment));
             own.push(signature(name(segment), span, &mut text));
             match up {
@@ -259,51 +257,29 @@ impl<'a> Side<'a> {
     }
 }
 
-/// Finds each span's parent: the last span before it whose path is its path's parent, as if
-/// every path were looked up in a map of the paths before it.
-///
-/// In a baseline as normalization writes it (depth first), that span is an ancestor of the
-/// previous span, so a stack of those ancestors finds it without hashing a single path. The stack
-/// cannot be wrong: every span after one on it is its descendant, with a longer path. Spans in
-/// another order fall back to the map, built when first needed.
+/// Finds each span's parent. Spans are depth first (normalization writes them so and reading a
+/// file checks it: see [`Baseline::spans`]), so a span's parent is the span before it or one of
+/// that span's ancestors, which a stack of them finds without hashing a single path.
 #[derive(Default)]
-struct Parents<'a> {
-    /// The previous span and its ancestors back to the last span not found this way.
+struct Parents {
+    /// The previous span and its ancestors.
     stack: Vec<usize>,
-    /// Every path so far and the last span that has it, once the stack has failed.
-    at: Option<HashMap<&'a str, usize, Fx>>,
 }
 
-impl<'a> Parents<'a> {
-    /// The parent of `spans[i]`, whose path's parent is `up`.
-    fn find(&mut self, spans: &'a [NormSpan], i: usize, up: &str) -> Option<usize> {
-        while let Some(&top) = self.stack.last() {
-            if spans[top].path == up {
-                self.stack.push(i);
-                self.remember(spans, i);
-                return Some(top);
+impl Parents {
+    /// The parent of `spans[i]`, whose path's parent is `up` (`None`: it is a root).
+    fn find(&mut self, spans: &[NormSpan], i: usize, up: Option<&str>) -> Option<usize> {
+        match up {
+            Some(up) => {
+                while self.stack.last().is_some_and(|&top| spans[top].path != up) {
+                    self.stack.pop();
+                }
             }
-            self.stack.pop();
+            None => self.stack.clear(),
         }
-        let at = self.at.get_or_insert_with(|| spans[..i].iter().enumerate().map(|(j, s)| (&s.path[..], j)).collect());
-        let parent = at.get(up).copied();
+        let parent = self.stack.last().copied();
         self.stack.push(i);
-        self.remember(spans, i);
         parent
-    }
-
-    /// `spans[i]` is a root: no parent.
-    fn root(&mut self, spans: &'a [NormSpan], i: usize) -> Option<usize> {
-        self.stack.clear();
-        self.stack.push(i);
-        self.remember(spans, i);
-        None
-    }
-
-    fn remember(&mut self, spans: &'a [NormSpan], i: usize) {
-        if let Some(at) = &mut self.at {
-            at.insert(&spans[i].path, i);
-        }
     }
 }
 
@@ -483,17 +459,6 @@ fn signature(name: &str, span: &NormSpan, text: &mut String) -> u64 {
     hasher.finish()
 }
 
-/// `path` split at its last separator: the parent's path and the last segment. What
-/// `path.rsplit_once(SEPARATOR)` gives, by comparing at each byte of the short last segment rather
-/// than setting up a general substring search for every span.
-fn split_last(path: &str) -> Option<(&str, &str)> {
-    let (bytes, separator) = (path.as_bytes(), SEPARATOR.as_bytes());
-    (separator.len()..=bytes.len())
-        .rev()
-        .find(|&end| bytes[..end].ends_with(separator))
-        .map(|end| (&path[..end - separator.len()], &path[end..]))
-}
-
 /// How `a` (old) and `b` (new), named `names`, differ, timing aside; `moved` when `b` is below
 /// another parent.
 fn changes(a: &NormSpan, b: &NormSpan, names: (&str, &str), moved: bool) -> Vec<Change> {
@@ -502,7 +467,7 @@ fn changes(a: &NormSpan, b: &NormSpan, names: (&str, &str), moved: bool) -> Vec<
         out.push(Change::Renamed { old: names.0.to_string(), new: names.1.to_string() });
     }
     if moved {
-        let parent = |s: &NormSpan| split_last(&s.path).map_or(String::new(), |(p, _)| p.to_string());
+        let parent = |s: &NormSpan| split_path(&s.path).map_or(String::new(), |(p, _)| p.to_string());
         out.push(Change::Moved { old: parent(a), new: parent(b) });
     }
     if a.service != b.service {

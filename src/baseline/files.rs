@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::normalize::Baseline;
 use super::store;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::fsutil::write_atomic;
 use crate::output::in_ci;
 
@@ -131,15 +131,31 @@ pub fn read(path: &Path, shown: &str) -> Result<Stored, Box<Diagnostic>> {
         Box::new(Diagnostic::error("baseline", format!("cannot read the baseline: {e}")).in_file(shown))
     })?;
     let text = String::from_utf8(bytes).map_err(|_| corrupted(shown, "it is not UTF-8 text".into()))?;
-    let baseline = store::parse(&text).map_err(|reason| corrupted(shown, reason))?;
-    Ok(Stored { baseline, hash: blake3::hash(text.as_bytes()) })
+    let hash = blake3::hash(text.as_bytes());
+    let source = SourceFile::new(shown, text);
+    let baseline = store::parse(&source.text).map_err(|invalid| located(&source, invalid))?;
+    Ok(Stored { baseline, hash })
 }
 
 fn corrupted(shown: &str, reason: String) -> Box<Diagnostic> {
-    let d = Diagnostic::error("baseline", format!("the baseline file is not valid: {reason}"))
-        .in_file(shown)
-        .help("restore it from version control, or delete it and record it again with `clnrm run --update-baselines`");
+    Box::new(not_valid(reason).in_file(shown))
+}
+
+/// [`corrupted`], pointing at the place in the file when it is known.
+fn located(source: &SourceFile, invalid: store::Invalid) -> Box<Diagnostic> {
+    let mut d = not_valid(invalid.reason).in_file(&source.name);
+    if let Some(at) = invalid.at {
+        d = d.at(source, at);
+    }
+    if let Some((message, at)) = invalid.note {
+        d = d.note_at(message, &source.name, source.locate(at));
+    }
     Box::new(d)
+}
+
+fn not_valid(reason: String) -> Diagnostic {
+    Diagnostic::error("baseline", format!("the baseline file is not valid: {reason}"))
+        .help("restore it from version control, or delete it and record it again with `clnrm run --update-baselines`")
 }
 
 /// What a run may write under `baselines/` (`CLNRM_UPDATE`, `--update-baselines`, `CI`). Under CI
@@ -213,9 +229,9 @@ mod tests {
         let store = Baselines::new(dir.path());
         std::fs::create_dir_all(store.dir()).unwrap();
         std::fs::write(store.path("checkout"), "format = 1\nscenario = \"checkout\"\n[[span]\n").unwrap();
-        let error = store.load("checkout", "baselines/checkout.toml").unwrap_err().render();
-        assert!(error.contains("baselines/checkout.toml"), "{error}");
-        assert!(error.contains("line 3"), "{error}");
+        let error = store.load("checkout", "baselines/checkout.toml").unwrap_err();
+        assert_eq!(error.file.as_deref(), Some("baselines/checkout.toml"));
+        assert_eq!(error.location.as_ref().map(|l| l.line), Some(3), "{error:?}");
         store.write(&baseline("browse")).unwrap();
         std::fs::rename(store.path("browse"), store.path("checkout")).unwrap();
         let error = store.load("checkout", "baselines/checkout.toml").unwrap_err().render();

@@ -60,7 +60,9 @@ pub struct Baseline {
     pub clnrm: String,
     /// How many runs the statistics cover.
     pub runs: u32,
-    /// Parents before children, siblings in canonical order.
+    /// Depth first (each span right after its parent or after another span below its parent),
+    /// siblings in canonical order, every path once. Normalization makes them so, and reading a
+    /// file checks the first and the last (`store::parse`), which the diff relies on.
     pub spans: Vec<NormSpan>,
 }
 
@@ -95,6 +97,17 @@ impl NormSpan {
 
 /// Between the segments of a path.
 pub const SEPARATOR: &str = " › ";
+
+/// `path` split at its last separator: the parent's path and the last segment; `None` for a root.
+/// What `path.rsplit_once(SEPARATOR)` gives, by comparing at each byte of the short last segment
+/// rather than setting up a general substring search for every span.
+pub fn split_path(path: &str) -> Option<(&str, &str)> {
+    let (bytes, separator) = (path.as_bytes(), SEPARATOR.as_bytes());
+    (separator.len()..=bytes.len())
+        .rev()
+        .find(|&end| bytes[..end].ends_with(separator))
+        .map(|end| (&path[..end - separator.len()], &path[end..]))
+}
 
 /// Minimum, median and maximum of a duration over the recorded runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,15 @@
-//! A diff for people and for tools: a tree of what changed (styled; `anstream` drops the styles
-//! when the output is not a terminal or `NO_COLOR` is set) and a JSON document.
+//! A diff for people and for tools: a tree of what changed and a JSON document. The tree is plain
+//! data, written as plain text wherever it goes (reports, files); only a terminal gets it styled
+//! ([`Tree::styled`]).
 //!
 //! The tree shows only spans that differ, below their unchanged ancestors for context, so a
 //! change in a 10,000-span trace reads in a few lines: `+` added, `-` removed, `~` changed (each
 //! change on its own line below), and durations that regressed past the thresholds.
 
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::fmt::{self, Write};
+
+use anstyle::Style;
 
 use serde_json::{Value, json};
 
@@ -16,14 +19,7 @@ use super::store::duration;
 use super::thresholds::{Slower, growth};
 use crate::output::{BAD, DIM, NOTE, OK, count};
 
-/// One line of the tree, before rendering.
-struct Line<'a> {
-    mark: Mark,
-    span: &'a NormSpan,
-    details: Vec<String>,
-}
-
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Mark {
     Context,
     Added,
@@ -43,21 +39,21 @@ pub fn summary(diff: &Diff, slower: &[Slower]) -> String {
     if parts.is_empty() { "no differences".into() } else { parts.join(", ") }
 }
 
-/// The tree of differences (empty when there are none), each line ending in a newline.
-pub fn tree(old: &Baseline, new: &Baseline, diff: &Diff, slower: &[Slower]) -> String {
+/// The tree of differences: spans that differ below their unchanged ancestors.
+pub fn tree(old: &Baseline, new: &Baseline, diff: &Diff, slower: &[Slower]) -> Tree {
     let slower_by_span: HashMap<usize, &Slower> = slower.iter().map(|s| (s.span, s)).collect();
-    let mut lines: Vec<Option<Line>> = new.spans.iter().map(|_| None).collect();
+    let mut lines: Vec<Option<Row>> = new.spans.iter().map(|_| None).collect();
     for m in &diff.matched {
         let mut details: Vec<String> = m.changes.iter().map(describe).collect();
         if let Some(s) = slower_by_span.get(&m.new) {
             details.push(format!("duration {} → {} ({})", duration(s.old), duration(s.new), growth(s.old, s.new)));
         }
         if !details.is_empty() {
-            lines[m.new] = Some(Line { mark: Mark::Changed, span: &new.spans[m.new], details });
+            lines[m.new] = Some(Row::of(Mark::Changed, &new.spans[m.new], details));
         }
     }
     for &n in &diff.added {
-        lines[n] = Some(Line { mark: Mark::Added, span: &new.spans[n], details: attributes(&new.spans[n]) });
+        lines[n] = Some(Row::of(Mark::Added, &new.spans[n], attributes(&new.spans[n])));
     }
     // Removed spans go below their parent's counterpart in the new trace, or at the end.
     let counterpart: HashMap<&str, usize> =
@@ -80,37 +76,83 @@ pub fn tree(old: &Baseline, new: &Baseline, diff: &Diff, slower: &[Slower]) -> S
             if lines[p].is_some() {
                 break;
             }
-            lines[p] = Some(Line { mark: Mark::Context, span: &new.spans[p], details: Vec::new() });
+            lines[p] = Some(Row::of(Mark::Context, &new.spans[p], Vec::new()));
         }
     }
-    let mut out = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        if let Some(line) = line {
-            render(&mut out, line);
-        }
-        for span in removed_below.get(&Some(i)).into_iter().flatten() {
-            render(&mut out, &Line { mark: Mark::Removed, span, details: Vec::new() });
-        }
+    let removed = |span| Row::of(Mark::Removed, span, Vec::new());
+    let mut rows = Vec::new();
+    for (i, line) in lines.into_iter().enumerate() {
+        rows.extend(line);
+        rows.extend(removed_below.get(&Some(i)).into_iter().flatten().map(|span| removed(span)));
     }
-    for span in removed_below.get(&None).into_iter().flatten() {
-        render(&mut out, &Line { mark: Mark::Removed, span, details: Vec::new() });
-    }
-    out
+    rows.extend(removed_below.get(&None).into_iter().flatten().map(|span| removed(span)));
+    Tree { rows }
 }
 
-fn render(out: &mut String, line: &Line) {
-    let (mark, style) = match line.mark {
-        Mark::Context => (' ', DIM),
-        Mark::Added => ('+', OK),
-        Mark::Removed => ('-', BAD),
-        Mark::Changed => ('~', NOTE),
-    };
-    let indent = "  ".repeat(line.span.depth());
-    let span = line.span;
-    let what = format!("{} {}{}", span.service, span.kind.as_str(), error_mark(span));
-    let _ = writeln!(out, "{style}{mark} {indent}{}{style:#}  {DIM}{what}{DIM:#}", span.segment());
-    for detail in &line.details {
-        let _ = writeln!(out, "  {indent}    {detail}");
+/// The tree of differences (empty when there are none): plain data, written as plain text by
+/// `Display` (for reports and files) and with a style per kind of line by [`Tree::styled`] (for a
+/// terminal alone).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tree {
+    rows: Vec<Row>,
+}
+
+/// One span of the tree and the details below it.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    mark: Mark,
+    depth: usize,
+    /// The last segment of the span's path.
+    segment: String,
+    /// Its service and kind, and `error` when that is its status.
+    what: String,
+    details: Vec<String>,
+}
+
+impl Row {
+    fn of(mark: Mark, span: &NormSpan, details: Vec<String>) -> Row {
+        Row {
+            mark,
+            depth: span.depth(),
+            segment: span.segment().to_string(),
+            what: format!("{} {}{}", span.service, span.kind.as_str(), error_mark(span)),
+            details,
+        }
+    }
+}
+
+impl Tree {
+    /// The tree for a terminal: added spans green, removed red, changed yellow, context dimmed.
+    /// Print it through `anstream`, which drops the styles when colour is off there.
+    pub fn styled(&self) -> String {
+        self.text(true)
+    }
+
+    /// Each line ending in a newline.
+    fn text(&self, styled: bool) -> String {
+        let mut out = String::new();
+        for row in &self.rows {
+            let (mark, style) = match row.mark {
+                Mark::Context => (' ', DIM),
+                Mark::Added => ('+', OK),
+                Mark::Removed => ('-', BAD),
+                Mark::Changed => ('~', NOTE),
+            };
+            let (style, dim) = if styled { (style, DIM) } else { (Style::new(), Style::new()) };
+            let indent = "  ".repeat(row.depth);
+            let _ = writeln!(out, "{style}{mark} {indent}{}{style:#}  {dim}{}{dim:#}", row.segment, row.what);
+            for detail in &row.details {
+                let _ = writeln!(out, "  {indent}    {detail}");
+            }
+        }
+        out
+    }
+}
+
+/// Plain text, with no escape codes.
+impl fmt::Display for Tree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text(false))
     }
 }
 
@@ -213,11 +255,6 @@ mod tests {
         normalize("checkout", &[&spans], &[])
     }
 
-    /// The tree without styles, as a file or pipe shows it.
-    fn plain(text: &str) -> String {
-        anstream::adapter::strip_str(text).to_string()
-    }
-
     #[test]
     fn shows_changes_below_their_ancestors_and_nothing_else() {
         let old = trace(|_| {});
@@ -227,7 +264,8 @@ mod tests {
             spans.push(span(7, 3, "audit", "shop", 21, 22).attr("audit.kind", AttrValue::Str("order".into())));
         });
         let d = diff(&old, &new);
-        let text = plain(&tree(&old, &new, &d, &[]));
+        let shown = tree(&old, &new, &d, &[]);
+        let text = shown.to_string();
         let expected = "  checkout  clnrm internal
     place order  clnrm internal
 ~     POST /orders  shop internal
@@ -237,6 +275,11 @@ mod tests {
             audit.kind = order
 ";
         assert_eq!(text, expected);
+        // Plain as data; styled for a terminal, and the same text once the styles are gone.
+        assert!(!text.contains('\u{1b}'));
+        let styled = shown.styled();
+        assert!(styled.contains("\u{1b}["), "{styled:?}");
+        assert_eq!(anstream::adapter::strip_str(&styled).to_string(), expected);
         assert_eq!(summary(&d, &[]), "1 span added, 1 span removed, 1 span changed");
         let value = json(&old, &new, &d, &[]);
         assert_eq!(value["removed"][0]["path"], "checkout › place order › POST /orders › charge");
@@ -248,7 +291,7 @@ mod tests {
     fn no_differences_give_an_empty_tree() {
         let old = trace(|_| {});
         let d = diff(&old, &old);
-        assert_eq!(tree(&old, &old, &d, &[]), "");
+        assert_eq!(tree(&old, &old, &d, &[]).to_string(), "");
         assert_eq!(summary(&d, &[]), "no differences");
     }
 }

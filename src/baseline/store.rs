@@ -6,13 +6,15 @@
 //! with three decimals in the largest unit that fits (`13.412ms`), which reads back to the same
 //! text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::ops::Range;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
-use super::normalize::{Baseline, FORMAT, NormSpan, Stats};
+use super::normalize::{Baseline, FORMAT, NormSpan, Stats, split_path};
 use crate::telemetry::span::{AttrValue, SpanKind, SpanStatus};
 
 /// The file's text.
@@ -87,18 +89,49 @@ fn value_size_hint(value: &AttrValue) -> usize {
     }
 }
 
-/// Reads a baseline file's text. The error says what is wrong, with the line where the TOML
-/// parser knows it.
-pub fn parse(text: &str) -> Result<Baseline, String> {
-    let header: Header = toml::from_str(text).map_err(|e| e.to_string())?;
-    if header.format != FORMAT {
-        return Err(format!(
-            "baseline format {} is not known to this clnrm (format {FORMAT}); it was written by clnrm {}",
-            header.format,
-            header.clnrm.as_deref().unwrap_or("of another version")
+/// Why a baseline file cannot be read: what is wrong, where in the text when that is known (a
+/// byte range), and another place that explains it (the first span with the same path, the
+/// parent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub reason: String,
+    pub at: Option<Range<usize>>,
+    pub note: Option<(String, Range<usize>)>,
+}
+
+impl Invalid {
+    fn at(reason: String, at: Range<usize>) -> Invalid {
+        Invalid { reason, at: Some(at), note: None }
+    }
+
+    fn note(mut self, message: &str, at: Range<usize>) -> Invalid {
+        self.note = Some((message.to_string(), at));
+        self
+    }
+}
+
+impl From<toml::de::Error> for Invalid {
+    fn from(e: toml::de::Error) -> Invalid {
+        Invalid { reason: e.message().trim_end().to_string(), at: e.span(), note: None }
+    }
+}
+
+/// Reads a baseline file's text: a file that is not one, or whose spans are not laid out as
+/// [`render`] lays them out (see [`check_tree`]), is an error saying what is wrong and where.
+pub fn parse(text: &str) -> Result<Baseline, Invalid> {
+    let header: Header = toml::from_str(text)?;
+    if *header.format.get_ref() != FORMAT {
+        return Err(Invalid::at(
+            format!(
+                "baseline format {} is not known to this clnrm (format {FORMAT}); it was written by clnrm {}",
+                header.format.get_ref(),
+                header.clnrm.as_deref().unwrap_or("of another version")
+            ),
+            header.format.span(),
         ));
     }
-    let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+    let file: File = toml::from_str(text)?;
+    check_tree(&file.span)?;
     let spans = file.span.into_iter().map(read_span).collect::<Result<Vec<_>, _>>()?;
     Ok(Baseline { scenario: file.scenario, clnrm: file.clnrm, runs: file.runs, spans })
 }
@@ -107,7 +140,7 @@ pub fn parse(text: &str) -> Result<Baseline, String> {
 /// mismatch.
 #[derive(Deserialize)]
 struct Header {
-    format: u32,
+    format: Spanned<u32>,
     clnrm: Option<String>,
 }
 
@@ -127,16 +160,16 @@ struct File {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSpan {
-    path: String,
+    path: Spanned<String>,
     service: String,
-    kind: String,
-    status: String,
-    start: FileStats,
-    duration: FileStats,
+    kind: Spanned<String>,
+    status: Spanned<String>,
+    start: Spanned<FileStats>,
+    duration: Spanned<FileStats>,
     #[serde(default)]
     events: Vec<String>,
     #[serde(default)]
-    attrs: BTreeMap<String, toml::Value>,
+    attrs: BTreeMap<String, Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -155,21 +188,70 @@ struct ManyStats {
     samples: u32,
 }
 
-fn read_span(span: FileSpan) -> Result<NormSpan, String> {
-    let at = |what: &str| format!("{what} of span `{}`", span.path);
+/// Checks what the diff and its tree rely on, and what [`render`] always writes: every path is
+/// unique, and the spans are depth first, each one right after its parent or after another span
+/// below its parent (so a span's parent is the span before it or one of that span's ancestors).
+/// A file edited by hand or merged badly can break this; read anyway, its spans would be paired
+/// with the wrong parents and the diff would contradict itself.
+fn check_tree(spans: &[FileSpan]) -> Result<(), Invalid> {
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(spans.len());
+    // The previous span's path and its ancestors' paths, from the root.
+    let mut ancestors: Vec<&str> = Vec::new();
+    for (i, span) in spans.iter().enumerate() {
+        let path = span.path.get_ref().as_str();
+        if let Some(&j) = first.get(path) {
+            return Err(Invalid::at(format!("two spans have the path `{path}`"), span.path.span())
+                .note("the first one", spans[j].path.span()));
+        }
+        match split_path(path) {
+            Some((parent, _)) => {
+                while ancestors.last().is_some_and(|&a| a != parent) {
+                    ancestors.pop();
+                }
+                if ancestors.is_empty() {
+                    return Err(misplaced(spans, i, parent));
+                }
+            }
+            None => ancestors.clear(),
+        }
+        ancestors.push(path);
+        first.insert(path, i);
+    }
+    Ok(())
+}
+
+/// Why span `i`, whose parent's path is `parent`, is not where its parent's subtree is.
+fn misplaced(spans: &[FileSpan], i: usize, parent: &str) -> Invalid {
+    let path = &spans[i].path;
+    let reason = |what: &str| Invalid::at(format!("span `{}` {what}", path.get_ref()), path.span());
+    match spans.iter().position(|s| s.path.get_ref() == parent) {
+        None => reason(&format!("has no parent: no span has the path `{parent}`")),
+        Some(p) if p > i => reason("comes before its parent").note("its parent", spans[p].path.span()),
+        Some(p) => {
+            reason("is apart from its parent: the spans below a span come right after it, before any span that is not")
+                .note("its parent", spans[p].path.span())
+        }
+    }
+}
+
+fn read_span(span: FileSpan) -> Result<NormSpan, Invalid> {
+    let path = span.path.into_inner();
+    let at = |what: &str, place: Range<usize>, problem: String| {
+        Invalid::at(format!("{what} of span `{path}`: {problem}"), place)
+    };
     let kind = SpanKind::CHOICES
         .iter()
-        .find(|(name, _)| *name == span.kind)
+        .find(|(name, _)| *name == span.kind.get_ref())
         .map(|(_, k)| *k)
-        .ok_or_else(|| format!("{}: unknown kind `{}`", at("kind"), span.kind))?;
+        .ok_or_else(|| at("kind", span.kind.span(), format!("unknown kind `{}`", span.kind.get_ref())))?;
     let status = SpanStatus::CHOICES
         .iter()
-        .find(|(name, _)| *name == span.status)
+        .find(|(name, _)| *name == span.status.get_ref())
         .map(|(_, s)| *s)
-        .ok_or_else(|| format!("{}: unknown status `{}`", at("status"), span.status))?;
-    let stats = |s: &FileStats, what: &str| -> Result<Stats, String> {
-        let read = |text: &str| crate::duration::parse(text).map_err(|e| format!("{}: {e}", at(what)));
-        Ok(match s {
+        .ok_or_else(|| at("status", span.status.span(), format!("unknown status `{}`", span.status.get_ref())))?;
+    let stats = |s: &Spanned<FileStats>, what: &str| -> Result<Stats, Invalid> {
+        let read = |text: &str| crate::duration::parse(text).map_err(|e| at(what, s.span(), e));
+        Ok(match s.get_ref() {
             FileStats::One(text) => Stats::of(&mut [read(text)?]),
             FileStats::Many(s) => {
                 Stats { min: read(&s.min)?, median: read(&s.median)?, max: read(&s.max)?, samples: s.samples }
@@ -178,14 +260,14 @@ fn read_span(span: FileSpan) -> Result<NormSpan, String> {
     };
     let mut attrs = BTreeMap::new();
     for (key, value) in span.attrs {
-        let value = attr_value(&value)
-            .ok_or_else(|| format!("{}: `{key}` is not a string, number, boolean or array", at("attrs")))?;
-        attrs.insert(key.into(), value);
+        let problem = || format!("`{key}` is not a string, number, boolean or array");
+        let read = attr_value(value.get_ref()).ok_or_else(|| at("attrs", value.span(), problem()))?;
+        attrs.insert(key.into(), read);
     }
     Ok(NormSpan {
         start: stats(&span.start, "start")?,
         duration: stats(&span.duration, "duration")?,
-        path: span.path,
+        path,
         service: span.service,
         kind,
         status,
@@ -315,7 +397,7 @@ fn write_duration(out: &mut String, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::normalize::normalize;
+    use crate::baseline::normalize::{Attrs, normalize};
     use crate::expect::matcher::tests::span;
 
     fn sample() -> Baseline {
@@ -340,7 +422,7 @@ mod tests {
     fn the_file_reads_back_to_the_same_baseline_and_the_same_bytes() {
         let baseline = sample();
         let text = render(&baseline);
-        let read = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let read = parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         assert_eq!(read, baseline);
         assert_eq!(render(&read), text);
     }
@@ -402,21 +484,68 @@ events = ["exception"]
         }
     }
 
+    /// The line of `text` a byte offset is on.
+    fn line(text: &str, at: Option<Range<usize>>) -> usize {
+        text[..at.expect("a place in the file").start].matches('\n').count() + 1
+    }
+
     #[test]
-    fn broken_files_say_what_is_wrong() {
+    fn broken_files_say_what_is_wrong_and_where() {
         let text = render(&sample());
-        assert!(parse("format = 1\nscenario = ").unwrap_err().contains("line 2"));
-        let newer = text.replace("format = 1", "format = 9");
-        assert!(
-            parse(&newer).unwrap_err().contains("baseline format 9 is not known"),
-            "{}",
-            parse(&newer).unwrap_err()
-        );
+        let syntax = parse("format = 1\nscenario = ").unwrap_err();
+        assert_eq!(line("format = 1\nscenario = ", syntax.at.clone()), 2, "{syntax:?}");
+        let newer = parse(&text.replace("format = 1", "format = 9")).unwrap_err();
+        assert!(newer.reason.contains("baseline format 9 is not known"), "{newer:?}");
+        assert_eq!(line(&text, newer.at), 4);
         let unknown = text.replace("service = \"shop\"", "service = \"shop\"\nservise = 1");
-        assert!(parse(&unknown).unwrap_err().contains("servise"));
+        assert!(parse(&unknown).unwrap_err().reason.contains("servise"));
         let kind = text.replace("kind = \"server\"", "kind = \"serv\"");
-        assert_eq!(parse(&kind).unwrap_err(), "kind of span `checkout › POST /orders`: unknown kind `serv`");
+        let error = parse(&kind).unwrap_err();
+        assert_eq!(error.reason, "kind of span `checkout › POST /orders`: unknown kind `serv`");
+        assert_eq!(&kind[error.at.unwrap()], "\"serv\"");
         let bad = text.replace("duration = \"13ms\"", "duration = \"13 parsecs\"");
-        assert!(parse(&bad).unwrap_err().starts_with("duration of span `checkout › POST /orders`: "));
+        let error = parse(&bad).unwrap_err();
+        assert!(error.reason.starts_with("duration of span `checkout › POST /orders`: "), "{error:?}");
+        assert_eq!(&bad[error.at.unwrap()], "\"13 parsecs\"");
+    }
+
+    /// A file of spans with these paths, each like the sample's last span without attributes or
+    /// events: the first path is on line 10, the next ones 8 lines apart.
+    fn with_paths(paths: &[&str]) -> String {
+        let like = NormSpan { attrs: Attrs::new(), events: Vec::new(), ..sample().spans.pop().unwrap() };
+        let spans = paths.iter().map(|p| NormSpan { path: p.to_string(), ..like.clone() }).collect();
+        render(&Baseline { spans, ..sample() })
+    }
+
+    /// The reason, the line it points at and the line of its note.
+    fn tree_error(paths: &[&str]) -> (String, usize, Option<usize>) {
+        let text = with_paths(paths);
+        let error = parse(&text).unwrap_err();
+        (error.reason, line(&text, error.at), error.note.map(|(_, at)| line(&text, Some(at))))
+    }
+
+    #[test]
+    fn spans_must_be_depth_first_with_unique_paths() {
+        let ok = ["r", "r › a", "r › a › x", "r › b", "r › b › y", "q", "q › a"];
+        assert_eq!(parse(&with_paths(&ok)).unwrap().spans.len(), 7);
+        assert_eq!(
+            tree_error(&["r", "r › a › x", "r › a"]),
+            ("span `r › a › x` comes before its parent".into(), 18, Some(26))
+        );
+        assert_eq!(
+            tree_error(&["r", "r › a", "r › b", "r › a › x"]),
+            (
+                "span `r › a › x` is apart from its parent: the spans below a span come right after it, before any span that is not"
+                    .into(),
+                34,
+                Some(18)
+            )
+        );
+        assert_eq!(
+            tree_error(&["r", "r › zz › x"]),
+            ("span `r › zz › x` has no parent: no span has the path `r › zz`".into(), 18, None)
+        );
+        assert_eq!(tree_error(&["r", "r › a", "r › a"]), ("two spans have the path `r › a`".into(), 26, Some(18)));
+        assert_eq!(tree_error(&["r", "r"]), ("two spans have the path `r`".into(), 18, Some(10)));
     }
 }

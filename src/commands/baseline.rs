@@ -40,11 +40,11 @@ impl Pending {
         }
     }
 
-    /// The differences as a tree; a new baseline shows all its spans as added.
+    /// The differences as a tree, for the terminal; a new baseline shows all its spans as added.
     fn tree(&self) -> String {
         let empty = Baseline { spans: Vec::new(), ..self.new.clone() };
         let old = self.old.as_ref().unwrap_or(&empty);
-        show::tree(old, &self.new, &diff(old, &self.new), &[])
+        show::tree(old, &self.new, &diff(old, &self.new), &[]).styled()
     }
 }
 

@@ -1,22 +1,36 @@
 //! `clnrm collect`: the span receiver on its own, writing what arrives as one JSON trace per
 //! line — to record what any instrumented program emits, or to debug one.
+//!
+//! Memory is bounded whatever the senders do: at most [`Limits::per_trace`] spans are held for one
+//! trace and [`Limits::total`] for all traces not yet written; spans beyond either are dropped and
+//! counted, and a warning names each trace that lost some and how many. A trace is written once no
+//! span of it arrived for [`Limits::idle`], streamed to the output through a buffer rather than
+//! built in memory first (a trace's JSON is about as large as the spans it holds).
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::telemetry::receiver::{Receiver, Sink};
 use crate::telemetry::span::{Span, TraceId, hex};
 
-/// A trace is written once no span of it arrived for this long.
-const QUIET: Duration = Duration::from_secs(1);
+/// How long traces stay open and how many spans are held.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A trace is written once no span of it arrived for this long.
+    pub idle: Duration,
+    /// Spans held for one trace.
+    pub per_trace: usize,
+    /// Spans held for all traces not yet written.
+    pub total: usize,
+}
 
-pub fn run(cwd: &std::path::Path, listen: SocketAddr, out: Option<PathBuf>) -> Result<(), Error> {
-    let output: Box<dyn Write + Send> = match &out {
+pub fn run(cwd: &Path, listen: SocketAddr, out: Option<PathBuf>, limits: Limits) -> Result<(), Error> {
+    let (writer, name): (Box<dyn Write + Send>, String) = match &out {
         Some(path) => {
             let path = cwd.join(path);
             let file = std::fs::OpenOptions::new()
@@ -24,15 +38,12 @@ pub fn run(cwd: &std::path::Path, listen: SocketAddr, out: Option<PathBuf>) -> R
                 .append(true)
                 .open(&path)
                 .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-            Box::new(file)
+            (Box::new(file), path.display().to_string())
         }
-        None => Box::new(std::io::stdout()),
+        None => (Box::new(std::io::stdout()), "stdout".into()),
     };
-    let traces = Arc::new(Traces {
-        pending: Mutex::new(HashMap::new()),
-        output: Mutex::new(output),
-        written: Mutex::new((0, 0)),
-    });
+    let mut output = Output { writer: BufWriter::with_capacity(1 << 16, writer), spans: 0, traces: 0, dropped: 0 };
+    let traces = Arc::new(Traces { limits, pending: Mutex::default() });
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let receiver = Receiver::start(listen, Arc::clone(&traces) as Arc<dyn Sink>)
@@ -42,60 +53,167 @@ pub fn run(cwd: &std::path::Path, listen: SocketAddr, out: Option<PathBuf>) -> R
             "clnrm collect: listening on {} (OTLP/HTTP at /v1/traces and OTLP/gRPC); Ctrl-C to stop",
             receiver.addr
         );
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        // Often enough that a trace is written soon after its idle time is over.
+        let mut tick =
+            tokio::time::interval((limits.idle / 5).clamp(Duration::from_millis(10), Duration::from_millis(200)));
         let stop = super::run_signal();
         tokio::pin!(stop);
-        loop {
+        let written = loop {
             tokio::select! {
-                _ = tick.tick() => traces.write_quiet(false),
-                _ = &mut stop => break,
+                _ = tick.tick() => {
+                    if let Err(e) = output.write(&traces, false) {
+                        break Err(e);
+                    }
+                }
+                _ = &mut stop => break Ok(()),
             }
-        }
+        };
         receiver.stop().await;
-        traces.write_quiet(true);
-        let (spans, written) = *traces.written.lock().unwrap_or_else(|e| e.into_inner());
-        eprintln!("clnrm collect: wrote {} spans in {} traces", spans, written);
+        written
+            .and_then(|()| output.write(&traces, true))
+            .map_err(|e| Error::io(format!("cannot write the traces to {name}"), e))?;
+        let dropped = if output.dropped > 0 { format!("; dropped {} spans", output.dropped) } else { String::new() };
+        eprintln!("clnrm collect: wrote {} spans in {} traces{dropped}", output.spans, output.traces);
         Ok(())
     })
 }
 
+/// The traces not yet written: what the receiver adds to.
 struct Traces {
-    pending: Mutex<HashMap<TraceId, (Vec<Span>, Instant)>>,
-    output: Mutex<Box<dyn Write + Send>>,
-    /// Spans and traces written.
-    written: Mutex<(usize, usize)>,
+    limits: Limits,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    traces: HashMap<TraceId, Trace>,
+    /// Spans held in all of `traces`, and in traces being written.
+    held: usize,
+    /// Whether the warning that [`Limits::total`] spans are held was given since it last was not.
+    full: bool,
+}
+
+struct Trace {
+    spans: Vec<Span>,
+    /// When its last span arrived, kept or not.
+    last: Instant,
+    /// Spans dropped because the trace held [`Limits::per_trace`] already.
+    beyond_trace: usize,
+    /// Spans dropped because all traces held [`Limits::total`] already.
+    beyond_total: usize,
+}
+
+impl Traces {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the traces that have been idle long enough (all of them with `all`).
+    fn take_idle(&self, all: bool) -> Vec<(TraceId, Trace)> {
+        let mut pending = self.pending();
+        let ids: Vec<TraceId> = pending
+            .traces
+            .iter()
+            .filter(|(_, t)| all || t.last.elapsed() >= self.limits.idle)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter().filter_map(|id| pending.traces.remove(&id).map(|t| (id, t))).collect()
+    }
 }
 
 impl Sink for Traces {
     fn accept(&self, _peer: IpAddr, spans: Vec<Span>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.pending();
+        let pending = &mut *guard;
         let now = Instant::now();
         for span in spans {
-            let entry = pending.entry(span.trace_id).or_insert_with(|| (Vec::new(), now));
-            entry.0.push(span);
-            entry.1 = now;
+            let trace = pending.traces.entry(span.trace_id).or_insert_with(|| Trace {
+                spans: Vec::new(),
+                last: now,
+                beyond_trace: 0,
+                beyond_total: 0,
+            });
+            trace.last = now;
+            if trace.spans.len() >= self.limits.per_trace {
+                if trace.beyond_trace == 0 {
+                    eprintln!(
+                        "clnrm collect: warning: trace {} reached --max-trace-spans {}; its further spans are dropped",
+                        hex(&span.trace_id),
+                        self.limits.per_trace
+                    );
+                }
+                trace.beyond_trace += 1;
+            } else if pending.held >= self.limits.total {
+                if !pending.full {
+                    pending.full = true;
+                    eprintln!(
+                        "clnrm collect: warning: {} spans are held (--max-spans); new spans are dropped until traces are written",
+                        self.limits.total
+                    );
+                }
+                trace.beyond_total += 1;
+            } else {
+                trace.spans.push(span);
+                pending.held += 1;
+            }
         }
     }
 }
 
-impl Traces {
-    /// Writes traces quiet for long enough (all of them with `all`), one JSON line each.
-    fn write_quiet(&self, all: bool) {
-        let ready: Vec<(TraceId, Vec<Span>)> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let ids: Vec<TraceId> =
-                pending.iter().filter(|(_, (_, last))| all || last.elapsed() >= QUIET).map(|(id, _)| *id).collect();
-            ids.into_iter().filter_map(|id| pending.remove(&id).map(|(spans, _)| (id, spans))).collect()
-        };
-        let mut output = self.output.lock().unwrap_or_else(|e| e.into_inner());
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        for (id, mut spans) in ready {
-            spans.sort_by_key(|s| s.start_unix_nano);
-            let line = serde_json::json!({ "trace_id": hex(&id), "spans": spans });
-            let _ = writeln!(output, "{line}");
-            written.0 += spans.len();
-            written.1 += 1;
+/// Where traces go, and what went there.
+struct Output {
+    writer: BufWriter<Box<dyn Write + Send>>,
+    spans: usize,
+    traces: usize,
+    dropped: usize,
+}
+
+/// One line of the output.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    trace_id: String,
+    spans: &'a [Span],
+}
+
+impl Output {
+    /// Writes the traces that have been idle long enough (all of them with `all`), one JSON line
+    /// each, spans in start order; warns of each trace that lost spans.
+    fn write(&mut self, traces: &Traces, all: bool) -> std::io::Result<()> {
+        for (id, mut trace) in traces.take_idle(all) {
+            trace.spans.sort_by_key(|s| s.start_unix_nano);
+            if !trace.spans.is_empty() {
+                serde_json::to_writer(&mut self.writer, &Line { trace_id: hex(&id), spans: &trace.spans })?;
+                self.writer.write_all(b"\n")?;
+                self.spans += trace.spans.len();
+                self.traces += 1;
+            }
+            let mut pending = traces.pending();
+            pending.held -= trace.spans.len();
+            pending.full &= pending.held >= traces.limits.total;
+            drop(pending);
+            let dropped = trace.beyond_trace + trace.beyond_total;
+            if dropped > 0 {
+                self.dropped += dropped;
+                eprintln!("clnrm collect: warning: trace {}: {}", hex(&id), dropped_spans(&trace, &traces.limits));
+            }
         }
-        let _ = output.flush();
+        self.writer.flush()
     }
+}
+
+/// What a trace lost: `wrote 100 spans, dropped 50 (50 beyond --max-trace-spans 100)`.
+fn dropped_spans(trace: &Trace, limits: &Limits) -> String {
+    let mut why = Vec::new();
+    if trace.beyond_trace > 0 {
+        why.push(format!("{} beyond --max-trace-spans {}", trace.beyond_trace, limits.per_trace));
+    }
+    if trace.beyond_total > 0 {
+        why.push(format!("{} while --max-spans {} were held", trace.beyond_total, limits.total));
+    }
+    format!(
+        "wrote {} spans, dropped {} ({})",
+        trace.spans.len(),
+        trace.beyond_trace + trace.beyond_total,
+        why.join(", ")
+    )
 }

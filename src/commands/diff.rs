@@ -22,7 +22,7 @@ pub fn run(cwd: &Path, old: &Path, new: &Path, slower: f64, format: Format) -> R
         Format::Human => {
             output::line(format!("{} → {}: {}", old.display(), new.display(), show::summary(&d, &slow)));
             let mut out = anstream::stdout().lock();
-            let _ = std::io::Write::write_all(&mut out, show::tree(&a, &b, &d, &slow).as_bytes());
+            let _ = std::io::Write::write_all(&mut out, show::tree(&a, &b, &d, &slow).styled().as_bytes());
         }
     }
     if d.is_same_shape() { Ok(()) } else { Err(Error::Differs) }

@@ -41,7 +41,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Watch(args) => watch::run(open_project(&cwd, format)?, args, format),
         Command::Pull { paths, vars } => pull::run(&open_project(&cwd, format)?, &paths, vars.vars),
         Command::Gc => gc::run(&cwd),
-        Command::Collect { listen, out } => collect::run(&cwd, listen, out),
+        Command::Collect { listen, out, idle, max_trace_spans, max_spans } => {
+            let limits = collect::Limits { idle, per_trace: max_trace_spans, total: max_spans };
+            collect::run(&cwd, listen, out, limits)
+        }
         Command::Baseline { command } => baseline::run(&open_project(&cwd, format)?, command, format),
         Command::Diff { old, new, slower } => diff::run(&cwd, &old, &new, slower, format),
     }

@@ -20,7 +20,7 @@ pub fn render(report: &RunReport) -> Value {
                 "duration_ms": ms(o.duration),
                 "spans": o.spans,
                 "settle_ms": o.settle.map(ms),
-                "failure": o.failure.as_ref().map(|f| json!({ "place": f.place, "message": f.message, "output": f.output })),
+                "failure": o.failure.as_ref().map(|f| json!({ "place": f.place, "message": plain(&f.message), "output": plain(&f.output) })),
                 "warnings": o.warnings,
                 "baseline": o.baseline.as_ref().map(|b| json!({
                     "file": b.file,
@@ -35,9 +35,9 @@ pub fn render(report: &RunReport) -> Value {
                     "status": s.status,
                     "exit_code": s.exit_code,
                     "duration_ms": ms(s.duration),
-                    "problems": s.problems,
-                    "stdout": s.stdout.text(),
-                    "stderr": s.stderr.text(),
+                    "problems": s.problems.iter().map(|p| plain(p)).collect::<Vec<_>>(),
+                    "stdout": plain(&s.stdout.text()),
+                    "stderr": plain(&s.stderr.text()),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -69,4 +69,11 @@ pub fn render(report: &RunReport) -> Value {
         })),
         "scenarios": scenarios,
     })
+}
+
+/// `text` without terminal escape sequences. clnrm's own text is plain already; this is for what
+/// the programs under test print (step output, service logs in a failure), which may be coloured:
+/// a report is read by tools, not terminals (JUnit reports drop them the same way).
+fn plain(text: &str) -> String {
+    anstream::adapter::strip_str(text).to_string()
 }

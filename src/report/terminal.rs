@@ -129,7 +129,12 @@ pub fn print_summary(report: &RunReport) {
         let _ = writeln!(out, "\n{} {DIM}({}){DIM:#}", status_line(outcome), outcome.file);
         if let Some(failure) = &outcome.failure {
             let _ = writeln!(out, "  {}: {}", failure.place, failure.message);
-            for line in failure.output.lines() {
+            // The output of a regression as reports have it, but with its tree coloured.
+            let output = match &outcome.baseline {
+                Some(baseline) if outcome.status == Status::Regressed => baseline.regression(true),
+                _ => failure.output.clone(),
+            };
+            for line in output.lines() {
                 let _ = writeln!(out, "  {DIM}│{DIM:#} {line}");
             }
         }
@@ -250,7 +255,7 @@ fn print_baselines(out: &mut impl Write, report: &RunReport) {
             }
             BaselineAction::Updated => {
                 let _ = writeln!(out, "{OK}updated{OK:#} {file}: {}", baseline.summary);
-                let _ = write!(out, "{}", baseline.tree);
+                let _ = write!(out, "{}", baseline.tree.styled());
             }
             BaselineAction::Pending => pending.push(outcome),
             BaselineAction::Missing if outcome.status == Status::Pass => {
@@ -274,7 +279,7 @@ fn print_baselines(out: &mut impl Write, report: &RunReport) {
         let Some(baseline) = &outcome.baseline else { continue };
         let _ = writeln!(out, "  {}.new  {DIM}{}{DIM:#}", baseline.file, baseline.summary);
         if outcome.status == Status::Pass {
-            let _ = write!(out, "{}", baseline.tree);
+            let _ = write!(out, "{}", baseline.tree.styled());
         }
     }
     let _ = writeln!(

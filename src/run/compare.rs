@@ -4,7 +4,7 @@
 use crate::baseline::diff::diff;
 use crate::baseline::files::{Baselines, DIR, Update};
 use crate::baseline::normalize::{Baseline, normalize};
-use crate::baseline::show;
+use crate::baseline::show::{self, Tree};
 use crate::baseline::thresholds::{Gate, Limits, gate};
 use crate::config::Thresholds;
 use crate::scenario::model::Scenario;
@@ -42,7 +42,7 @@ impl Comparison {
             file: file.clone(),
             action: BaselineAction::Unchanged,
             summary: format!("new baseline of {}", crate::output::count(current.spans.len(), "span")),
-            tree: String::new(),
+            tree: Tree::default(),
             diff: None,
             broken: Vec::new(),
             warnings: Vec::new(),
@@ -62,6 +62,7 @@ impl Comparison {
             }
         };
         result.warnings = verdict.warnings;
+        result.broken = verdict.broken;
         let written = match (differs, self.update) {
             (false, Update::No) => Ok(BaselineAction::Unchanged),
             // A pending file left from an earlier, differing run is stale now.
@@ -97,18 +98,15 @@ impl Comparison {
                 ),
                 output: String::new(),
             });
-        } else if !verdict.broken.is_empty() && !updated {
+        } else if !result.broken.is_empty() && !updated {
             outcome.status = Status::Regressed;
-            let broken: Vec<String> =
-                verdict.broken.iter().map(|b| format!("{}: {}", b.threshold, b.message)).collect();
-            let message = match broken.len() {
+            let message = match result.broken.len() {
                 1 => format!("a threshold is broken against {file}"),
                 n => format!("{n} thresholds are broken against {file}"),
             };
-            let output = format!("{}\n\n{}", broken.join("\n"), result.tree.trim_end());
+            let output = result.regression(false);
             outcome.failure = Some(Failure { place: "baseline".into(), message, output });
         }
-        result.broken = verdict.broken;
         outcome.baseline = Some(result);
     }
 }

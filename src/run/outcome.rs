@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::baseline::show::Tree;
 use crate::engine::exec::Tail;
 
 /// How a scenario ended.
@@ -96,14 +97,24 @@ pub struct BaselineOutcome {
     pub action: BaselineAction,
     /// One sentence: what differs, or "no differences".
     pub summary: String,
-    /// The differences as a tree (styled), empty when there are none.
-    pub tree: String,
+    /// The differences as a tree, empty when there are none.
+    pub tree: Tree,
     /// The differences as JSON (absent without a baseline to compare with).
     pub diff: Option<serde_json::Value>,
     pub broken: Vec<crate::baseline::thresholds::Broken>,
     pub warnings: Vec<String>,
     /// The blake3 of the baseline file this run wrote (recorded or updated).
     pub written: Option<blake3::Hash>,
+}
+
+impl BaselineOutcome {
+    /// Why a regression fails: each broken threshold, then the tree of differences. Plain text for
+    /// reports; `styled` for the terminal alone.
+    pub fn regression(&self, styled: bool) -> String {
+        let broken: Vec<String> = self.broken.iter().map(|b| format!("{}: {}", b.threshold, b.message)).collect();
+        let tree = if styled { self.tree.styled() } else { self.tree.to_string() };
+        format!("{}\n\n{}", broken.join("\n"), tree.trim_end())
+    }
 }
 
 /// What happened to the baseline files.

@@ -75,6 +75,35 @@ impl Project {
         assert!(!output.stderr.contains("panicked"), "clnrm panicked:\n{}", output.stderr);
         output
     }
+
+    /// Runs clnrm on a pseudo-terminal (script(1) gives it one) with the scrubbed environment of
+    /// [`Project::clnrm_env`] and `TERM=term` (`dumb`: no colour), typing `input`. stdout holds
+    /// what the terminal showed (stderr too).
+    pub fn clnrm_on_terminal(&self, args: &[&str], term: &str, input: &[u8]) -> Output {
+        use std::io::Write;
+        let command = std::iter::once(env!("CARGO_BIN_EXE_clnrm")).chain(args.iter().copied()).collect::<Vec<_>>();
+        let out = Command::new("script")
+            .args(["-qec", &command.join(" "), "/dev/null"])
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("TERM", term)
+            .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(input)?;
+                child.wait_with_output()
+            })
+            .expect("run script");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::new(),
+        }
+    }
 }
 
 impl Project {
@@ -236,7 +265,7 @@ pub fn otlp_request(trace: u8, names: &[&str]) -> ExportTraceServiceRequest {
         .enumerate()
         .map(|(i, n)| OtlpSpan {
             trace_id: vec![trace; 16],
-            span_id: vec![i as u8 + 1; 8],
+            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
             name: n.to_string(),
             start_time_unix_nano: i as u64,
             ..Default::default()
@@ -254,13 +283,21 @@ pub fn otlp_request(trace: u8, names: &[&str]) -> ExportTraceServiceRequest {
 pub struct Collector {
     child: Option<Child>,
     pub port: u16,
+    /// What it prints on stderr after the line with its port.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Project {
     /// Starts `clnrm collect` on a free loopback port, appending to `out` in the project.
     pub fn collect(&self, out: &str) -> Collector {
+        self.collect_with(out, &[])
+    }
+
+    /// [`Project::collect`] with more options.
+    pub fn collect_with(&self, out: &str, args: &[&str]) -> Collector {
         let mut child = Command::new(env!("CARGO_BIN_EXE_clnrm"))
             .args(["collect", "--listen", "127.0.0.1:0", "--out", out])
+            .args(args)
             .current_dir(self.path())
             .env_clear()
             .stderr(Stdio::piped())
@@ -270,13 +307,21 @@ impl Project {
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
         // Keep reading, so that what collect prints later never meets a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let rest = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+            rest
+        });
         let port = line
             .split("listening on 127.0.0.1:")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|p| p.parse().ok());
-        Collector { child: Some(child), port: port.unwrap_or_else(|| panic!("no port in {line:?}")) }
+        Collector {
+            child: Some(child),
+            port: port.unwrap_or_else(|| panic!("no port in {line:?}")),
+            stderr: Some(rest),
+        }
     }
 
     /// The traces a `clnrm collect` wrote to `out`, one JSON object per line.
@@ -286,11 +331,50 @@ impl Project {
 }
 
 impl Collector {
-    /// Stops it as Ctrl-C does (it writes what it holds) and checks that it exits 0.
-    pub fn stop(mut self) {
+    /// Stops it as Ctrl-C does (it writes what it holds), checks that it exits 0, and returns what
+    /// it printed on stderr after its port.
+    pub fn stop(mut self) -> String {
         let mut child = self.child.take().unwrap();
         Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-        assert!(child.wait().unwrap().success(), "collect exits 0 on Ctrl-C");
+        let status = child.wait().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        assert!(status.success(), "collect exits 0 on Ctrl-C; stderr:\n{stderr}");
+        stderr
+    }
+
+    /// Waits (10 s at most) for it to stop by itself: its exit code and what it printed on stderr.
+    pub fn exited(mut self) -> (Option<i32>, String) {
+        let mut child = self.child.take().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("collect still runs after 10 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        (status.code(), self.stderr.take().unwrap().join().unwrap())
+    }
+
+    /// Posts an export request over OTLP/HTTP protobuf; the response's status line.
+    pub async fn post(&self, request: &ExportTraceServiceRequest) -> String {
+        use prost::Message;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = request.encode_to_vec();
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        let head = format!(
+            "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response.lines().next().unwrap_or_default().to_string()
     }
 }
 
