@@ -46,6 +46,8 @@ pub fn run(cwd: &Path, listen: SocketAddr, out: Option<PathBuf>, limits: Limits)
     let traces = Arc::new(Traces { limits, pending: Mutex::default() });
     let runtime = super::runtime()?;
     runtime.block_on(async {
+        // Listening first: a signal from now on writes what arrived instead of losing it.
+        let mut signals = crate::run::Signals::listen();
         let receiver = Receiver::start(listen, Arc::clone(&traces) as Arc<dyn Sink>)
             .await
             .map_err(|e| Error::io(format!("cannot listen on {listen}"), e))?;
@@ -56,8 +58,6 @@ pub fn run(cwd: &Path, listen: SocketAddr, out: Option<PathBuf>, limits: Limits)
         // Often enough that a trace is written soon after its idle time is over.
         let mut tick =
             tokio::time::interval((limits.idle / 5).clamp(Duration::from_millis(10), Duration::from_millis(200)));
-        let stop = super::run_signal();
-        tokio::pin!(stop);
         let written = loop {
             tokio::select! {
                 _ = tick.tick() => {
@@ -65,7 +65,7 @@ pub fn run(cwd: &Path, listen: SocketAddr, out: Option<PathBuf>, limits: Limits)
                         break Err(e);
                     }
                 }
-                _ = &mut stop => break Ok(()),
+                _ = signals.next() => break Ok(()),
             }
         };
         receiver.stop().await;

@@ -96,11 +96,6 @@ fn load_valid(
     Ok(loaded)
 }
 
-/// Resolves when a signal that stops a run arrives (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
-async fn run_signal() {
-    crate::run::Signals::listen().next().await;
-}
-
 /// A runtime for commands that talk to the engine.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
