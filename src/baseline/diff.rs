@@ -22,7 +22,7 @@ use std::fmt::Write;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use super::normalize::{Attrs, Baseline, NormSpan, split_path};
+use super::normalize::{Attrs, Baseline, NormSpan, split_path, without_number};
 use crate::telemetry::span::AttrValue;
 
 /// The differences between `old` and `new`.
@@ -218,8 +218,8 @@ impl<'a> Side<'a> {
         for (i, span) in spans.iter().enumerate() {
             let (up, segment) = split_path(&span.path).map_or((None, &span.path[..]), |(up, s)| (Some(up), s));
             let up = parents.find(spans, i, up);
-            names.push(name(segment));
-            own.push(signature(name(segment), span, &mut text));
+            names.push(without_number(segment));
+            own.push(signature(without_number(segment), span, &mut text));
             match up {
                 Some(p) => {
                     parent[i] = Some(p);
@@ -423,13 +423,6 @@ fn pair_by(
     news.retain(|&n| n != TAKEN);
 }
 
-/// The span's name, from the last segment of its path: without the `#k` that numbers siblings.
-fn name(segment: &str) -> &str {
-    match segment.rsplit_once('#') {
-        Some((name, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => segment,
-    }
-}
 
 /// Hash of everything about a span but its place and timing: of the text
 /// `name␁service␁kind␁status`, then `␁key=value` per attribute and `␂event` per event. The text is

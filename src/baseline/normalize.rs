@@ -98,6 +98,26 @@ impl NormSpan {
 /// Between the segments of a path.
 pub const SEPARATOR: &str = " › ";
 
+/// Appends `name` to a path as a segment, with `\`, `#` and `›` escaped by a backslash: so a
+/// name holding ` › ` never reads as two segments, and one ending in `#2` never as the second of
+/// siblings sharing a name. Paths stay unique, and parents are found by their text.
+pub fn push_segment(path: &mut String, name: &str) {
+    for c in name.chars() {
+        if matches!(c, '\\' | '#' | '›') {
+            path.push('\\');
+        }
+        path.push(c);
+    }
+}
+
+/// A segment without the `#k` that numbers siblings sharing a name (an escaped `\#` is part of
+/// the name).
+pub fn without_number(segment: &str) -> &str {
+    let Some((name, k)) = segment.rsplit_once('#') else { return segment };
+    let escapes = name.bytes().rev().take_while(|&b| b == b'\\').count();
+    if escapes % 2 == 0 && !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) { name } else { segment }
+}
+
 /// `path` split at its last separator: the parent's path and the last segment; `None` for a root.
 /// What `path.rsplit_once(SEPARATOR)` gives, by comparing at each byte of the short last segment
 /// rather than setting up a general substring search for every span.
@@ -254,7 +274,7 @@ fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: &str, stack: &m
             path.push_str(parent);
             path.push_str(SEPARATOR);
         }
-        path.push_str(name);
+        push_segment(&mut path, name);
         if sharing > 1 {
             let _ = write!(path, "#{n}");
         }
@@ -418,6 +438,38 @@ mod tests {
         let a = normalize("checkout", &[&checkout(0, 0, false)], &[]);
         let b = normalize("checkout", &[&checkout(100, 5_000, true)], &[]);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn names_holding_the_separator_or_a_number_give_unique_paths_that_read_back() {
+        let spans = vec![
+            span(1, 0, "root", "shop", 0, 10).build(),
+            span(2, 1, "a › b", "shop", 1, 2).build(),
+            span(3, 2, "c", "shop", 1, 2).build(),
+            span(4, 1, "a", "shop", 2, 3).build(),
+            span(5, 1, "a", "shop", 3, 4).build(),
+            span(6, 1, "a#1", "shop", 4, 5).build(),
+            span(7, 1, "back\\", "shop", 5, 6).build(),
+            span(8, 1, "back\\", "shop", 6, 7).build(),
+        ];
+        let baseline = normalize("s", &[&spans], &[]);
+        let paths: Vec<&str> = baseline.spans.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "root",
+                "root › a#1",
+                "root › a#2",
+                "root › a \\› b",
+                "root › a \\› b › c",
+                "root › a\\#1",
+                "root › back\\\\#1",
+                "root › back\\\\#2",
+            ]
+        );
+        let names: Vec<&str> = baseline.spans.iter().map(|s| without_number(s.segment())).collect();
+        assert_eq!(names, ["root", "a", "a", "a \\› b", "c", "a\\#1", "back\\\\", "back\\\\"]);
+        assert_eq!(crate::baseline::store::parse(&crate::baseline::store::render(&baseline)).unwrap(), baseline);
     }
 
     #[test]
