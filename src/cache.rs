@@ -88,6 +88,16 @@ impl Key {
         }
         Key(hasher.finalize())
     }
+
+    /// The key plus the conditions a verdict was reached under: how many runs (`--repeat`), and
+    /// whether step containers were reused.
+    pub fn with_conditions(&self, runs: u32, reuse: bool) -> Key {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.0.as_bytes());
+        hasher.update(&runs.to_le_bytes());
+        hasher.update(&[u8::from(reuse)]);
+        Key(hasher.finalize())
+    }
 }
 
 /// How a scenario's last run ended.

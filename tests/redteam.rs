@@ -215,3 +215,31 @@ fn a_service_that_dies_mid_scenario_is_named_with_its_code_and_logs() {
         .stdout_lacks("bad address");
     p.assert_clean();
 }
+
+/// Defect 3: `--repeat N` compared only the first run's spans with the baseline, so a scenario
+/// that misbehaves only on a later run passed, and recording took the first run's trace alone.
+/// With `--reuse` the step container (and a counter file in it) lasts from run to run; from the
+/// second run on, the step emits a failing span.
+#[test]
+fn every_repeated_run_is_compared_not_only_the_first() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = attrs(&[("service.name", "pay")]);
+    let script = format!(
+        "n=$(($(cat /tmp/runs 2>/dev/null || echo 0) + 1)); echo $n > /tmp/runs\nif [ $n -ge 2 ]; then send charge $trace $parent 2 '{service}' '[]'; fi"
+    );
+    p.scenario("flaky", &sending_step("pay", &script));
+
+    // Recording over runs that disagree records nothing.
+    let out = p.clnrm(&["run", "--reuse", "--repeat", "3", "--update-baselines"]);
+    out.code(4).stdout_has("run 2 of 3 against run 1: 1 span added").stdout_has("charge");
+    assert!(!p.join("baselines/flaky.toml").exists() && !p.join("baselines/flaky.toml.new").exists());
+
+    // A baseline of one clean run, then three runs of which the later two fail.
+    p.clnrm(&["run", "--update-baselines"]).success();
+    let recorded = p.read("baselines/flaky.toml");
+    let out = p.clnrm_env(&["run", "--reuse", "--repeat", "3"], &[("CI", "true")]);
+    out.code(4).stdout_has("run 2 of 3 against the baseline").stdout_has("new_errors");
+    assert_eq!(p.read("baselines/flaky.toml"), recorded);
+    p.assert_clean();
+}

@@ -241,10 +241,7 @@ fn a_service_that_exits_at_start_fails_with_its_log() {
         "crash",
         "[services.db]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sh\", \"-c\", \"echo fatal: no config >&2; exit 2\"]\nwait = { port = 5432, timeout = \"20s\" }\nports = [5432]\n\n[[steps]]\nname = \"s\"\nrun = [\"true\"]\n",
     );
-    p.clnrm(&["run"])
-        .code(1)
-        .stdout_has("service `db`: exited with code 2 at +")
-        .stdout_has("│ fatal: no config");
+    p.clnrm(&["run"]).code(1).stdout_has("service `db`: exited with code 2 at +").stdout_has("│ fatal: no config");
     p.assert_clean();
 }
 

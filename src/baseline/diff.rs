@@ -423,7 +423,6 @@ fn pair_by(
     news.retain(|&n| n != TAKEN);
 }
 
-
 /// Hash of everything about a span but its place and timing: of the text
 /// `name␁service␁kind␁status`, then `␁key=value` per attribute and `␂event` per event. The text is
 /// written into `text`, one buffer for all spans, and hashed whole.

@@ -36,7 +36,10 @@ impl Comparison {
             return;
         }
         let traces: Vec<&[Span]> = runs.iter().map(Vec::as_slice).collect();
-        let current = normalize(&scenario.name, &traces, &scenario.baseline.ignore_attrs);
+        let ignore = &scenario.baseline.ignore_attrs;
+        // The spans of the first run, with durations over all of them.
+        let current = normalize(&scenario.name, &traces, ignore);
+        let limits = Limits::resolve(&self.thresholds, &scenario.baseline.thresholds);
         let file = format!("{DIR}/{}.toml", scenario.name);
         let mut result = BaselineOutcome {
             file: file.clone(),
@@ -52,7 +55,6 @@ impl Comparison {
             None => (true, Gate::default()),
             Some(old) => {
                 let d = diff(old, &current);
-                let limits = Limits::resolve(&self.thresholds, &scenario.baseline.thresholds);
                 let verdict = gate(old, &current, &d, &limits);
                 result.summary = show::summary(&d, &verdict.slower);
                 result.tree = show::tree(old, &current, &d, &verdict.slower);
@@ -63,7 +65,19 @@ impl Comparison {
         };
         result.warnings = verdict.warnings;
         result.broken = verdict.broken;
+        let unstable = later_run_differs(scenario, stored, &traces, &limits);
+        if let Some(unstable) = &unstable {
+            if result.broken.is_empty() {
+                (result.summary, result.tree, result.diff) =
+                    (unstable.summary.clone(), unstable.tree.clone(), Some(unstable.diff.clone()));
+            }
+            result.broken.extend(unstable.broken.iter().cloned());
+        }
         let written = match (differs, self.update) {
+            // Runs that disagree give no baseline to record.
+            _ if unstable.is_some() => {
+                Ok(if stored.is_some() { BaselineAction::Differs } else { BaselineAction::Missing })
+            }
             (false, Update::No) => Ok(BaselineAction::Unchanged),
             // A pending file left from an earlier, differing run is stale now.
             (false, _) => self.baselines.discard(&scenario.name).map(|_| BaselineAction::Unchanged),
@@ -109,4 +123,54 @@ impl Comparison {
         }
         outcome.baseline = Some(result);
     }
+}
+
+/// A later run that breaks a threshold on its own, with what it broke and how it differs.
+struct Unstable {
+    broken: Vec<crate::baseline::thresholds::Broken>,
+    summary: String,
+    tree: Tree,
+    diff: serde_json::Value,
+}
+
+/// With `--repeat`, the first later run whose trace breaks a threshold against the stored
+/// baseline (or, with none, against the first run): a span added, removed, changed or newly failing
+/// in any run counts, not only in the first, whose spans the compared baseline holds. Durations are
+/// judged over all runs together, so they are left out here.
+fn later_run_differs(
+    scenario: &Scenario,
+    stored: Option<&Baseline>,
+    traces: &[&[Span]],
+    limits: &Limits,
+) -> Option<Unstable> {
+    if traces.len() < 2 {
+        return None;
+    }
+    let single = |trace: &[Span]| normalize(&scenario.name, &[trace], &scenario.baseline.ignore_attrs);
+    let first;
+    let reference = match stored {
+        Some(old) => old,
+        None => {
+            first = single(traces[0]);
+            &first
+        }
+    };
+    let limits = Limits { duration: None, ..limits.clone() };
+    traces.iter().enumerate().skip(1).find_map(|(k, trace)| {
+        let run = single(trace);
+        let d = diff(reference, &run);
+        let verdict = gate(reference, &run, &d, &limits);
+        let against = if stored.is_some() { "the baseline" } else { "run 1" };
+        let tag = |message: &str| format!("run {} of {} against {against}: {message}", k + 1, traces.len());
+        (!verdict.passed()).then(|| Unstable {
+            broken: verdict
+                .broken
+                .iter()
+                .map(|b| crate::baseline::thresholds::Broken { threshold: b.threshold, message: tag(&b.message) })
+                .collect(),
+            summary: tag(&show::summary(&d, &[])),
+            tree: show::tree(reference, &run, &d, &[]),
+            diff: show::json(reference, &run, &d, &[]),
+        })
+    })
 }

@@ -246,7 +246,7 @@ impl Runner {
         };
         let mut to_run = Vec::new();
         for item in planned {
-            let full = full_key(&item.scenario, &item.source_key, &images);
+            let full = full_key(&item.scenario, &item.source_key, &images, &self.options);
             let (lookup, warning) = self.cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
             crate::output::diagnostics(warning.iter());
             let status = CacheStatus::of(&lookup, force);
@@ -425,7 +425,7 @@ impl Runner {
                         let (source, full) = match written {
                             Some(hash) => {
                                 let source = planned.scenario_key.with_baseline(Some(hash));
-                                (source, full_key(&planned.scenario, &source, &shared.images))
+                                (source, full_key(&planned.scenario, &source, &shared.images, &self.options))
                             }
                             None => (planned.source_key, full),
                         };
@@ -596,12 +596,14 @@ fn first_step_image(scenario: &Scenario) -> Option<ImageSource> {
     })
 }
 
-/// The source key plus the id of every image the scenario uses.
-fn full_key(scenario: &Scenario, source: &Key, images: &HashMap<ImageSource, Available>) -> Key {
+/// The source key plus the id of every image the scenario uses, and how it runs: a pass of one run
+/// does not vouch for `--repeat 3`, nor one in reused containers for fresh ones.
+fn full_key(scenario: &Scenario, source: &Key, images: &HashMap<ImageSource, Available>, options: &Options) -> Key {
     let ids: Vec<(&str, &str)> = images_of(scenario)
         .iter()
         .filter_map(|(source, _)| images.get(source))
         .map(|a| (a.reference.as_str(), a.id.as_str()))
         .collect();
-    source.with_images(&ids)
+    let reuse = scenario.reuse.unwrap_or(options.reuse);
+    source.with_images(&ids).with_conditions(options.repeat.max(1), reuse)
 }
