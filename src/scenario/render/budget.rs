@@ -98,9 +98,9 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// A body rewritten, with the bytes of text it renders (its own, and that of the branches,
-    /// blocks and filter sections inside it; loops and macros count theirs). Macros start with a
-    /// tick, loops check their container, and values are metered. `place` is the enclosing loop
+    /// A body rewritten, with the bytes of text it renders (its own, and that of the branches and
+    /// filter sections inside it; loops, macros and blocks count theirs). Macros and blocks start
+    /// with a tick, loops check their container, and values are metered. `place` is the enclosing loop
     /// or macro tag; `owner` the enclosing macro.
     fn body(&mut self, nodes: Vec<Node>, place: &Option<Range<usize>>, owner: Option<&str>) -> (Vec<Node>, usize) {
         let mut text = 0;
@@ -173,8 +173,10 @@ impl Walk<'_> {
                     out.push(Node::If(i, ws));
                 }
                 Node::Block(ws, mut b, end_ws) => {
-                    let (body, t) = self.body(b.body, place, owner);
-                    (b.body, text) = (body, text + t);
+                    // Its own tick: under `extends`, a block renders where the parent puts it
+                    // (even in a loop), and the child's own text is never rendered.
+                    let (body, own) = self.body(b.body, place, owner);
+                    b.body = [self.tick(place, own, false)].into_iter().chain(body).collect();
                     out.push(Node::Block(ws, b, end_ws));
                 }
                 Node::FilterSection(ws, mut f, end_ws) => {
@@ -402,8 +404,11 @@ impl Usage {
     }
 }
 
-/// A value's size in bytes (its text, and 8 for each number, item and key) and how deep it
-/// nests; `None` past [`MAX_VALUE_DEPTH`].
+/// What one value takes in memory, besides the text it holds.
+const VALUE_SIZE: usize = std::mem::size_of::<Value>();
+
+/// About how many bytes a value takes in memory (each value and key, and its text) and how deep
+/// it nests; `None` past [`MAX_VALUE_DEPTH`].
 fn measure(value: &Value, depth: usize) -> Option<(usize, usize)> {
     if depth > MAX_VALUE_DEPTH {
         return None;
@@ -412,10 +417,10 @@ fn measure(value: &Value, depth: usize) -> Option<(usize, usize)> {
         measure(v, depth + 1).map(|(b, d)| (bytes + extra + b, deepest.max(d + 1)))
     };
     match value {
-        Value::String(s) => Some((s.len(), 0)),
-        Value::Array(items) => items.iter().try_fold((8, 0), |acc, v| inner(v, 8, acc)),
-        Value::Object(map) => map.iter().try_fold((8, 0), |acc, (k, v)| inner(v, 8 + k.len(), acc)),
-        _ => Some((8, 0)),
+        Value::String(s) => Some((VALUE_SIZE + s.len(), 0)),
+        Value::Array(items) => items.iter().try_fold((VALUE_SIZE, 0), |acc, v| inner(v, 0, acc)),
+        Value::Object(map) => map.iter().try_fold((VALUE_SIZE, 0), |acc, (k, v)| inner(v, VALUE_SIZE + k.len(), acc)),
+        _ => Some((VALUE_SIZE, 0)),
     }
 }
 
@@ -424,8 +429,8 @@ fn number(args: &HashMap<String, Value>, name: &str) -> usize {
     args.get(name).and_then(Value::as_u64).unwrap_or(0) as usize
 }
 
-/// `__clnrm_tick(t, from, to, text, step)`: a template or macro starts rendering at a place
-/// (see [`Walk::tick`]).
+/// `__clnrm_tick(t, from, to, text, step)`: rendering reaches a place (see [`Walk::tick`]): a
+/// template or macro starts (a step), or a block, or a loop is entered or left.
 struct Tick(Arc<Budget>);
 
 impl Function for Tick {
@@ -516,7 +521,8 @@ impl Function for BoundedRange {
                 return Err(usage.exceed("`range` with `step_by=0` never ends".to_string()));
             }
             let count = end.saturating_sub(start).div_ceil(step.max(1));
-            usage.fits((count as usize).saturating_mul(16), || format!("`range` would make {count} numbers"))?;
+            usage
+                .fits((count as usize).saturating_mul(VALUE_SIZE), || format!("`range` would make {count} numbers"))?;
         }
         self.inner.call(args)
     }
@@ -550,9 +556,9 @@ impl Filter for MeteredFilter {
     }
 }
 
-/// What the filters whose output can be a product of sizes (of the input and an argument, or of
-/// a value and its depth) would make; 0 for the others, whose output is at most a few times
-/// their input and is counted once made.
+/// What the filters whose output can be a product of sizes (of the input and an argument, of a
+/// value and its depth, or of a text and the values it splits into) would make; 0 for the
+/// others, whose output is at most a few times their input and is counted once made.
 fn output_bound(filter: &str, value: &Value, args: &HashMap<String, Value>) -> usize {
     let text = |name| args.get(name).and_then(Value::as_str);
     match (filter, value) {
@@ -566,9 +572,11 @@ fn output_bound(filter: &str, value: &Value, args: &HashMap<String, Value>) -> u
         ("split", Value::String(s)) => {
             let pattern = text("pat").unwrap_or_default();
             let count = if pattern.is_empty() { s.chars().count() + 2 } else { s.matches(pattern).count() + 1 };
-            count.saturating_mul(32)
+            count.saturating_mul(VALUE_SIZE)
         }
-        ("json_encode", v) => measure(v, 0).map_or(0, |(bytes, depth)| bytes.saturating_mul(2 * depth + 2)),
+        // Pretty-printed, each value (at most one per VALUE_SIZE bytes) is indented two spaces
+        // per level.
+        ("json_encode", v) => measure(v, 0).map_or(0, |(bytes, depth)| bytes + bytes / VALUE_SIZE * 2 * depth),
         _ => 0,
     }
 }
