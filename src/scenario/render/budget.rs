@@ -605,6 +605,13 @@ mod tests {
     }
 
     #[test]
+    fn a_render_stops_before_the_stack_runs_out() {
+        // A template including itself, which only `graph` would refuse.
+        let e = render("{% if true %}{% include \"t\" %}{% endif %}").unwrap_err();
+        assert!(e.message.starts_with("templates nest too deeply to render"), "{}", e.message);
+    }
+
+    #[test]
     fn limits_name_the_loop_or_macro_being_rendered() {
         let e = render("a\n{% for i in range(end=100000000) %}{% endfor %}").unwrap_err();
         assert!(e.message.starts_with("`range` would make 100000000 numbers"), "{}", e.message);

@@ -27,6 +27,9 @@ pub struct Refs {
     body: Vec<Site>,
     /// In each macro it defines.
     macros: BTreeMap<String, Vec<Site>>,
+    /// Whether it defines blocks: where one renders, Tera looks macro calls up in this
+    /// template's namespaces, whatever template they are written in.
+    blocks: bool,
 }
 
 impl Refs {
@@ -37,6 +40,7 @@ impl Refs {
             parent: template.parent.clone(),
             body: Vec::new(),
             macros: template.macros.keys().map(|name| (name.clone(), Vec::new())).collect(),
+            blocks: !template.blocks.is_empty(),
         }
     }
 
@@ -73,27 +77,27 @@ impl Refs {
 pub struct Universe<'a> {
     templates: &'a BTreeMap<String, Refs>,
     scenario: Option<(&'a str, &'a Refs)>,
-    /// Templates whose namespaces every macro call of the render may be looked up in: when the
-    /// scenario extends a template, Tera looks calls up in the namespaces of its chain of
-    /// parents (those of the base template, or of the template whose block is rendering).
-    inherited: Vec<String>,
+    /// Templates in whose namespaces Tera may look up any macro call of a render, besides those
+    /// of the template the call is written in: under `extends`, it uses the base template's, and
+    /// where a block renders, those of the block's template.
+    contexts: BTreeSet<String>,
 }
 
 impl<'a> Universe<'a> {
     pub fn new(templates: &'a BTreeMap<String, Refs>) -> Self {
-        Universe { templates, scenario: None, inherited: Vec::new() }
+        let contexts = templates.iter().filter(|(_, r)| r.blocks).map(|(name, _)| name.clone()).collect();
+        Universe { templates, scenario: None, contexts }
     }
 
     pub fn with_scenario(self, name: &'a str, refs: &'a Refs) -> Self {
         let mut universe = Universe { scenario: Some((name, refs)), ..self };
-        let mut parent = refs.parent.clone();
-        while let Some(p) = parent.filter(|p| universe.inherited.len() <= MAX_DEPTH && !universe.inherited.contains(p))
-        {
-            parent = universe.get(&p).and_then(|r| r.parent.clone());
-            universe.inherited.push(p);
+        if refs.blocks || refs.parent.is_some() {
+            universe.contexts.insert(name.to_string());
         }
-        if !universe.inherited.is_empty() {
-            universe.inherited.push(name.to_string());
+        let mut parent = refs.parent.clone();
+        for _ in 0..=MAX_DEPTH {
+            let Some(p) = parent.filter(|p| universe.contexts.insert(p.clone())) else { break };
+            parent = universe.get(&p).and_then(|r| r.parent.clone());
         }
         universe
     }
@@ -151,20 +155,23 @@ impl<'a> Universe<'a> {
         out
     }
 
-    /// The files `namespace::…` can name in `file`: itself for `self`; otherwise every file that
-    /// `file`, what it imports or extends, and so on, import under that namespace (Tera merges
-    /// the namespaces of imported files and parents into a template's own). Under inheritance,
-    /// also whatever the inherited templates' namespaces name.
+    /// The files `namespace::…` can name in `file`, looked up in its namespaces and in those of
+    /// the contexts: for `self`, the template itself, or when it defines no macro, what it
+    /// imports or extends, and so on; otherwise every file imported under that namespace by the
+    /// template, what it imports or extends, and so on (Tera merges those namespaces into the
+    /// template's own).
     fn resolve(&self, file: &str, namespace: &str) -> BTreeSet<String> {
-        let named = |files: BTreeSet<String>| -> BTreeSet<String> {
-            let imports = files.iter().filter_map(|f| self.get(f)).flat_map(|r| &r.imports);
-            imports.filter(|(_, ns)| ns == namespace).map(|(import, _)| import.clone()).collect()
-        };
-        let mut found =
-            if namespace == "self" { BTreeSet::from([file.to_string()]) } else { named(self.closure([file])) };
-        if !self.inherited.is_empty() {
-            let inherited = self.closure(self.inherited.iter().map(String::as_str));
-            found.extend(if namespace == "self" { inherited } else { named(inherited) });
+        let mut found = BTreeSet::new();
+        for context in std::iter::once(file).chain(self.contexts.iter().map(String::as_str)) {
+            let closure = self.closure([context]);
+            if namespace != "self" {
+                let imports = closure.iter().filter_map(|f| self.get(f)).flat_map(|r| &r.imports);
+                found.extend(imports.filter(|(_, ns)| ns == namespace).map(|(import, _)| import.clone()));
+            } else if self.get(context).is_some_and(|r| !r.macros.is_empty()) {
+                found.insert(context.to_string());
+            } else {
+                found.extend(closure);
+            }
         }
         found
     }
@@ -357,8 +364,9 @@ mod tests {
     use super::*;
 
     /// Refs of templates written as `name: a b` lines: `name` includes `a`, calls `ns::m` for
-    /// `ns::m`, imports for `import:file:ns`, extends for `extends:file`, and defines macro
-    /// `m` (whose calls follow it, until the next `macro:`) for `macro:m`.
+    /// `ns::m`, imports for `import:file:ns`, extends for `extends:file`, defines blocks for
+    /// `blocks`, and defines macro `m` (whose calls follow it, until the next `macro:`) for
+    /// `macro:m`.
     fn universe(spec: &str) -> BTreeMap<String, Refs> {
         let mut out = BTreeMap::new();
         for line in spec.lines().filter(|l| !l.trim().is_empty()) {
@@ -374,6 +382,8 @@ mod tests {
                     r.imports.push((file.to_string(), ns.to_string()));
                 } else if let Some(parent) = word.strip_prefix("extends:") {
                     r.parent = Some(parent.to_string());
+                } else if word == "blocks" {
+                    r.blocks = true;
                 } else if let Some((ns, m)) = word.split_once("::") {
                     r.add(owner.as_deref(), Site::Call(ns.to_string(), m.to_string()));
                 } else {
@@ -414,16 +424,20 @@ mod tests {
     }
 
     #[test]
-    fn under_inheritance_calls_resolve_through_the_parents_namespaces_too() {
-        // Tera looks up `m::a` inside m's macro in the namespaces of the base template.
+    fn calls_resolve_through_the_namespaces_tera_may_use_instead() {
+        // Under `extends`, Tera looks `m::a` up in the base template's namespaces, where `m` is.
         let templates = universe("base: import:m:m\nm: macro:a m::a");
-        let scenario = universe("s: extends:base").remove("s").unwrap();
         assert!(Analysis::run(&Universe::new(&templates), templates["m"].nodes("m")).cycles.is_empty());
+        let scenario = universe("s: extends:base").remove("s").unwrap();
         let u = Universe::new(&templates).with_scenario("s", &scenario);
-        let a = Analysis::run(&u, scenario.nodes("s"));
-        assert!(a.cycles.is_empty(), "m::a is not reached from s");
         let a = Analysis::run(&u, templates["m"].nodes("m"));
         assert_eq!(a.cycles.iter().map(|c| shown(c)).collect::<Vec<_>>(), ["m::a → m::a"]);
+        // Where a block of a template renders, in that template's, even without `extends`.
+        let a = analyse("inc: import:m:m blocks\nm: macro:a m::a");
+        assert_eq!(a.cycles.iter().map(|c| shown(c)).collect::<Vec<_>>(), ["m::a → m::a"]);
+        // A template without macros takes `self` from what it imports.
+        let a = analyse("t: import:m:m self::a\nm: macro:a t");
+        assert_eq!(a.cycles.iter().map(|c| shown(c)).collect::<Vec<_>>(), ["m::a → t → m::a"]);
     }
 
     #[test]
