@@ -77,29 +77,40 @@ impl Refs {
 pub struct Universe<'a> {
     templates: &'a BTreeMap<String, Refs>,
     scenario: Option<(&'a str, &'a Refs)>,
-    /// Templates in whose namespaces Tera may look up any macro call of a render, besides those
-    /// of the template the call is written in: under `extends`, it uses the base template's, and
-    /// where a block renders, those of the block's template.
-    contexts: BTreeSet<String>,
+    /// What each namespace names in the templates in whose namespaces Tera may look up any macro
+    /// call of a render, besides those of the template the call is written in: under `extends`,
+    /// the base template's, and where a block renders, those of the block's template.
+    contexts: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl<'a> Universe<'a> {
     pub fn new(templates: &'a BTreeMap<String, Refs>) -> Self {
-        let contexts = templates.iter().filter(|(_, r)| r.blocks).map(|(name, _)| name.clone()).collect();
-        Universe { templates, scenario: None, contexts }
+        let mut universe = Universe { templates, scenario: None, contexts: BTreeMap::new() };
+        universe.add_contexts(templates.iter().filter(|(_, r)| r.blocks).map(|(name, _)| name.clone()));
+        universe
     }
 
     pub fn with_scenario(self, name: &'a str, refs: &'a Refs) -> Self {
         let mut universe = Universe { scenario: Some((name, refs)), ..self };
+        let mut chain = BTreeSet::new();
         if refs.blocks || refs.parent.is_some() {
-            universe.contexts.insert(name.to_string());
+            chain.insert(name.to_string());
         }
         let mut parent = refs.parent.clone();
         for _ in 0..=MAX_DEPTH {
-            let Some(p) = parent.filter(|p| universe.contexts.insert(p.clone())) else { break };
+            let Some(p) = parent.filter(|p| chain.insert(p.clone())) else { break };
             parent = universe.get(&p).and_then(|r| r.parent.clone());
         }
+        universe.add_contexts(chain);
         universe
+    }
+
+    fn add_contexts(&mut self, files: impl IntoIterator<Item = String>) {
+        for file in files {
+            for (namespace, targets) in self.names(&file) {
+                self.contexts.entry(namespace).or_default().extend(targets);
+            }
+        }
     }
 
     fn get(&self, name: &str) -> Option<&'a Refs> {
@@ -155,25 +166,26 @@ impl<'a> Universe<'a> {
         out
     }
 
-    /// The files `namespace::…` can name in `file`, looked up in its namespaces and in those of
-    /// the contexts: for `self`, the template itself, or when it defines no macro, what it
-    /// imports or extends, and so on; otherwise every file imported under that namespace by the
-    /// template, what it imports or extends, and so on (Tera merges those namespaces into the
-    /// template's own).
+    /// The files `namespace::…` can name in `file`: what its namespaces or the contexts' name.
     fn resolve(&self, file: &str, namespace: &str) -> BTreeSet<String> {
-        let mut found = BTreeSet::new();
-        for context in std::iter::once(file).chain(self.contexts.iter().map(String::as_str)) {
-            let closure = self.closure([context]);
-            if namespace != "self" {
-                let imports = closure.iter().filter_map(|f| self.get(f)).flat_map(|r| &r.imports);
-                found.extend(imports.filter(|(_, ns)| ns == namespace).map(|(import, _)| import.clone()));
-            } else if self.get(context).is_some_and(|r| !r.macros.is_empty()) {
-                found.insert(context.to_string());
-            } else {
-                found.extend(closure);
-            }
-        }
+        let mut found = self.names(file).remove(namespace).unwrap_or_default();
+        found.extend(self.contexts.get(namespace).into_iter().flatten().cloned());
         found
+    }
+
+    /// The files each namespace of `file` can name: under `self`, the template itself, or when it
+    /// defines no macro, what it imports or extends, and so on; under another namespace, every
+    /// file imported as it by the template, what it imports or extends, and so on (Tera merges
+    /// their namespaces into the template's own).
+    fn names(&self, file: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let closure = self.closure([file]);
+        let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (import, namespace) in closure.iter().filter_map(|f| self.get(f)).flat_map(|r| &r.imports) {
+            names.entry(namespace.clone()).or_default().insert(import.clone());
+        }
+        let own = self.get(file).is_some_and(|r| !r.macros.is_empty());
+        names.insert("self".to_string(), if own { BTreeSet::from([file.to_string()]) } else { closure });
+        names
     }
 
     /// `files` and everything they import or extend, and so on.
