@@ -4,16 +4,26 @@
 //! Tera's own messages are turned into diagnostics that point into the file the user wrote: syntax
 //! errors at Tera's line and column, undefined variables and failing functions at their first use
 //! inside a tag, missing templates at the name in the tag that asks for them.
+//!
+//! Tera recurses without limit and renders whatever it is asked to, so every template is checked
+//! before it renders (`scan`: nesting inside one file; `graph`: cycles and depth across files) and
+//! rendering is metered (`budget`): no template can overflow the stack or exhaust the machine.
+
+mod budget;
+mod graph;
+mod scan;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use tera::ast::Node;
 use tera::{Context, Tera};
 
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::scenario::model::Vars;
+use budget::{Budget, Exceeded, MAX_BYTES, MAX_STEPS, MAX_VALUE_DEPTH};
+use graph::{Analysis, Edge, How, MAX_DEPTH, Node, Refs, Universe};
 
 /// The directory, relative to the project root, whose files are importable templates.
 pub const TEMPLATES_DIR: &str = "templates";
@@ -30,6 +40,8 @@ pub struct TemplateFile {
 pub struct Templates {
     base: Tera,
     files: BTreeMap<String, TemplateFile>,
+    /// What each template of `base` refers to.
+    refs: BTreeMap<String, Refs>,
     /// Templates that failed to load (their errors are in `diagnostics`).
     broken: BTreeSet<String>,
     /// Problems in template files, reported once rather than per scenario.
@@ -53,8 +65,13 @@ impl Templates {
     /// Loads every file under `dir` (hidden files excluded). A broken file is reported and left
     /// out; the others still load.
     pub fn load(dir: &Path, display: impl Fn(&Path) -> String) -> Templates {
-        let mut templates =
-            Templates { base: base_tera(), files: BTreeMap::new(), broken: BTreeSet::new(), diagnostics: Vec::new() };
+        let mut templates = Templates {
+            base: base_tera(),
+            files: BTreeMap::new(),
+            refs: BTreeMap::new(),
+            broken: BTreeSet::new(),
+            diagnostics: Vec::new(),
+        };
         let mut paths = Vec::new();
         collect_files(dir, &mut paths);
         paths.sort();
@@ -82,11 +99,12 @@ impl Templates {
                 }
             };
             let source = SourceFile::new(shown, text);
-            match tera::Template::new(&name, Some(path.to_string_lossy().into()), &source.text) {
-                Ok(template) => {
+            match parse(&name, Some(path.to_string_lossy().into()), &source) {
+                Ok((template, refs)) => {
                     parsed.insert(name.clone(), template);
+                    templates.refs.insert(name.clone(), refs);
                 }
-                Err(err) => templates.fail(&name, syntax_error(&err, &source)),
+                Err(d) => templates.fail(&name, *d),
             }
             let hash = blake3::hash(source.text.as_bytes());
             templates.files.insert(name, TemplateFile { path, source, hash });
@@ -95,23 +113,157 @@ impl Templates {
         templates
     }
 
-    /// Adds parsed templates to the engine, dropping (and reporting) those that refer to a
-    /// template that does not exist or is itself broken, until what is left is consistent.
+    /// Adds parsed templates to the engine, dropping (and reporting) those that could not render:
+    /// those in a cycle or an `extends` chain too long, and those that refer to a template that
+    /// does not exist or is dropped, until what is left is consistent.
     fn link(&mut self, mut parsed: HashMap<String, tera::Template>) {
         loop {
-            let missing = parsed.iter().find_map(|(name, t)| {
-                let refs = references(t);
-                refs.into_iter().find(|(target, _)| !parsed.contains_key(target)).map(|r| (name.clone(), r))
-            });
-            let Some((name, (target, kind))) = missing else { break };
-            parsed.remove(&name);
-            let d = self.missing_template(&self.files[&name].source, &target, kind);
-            self.fail(&name, d);
+            self.drop_dependents(&mut parsed);
+            let dropped = self.drop_unrenderable();
+            if dropped.is_empty() {
+                break;
+            }
+            for name in dropped {
+                parsed.remove(&name);
+            }
         }
         self.base.templates.extend(parsed);
         if let Err(err) = self.base.build_inheritance_chains() {
             self.diagnostics.push(Diagnostic::error("template", chain(&err).join(": ")).in_file(TEMPLATES_DIR));
         }
+    }
+
+    /// Drops the templates that refer to one that is not in `parsed`, then those that refer to
+    /// those, and so on, each reported at its first such reference.
+    fn drop_dependents(&mut self, parsed: &mut HashMap<String, tera::Template>) {
+        let mut dependents: BTreeMap<String, Vec<(String, &'static str)>> = BTreeMap::new();
+        for (name, refs) in &self.refs {
+            for (target, kind) in refs.required() {
+                dependents.entry(target).or_default().push((name.clone(), kind));
+            }
+        }
+        let mut absent: Vec<String> = dependents.keys().filter(|t| !parsed.contains_key(*t)).cloned().collect();
+        absent.reverse();
+        while let Some(target) = absent.pop() {
+            for (name, kind) in dependents.get(&target).into_iter().flatten() {
+                if parsed.remove(name).is_some() {
+                    self.refs.remove(name);
+                    let d = self.missing_template(&self.files[name].source, &target, kind);
+                    self.fail(name, d);
+                    absent.push(name.clone());
+                }
+            }
+        }
+    }
+
+    /// Reports the templates in a cycle, or at the head of an `extends` chain too long, once
+    /// each; returns those to drop.
+    fn drop_unrenderable(&mut self) -> BTreeSet<String> {
+        let universe = Universe::new(&self.refs);
+        let analysis = Analysis::run(&universe, self.refs.iter().flat_map(|(name, refs)| refs.nodes(name)));
+        let mut dropped = BTreeSet::new();
+        let mut found = Vec::new();
+        for cycle in &analysis.cycles {
+            let files: BTreeSet<String> = cycle.iter().map(|e| e.from.file().to_string()).collect();
+            if !files.is_subset(&dropped) {
+                found.push(self.cycle_diagnostic(cycle, None));
+                dropped.extend(files);
+            }
+        }
+        if dropped.is_empty() {
+            for chain in graph::deep_extends(&self.refs) {
+                found.push(self.depth_diagnostic(&chain, None));
+                dropped.insert(chain[0].from.file().to_string());
+            }
+        }
+        for name in &dropped {
+            self.refs.remove(name);
+            self.broken.insert(name.clone());
+        }
+        self.diagnostics.extend(found);
+        dropped
+    }
+
+    /// The cycles and depth of what scenario `name` pulls in; errors for those it cannot render.
+    fn check_scenario(&self, refs: &Refs, source: &SourceFile) -> Result<(), Vec<Diagnostic>> {
+        let name = &source.name;
+        let universe = Universe::new(&self.refs).with_scenario(name, refs);
+        let analysis = Analysis::run(&universe, refs.nodes(name));
+        if !analysis.cycles.is_empty() {
+            return Err(analysis.cycles.iter().map(|c| self.cycle_diagnostic(c, Some(source))).collect());
+        }
+        let chain = analysis.chain(&Node::Body(name.clone()));
+        if chain.len() > MAX_DEPTH {
+            return Err(vec![self.depth_diagnostic(&chain, Some(source))]);
+        }
+        Ok(())
+    }
+
+    /// The text of template `name`: the scenario being rendered, or a file of `templates/`.
+    fn source_of<'a>(&'a self, name: &str, scenario: Option<&'a SourceFile>) -> Option<&'a SourceFile> {
+        match scenario {
+            Some(s) if s.name == name => Some(s),
+            _ => self.files.get(name).map(|f| &f.source),
+        }
+    }
+
+    /// `d` placed at the tag that makes `edge`.
+    fn at_edge(&self, d: Diagnostic, edge: &Edge, scenario: Option<&SourceFile>) -> Diagnostic {
+        let Some(source) = self.source_of(edge.from.file(), scenario) else { return d };
+        match find_in_tags(&source.text, &edge.needle) {
+            Some(span) => d.at(source, span),
+            None => d.in_file(source.name.clone()),
+        }
+    }
+
+    /// A cycle, at the tag that closes it.
+    fn cycle_diagnostic(&self, cycle: &[Edge], scenario: Option<&SourceFile>) -> Diagnostic {
+        let closing = cycle.last().expect("a cycle has an edge");
+        let path = graph::shown(cycle);
+        let d = if cycle.iter().all(|e| e.how == How::Calls) {
+            Diagnostic::error("recursive-macro", format!("recursive macros are not supported: {path}")).help(
+                "Tera cannot bound how deeply a macro calls itself, so clnrm refuses macros that call themselves, directly or through others; loop over a list instead",
+            )
+        } else {
+            let message = match cycle {
+                [edge] => format!("`{}` {} itself: {path}", edge.from.shown(), edge.how.verb()),
+                _ if cycle.iter().all(|e| e.how == closing.how) => {
+                    format!("templates {} each other in a cycle: {path}", closing.how.plural())
+                }
+                _ => format!("templates refer to each other in a cycle: {path}"),
+            };
+            Diagnostic::error("template-cycle", message).help(
+                "a template may not include, import or extend itself, directly or through others (rendering it would never end)",
+            )
+        };
+        self.at_edge(d, closing, scenario).label(format!(
+            "{} `{}`, closing the cycle",
+            closing.how.verb(),
+            closing.needle
+        ))
+    }
+
+    /// A chain of references longer than clnrm renders, at the tag that starts it.
+    fn depth_diagnostic(&self, chain: &[Edge], scenario: Option<&SourceFile>) -> Diagnostic {
+        let message = format!("templates nest {} levels deep: {}", chain.len(), graph::shown(chain));
+        let d = Diagnostic::error("template-depth", message).help(format!(
+            "clnrm renders at most {MAX_DEPTH} levels of includes, imports, extends and macro calls inside one another (a limit of clnrm: Tera recurses for each level, and too many overflow the stack)"
+        ));
+        self.at_edge(d, &chain[0], scenario).label("the chain starts here")
+    }
+
+    /// A limit of the budget hit while rendering `scenario`, at the loop or macro being rendered.
+    fn limit_diagnostic(&self, exceeded: Exceeded, scenario: &SourceFile) -> Diagnostic {
+        let d = Diagnostic::error("template-limit", exceeded.message).help(format!(
+            "clnrm stops a render at {MAX_STEPS} loop iterations, macro calls and includes, {} MiB of text and values, values nested {MAX_VALUE_DEPTH} levels deep, or when the stack runs low, so that a runaway template cannot exhaust the machine: generate less",
+            MAX_BYTES >> 20
+        ));
+        let source = self.source_of(&exceeded.place.template, Some(scenario)).unwrap_or(scenario);
+        let d = match exceeded.place.span {
+            Some(span) => d.at(source, span).label("while rendering this"),
+            None => d.in_file(source.name.clone()),
+        };
+        if std::ptr::eq(source, scenario) { d } else { d.note(format!("while rendering {}", scenario.name)) }
     }
 
     fn fail(&mut self, name: &str, diagnostic: Diagnostic) {
@@ -126,7 +278,9 @@ impl Templates {
 
     /// A renderer for one thread.
     pub fn renderer(&self) -> Renderer<'_> {
-        Renderer { templates: self, tera: self.base.clone() }
+        let mut tera = self.base.clone();
+        let budget = Budget::install(&mut tera);
+        Renderer { templates: self, tera, budget }
     }
 
     /// "template `x` not found", pointing at the name inside the tag that asks for it.
@@ -199,47 +353,20 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Templates a template refers to directly, with how ("imports", "includes", "extends").
-fn references(template: &tera::Template) -> Vec<(String, &'static str)> {
-    let mut refs: Vec<(String, &'static str)> =
-        template.imported_macro_files.iter().map(|(file, _)| (file.clone(), "imports")).collect();
-    refs.extend(template.parent.iter().map(|p| (p.clone(), "extends")));
-    let mut includes = Vec::new();
-    walk_includes(&template.ast, &mut includes);
-    for macro_def in template.macros.values() {
-        walk_includes(&macro_def.body, &mut includes);
-    }
-    refs.extend(includes.into_iter().map(|name| (name, "includes")));
-    refs
-}
-
-/// Names of required `{% include %}`s anywhere in `nodes` (`ignore missing` ones excluded).
-fn walk_includes(nodes: &[Node], out: &mut Vec<String>) {
-    for node in nodes {
-        match node {
-            Node::Include(_, names, false) => out.extend(names.iter().cloned()),
-            Node::Block(_, b, _) => walk_includes(&b.body, out),
-            Node::Forloop(_, f, _) => {
-                walk_includes(&f.body, out);
-                walk_includes(f.empty_body.as_deref().unwrap_or_default(), out);
-            }
-            Node::If(i, _) => {
-                for (_, _, body) in &i.conditions {
-                    walk_includes(body, out);
-                }
-                walk_includes(i.otherwise.as_ref().map(|(_, b)| b.as_slice()).unwrap_or_default(), out);
-            }
-            Node::FilterSection(_, f, _) => walk_includes(&f.body, out),
-            Node::MacroDefinition(_, m, _) => walk_includes(&m.body, out),
-            _ => {}
-        }
-    }
+/// Parses a template, refusing nesting Tera would overflow the stack on, and meters it; returns
+/// it with what it refers to.
+fn parse(name: &str, path: Option<String>, source: &SourceFile) -> Result<(tera::Template, Refs), Box<Diagnostic>> {
+    let openers = scan::check(source)?;
+    let mut template = tera::Template::new(name, path, &source.text).map_err(|e| Box::new(syntax_error(&e, source)))?;
+    let refs = budget::instrument(&mut template, &openers);
+    Ok((template, refs))
 }
 
 /// Renders scenarios on one thread.
 pub struct Renderer<'t> {
     templates: &'t Templates,
     tera: Tera,
+    budget: Arc<Budget>,
 }
 
 impl Renderer<'_> {
@@ -248,9 +375,15 @@ impl Renderer<'_> {
         if !has_template_syntax(&source.text) {
             return Ok(Rendered { text: source.text.clone(), templates: Vec::new() });
         }
+        // On a stack of known size whatever thread this is, which the checks keep Tera within.
+        stacker::grow(budget::STACK, || self.render_template(source, vars))
+    }
+
+    fn render_template(&mut self, source: &SourceFile, vars: &Vars) -> Result<Rendered, Vec<Diagnostic>> {
         let name = source.name.clone();
-        let template = tera::Template::new(&name, None, &source.text).map_err(|e| vec![syntax_error(&e, source)])?;
-        let missing: Vec<Diagnostic> = references(&template)
+        let (template, refs) = parse(&name, None, source).map_err(|d| vec![*d])?;
+        let missing: Vec<Diagnostic> = refs
+            .required()
             .into_iter()
             .filter(|(target, _)| !self.tera.templates.contains_key(target))
             .map(|(target, kind)| self.templates.missing_template(source, &target, kind))
@@ -258,38 +391,41 @@ impl Renderer<'_> {
         if !missing.is_empty() {
             return Err(missing);
         }
+        self.templates.check_scenario(&refs, source)?;
         self.tera.templates.insert(name.clone(), template);
         let result = self.render_inserted(&name, source, vars);
         self.tera.templates.remove(&name);
-        result
+        let templates = self.dependencies(&refs);
+        result.map(|text| Rendered { text, templates })
     }
 
-    fn render_inserted(&mut self, name: &str, source: &SourceFile, vars: &Vars) -> Result<Rendered, Vec<Diagnostic>> {
+    fn render_inserted(&mut self, name: &str, source: &SourceFile, vars: &Vars) -> Result<String, Vec<Diagnostic>> {
+        self.budget.start();
         self.tera.build_inheritance_chains().map_err(|e| vec![self.render_error(&e, source)])?;
         let context = Context::from_value(serde_json::Value::Object(vars.clone()))
             .map_err(|e| vec![self.render_error(&e, source)])?;
-        let text = self.tera.render(name, &context).map_err(|e| vec![self.render_error(&e, source)])?;
-        let mut used = BTreeSet::new();
-        self.dependencies(name, &mut used);
-        used.remove(name);
-        Ok(Rendered { text, templates: used.into_iter().collect() })
+        self.tera.render(name, &context).map_err(|e| vec![self.render_error(&e, source)])
     }
 
-    /// Every template `name` pulls in, transitively.
-    fn dependencies(&self, name: &str, seen: &mut BTreeSet<String>) {
-        if !seen.insert(name.to_string()) {
-            return;
-        }
-        if let Some(template) = self.tera.templates.get(name) {
-            for (target, _) in references(template) {
-                self.dependencies(&target, seen);
+    /// Every template a scenario with `refs` pulls in, transitively.
+    fn dependencies(&self, refs: &Refs) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut queue: Vec<String> = refs.required().into_iter().map(|(target, _)| target).collect();
+        while let Some(name) = queue.pop() {
+            if let Some(refs) = self.templates.refs.get(&name).filter(|_| seen.insert(name.clone())) {
+                queue.extend(refs.required().into_iter().map(|(target, _)| target));
             }
         }
+        seen.into_iter().collect()
     }
 
     /// Turns a rendering error into a diagnostic in the template where it happened.
     fn render_error(&self, err: &tera::Error, scenario: &SourceFile) -> Diagnostic {
-        let messages = chain(err);
+        if let Some(exceeded) = self.budget.exceeded() {
+            return self.templates.limit_diagnostic(exceeded, scenario);
+        }
+        // Without the calls of clnrm's meters, which wrap what the user wrote.
+        let messages: Vec<String> = chain(err).into_iter().filter(|m| !m.contains("'__clnrm_")).collect();
         let innermost = messages.last().cloned().unwrap_or_default();
         let active = quoted_after(&innermost, "while rendering '").unwrap_or_else(|| scenario.name.clone());
         let source = if active == scenario.name {
@@ -370,24 +506,7 @@ fn quoted_after(message: &str, marker: &str) -> Option<String> {
 
 /// Byte ranges of every `{{ … }}`, `{% … %}` and `{# … #}` tag (an unclosed one runs to the end).
 fn tags(text: &str) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(i) = text[at..].find('{') {
-        let start = at + i;
-        let close = match text.get(start..start + 2) {
-            Some("{{") => "}}",
-            Some("{%") => "%}",
-            Some("{#") => "#}",
-            _ => {
-                at = start + 1;
-                continue;
-            }
-        };
-        let end = text[start + 2..].find(close).map_or(text.len(), |j| start + 2 + j + 2);
-        out.push(start..end);
-        at = end;
-    }
-    out
+    scan::tags(text).into_iter().map(|tag| tag.span).collect()
 }
 
 /// The first whole-word occurrence of `word` inside a template tag.
