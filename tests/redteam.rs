@@ -243,3 +243,39 @@ fn every_repeated_run_is_compared_not_only_the_first() {
     assert_eq!(p.read("baselines/flaky.toml"), recorded);
     p.assert_clean();
 }
+
+/// Defect 4: a `build` image was tagged by its context alone, so rebuilding its `FROM` image under
+/// the same tag kept the stale image and the cached PASS.
+#[test]
+fn a_build_is_rebuilt_when_its_base_image_changes() {
+    require_engine!();
+    let p = Project::with_fixture();
+    // A base image unique to this test run, rebuilt under one tag.
+    let base = format!("clnrm-redteam-base:{}", std::process::id());
+    let build_base = |marker: &str| {
+        p.write("base/Dockerfile", format!("FROM clnrm-fixture:busybox\nRUN echo {marker} > /marker\n"));
+        let built = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", &base, &p.join("base").display().to_string()])
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    };
+    build_base("one");
+    p.write("redteam-app/Dockerfile", format!("FROM {base}\nCOPY hello /hello\n"));
+    p.write("redteam-app/hello", "hello\n");
+    p.write(
+        "scenarios/built.clnrm.toml",
+        "[scenario]\nname = \"built\"\n\n[[steps]]\nname = \"s\"\nbuild = \"../redteam-app\"\nrun = [\"cat\", \"/marker\"]\nexpect = { stdout = '^one$' }\n",
+    );
+    p.clnrm(&["run", "--update-baselines"]).success().stdout_has("BUILT");
+    p.clnrm(&["run"]).success().stdout_has("CACHED");
+    build_base("two");
+    p.clnrm(&["run"]).code(1).stdout_has("BUILT").stdout_has("does not match /^one$/");
+    p.assert_clean();
+    for image in [base.as_str(), "clnrm-build/redteam-app"] {
+        let ids = std::process::Command::new("docker").args(["images", "-q", image]).output().unwrap();
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = std::process::Command::new("docker").args(["rmi", "-f", id]).output();
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Images: make every image a run needs available, by its pull policy, or by building a directory
-//! through the engine. A built image is tagged by the blake3 of its build context, so an unchanged
-//! context is never rebuilt. The id of each image feeds the scenario cache key.
+//! through the engine. A built image is tagged by the blake3 of its build context and of the ids
+//! of the images its Dockerfile builds on (`FROM`, `COPY --from`), so an unchanged context on
+//! unchanged bases is never rebuilt, and a base rebuilt or pulled anew under the same tag rebuilds
+//! it. The id of each image feeds the scenario cache key.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -129,8 +131,19 @@ async fn build(engine: &Engine, dir: &Path, need: &Need) -> Result<Available, En
         reason,
     };
     let files = context_files(dir).map_err(|e| failure(format!("cannot read the build context: {e}")))?;
-    let hash = context_hash(dir, &files).map_err(|e| failure(format!("cannot read the build context: {e}")))?;
-    let tag = build_tag(dir, &hash);
+    let mut hasher = context_hash(dir, &files).map_err(|e| failure(format!("cannot read the build context: {e}")))?;
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap_or_default();
+    // The bases, made available by the build's own pull policy, each with its id.
+    for base in bases(&dockerfile) {
+        let available = Box::pin(ensure_image(engine, &base, need))
+            .await
+            .map_err(|e| failure(format!("its base image `{base}` is not available: {e}")))?;
+        hasher.update(base.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(available.id.as_bytes());
+        hasher.update(&[0xff]);
+    }
+    let tag = build_tag(dir, &hasher.finalize().to_hex());
     if let Some(id) = image_id(engine, &tag).await {
         return Ok(Available { reference: tag, id, obtained: Obtained::BuildCached });
     }
@@ -192,8 +205,104 @@ fn context_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The hash of a context: each file's path, executable bit and content, each symlink's target.
-fn context_hash(dir: &Path, files: &[PathBuf]) -> std::io::Result<String> {
+/// The images a Dockerfile builds on: each `FROM` and `COPY --from` that names an image rather than
+/// an earlier stage (by name or number) or `scratch`, with `ARG` defaults declared before the first
+/// `FROM` substituted (clnrm passes no build arguments).
+fn bases(dockerfile: &str) -> Vec<String> {
+    let mut args: Vec<(String, String)> = Vec::new();
+    let mut stages: Vec<String> = Vec::new();
+    let mut bases: Vec<String> = Vec::new();
+    let mut before_first_from = true;
+    for line in instructions(dockerfile) {
+        let mut words = line.split_whitespace();
+        let Some(instruction) = words.next().map(str::to_ascii_uppercase) else { continue };
+        let words: Vec<&str> = words.collect();
+        let named = match instruction.as_str() {
+            "ARG" if before_first_from => {
+                for word in &words {
+                    let (name, default) = word.split_once('=').unwrap_or((word, ""));
+                    args.push((name.to_string(), default.trim_matches('"').to_string()));
+                }
+                None
+            }
+            "FROM" => {
+                before_first_from = false;
+                let mut rest = words.iter().filter(|w| !w.starts_with("--"));
+                let image = rest.next().map(|image| substitute(image, &args));
+                if let (Some(as_), Some(stage)) = (rest.next(), rest.next())
+                    && as_.eq_ignore_ascii_case("as")
+                {
+                    stages.push(stage.to_ascii_lowercase());
+                }
+                image
+            }
+            "COPY" | "ADD" => {
+                words.iter().find_map(|w| w.strip_prefix("--from=")).map(|image| substitute(image, &args))
+            }
+            _ => None,
+        };
+        let Some(image) = named else { continue };
+        let stage = stages.contains(&image.to_ascii_lowercase()) || image.bytes().all(|b| b.is_ascii_digit());
+        if !stage && image != "scratch" && !image.is_empty() && !bases.contains(&image) {
+            bases.push(image);
+        }
+    }
+    bases
+}
+
+/// A Dockerfile's instructions, one string each: continuation lines joined, comments and blank
+/// lines dropped.
+fn instructions(dockerfile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in dockerfile.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(start) => {
+                current.push_str(start);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `$NAME`, `${NAME}` and `${NAME:-default}` replaced by the `ARG` defaults known.
+fn substitute(word: &str, args: &[(String, String)]) -> String {
+    let value = |name: &str| args.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (expression, tail) = match after.strip_prefix('{').and_then(|inner| inner.split_once('}')) {
+            Some((expression, tail)) => (expression, tail),
+            None => {
+                let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        let (name, default) = expression.split_once(":-").unwrap_or((expression, ""));
+        out.push_str(&value(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string()));
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The hash of a context so far: each file's path, executable bit and content, each symlink's
+/// target.
+fn context_hash(dir: &Path, files: &[PathBuf]) -> std::io::Result<blake3::Hasher> {
     use std::os::unix::fs::PermissionsExt;
     let mut hasher = blake3::Hasher::new();
     for relative in files {
@@ -216,7 +325,7 @@ fn context_hash(dir: &Path, files: &[PathBuf]) -> std::io::Result<String> {
         }
         hasher.update(&[0xff]);
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(hasher)
 }
 
 /// The context as a tar archive, as the engine's build API takes it.
@@ -240,7 +349,7 @@ mod tests {
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/a"), "a").unwrap();
-        let hash = || context_hash(dir.path(), &context_files(dir.path()).unwrap()).unwrap();
+        let hash = || context_hash(dir.path(), &context_files(dir.path()).unwrap()).unwrap().finalize();
         let first = hash();
         assert_eq!(hash(), first);
         std::fs::write(dir.path().join("sub/a"), "b").unwrap();
@@ -249,6 +358,16 @@ mod tests {
         std::fs::set_permissions(dir.path().join("sub/a"), std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_ne!(hash(), second);
         assert_eq!(context_files(dir.path()).unwrap(), [PathBuf::from("Dockerfile"), PathBuf::from("sub/a")]);
+    }
+
+    #[test]
+    fn bases_are_the_images_a_dockerfile_builds_on() {
+        let dockerfile = "# syntax=docker/dockerfile:1\nARG BASE=debian:bookworm\nARG TAG\n\
+            FROM --platform=linux/amd64 ${BASE} AS Build\nRUN make \\\n  all\n\
+            FROM build AS test\nCOPY --from=build /out /out\nCOPY --from=0 /a /a\n\
+            COPY --chown=1:1 --from=tools:1 /t /t\nFROM scratch\nFROM app:${TAG:-latest}\nfrom lower:1 as x\n";
+        assert_eq!(bases(dockerfile), ["debian:bookworm", "tools:1", "app:latest", "lower:1"]);
+        assert!(bases("").is_empty());
     }
 
     #[test]
