@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clnrm::cache::{Cache, KeyInputs, Verdict};
+use clnrm::cache::{Cache, Conditions, KeyInputs, Verdict};
 use clnrm::diagnostic::SourceFile;
 use clnrm::scenario::model::Vars;
 use clnrm::scenario::render::Templates;
@@ -114,7 +114,10 @@ fn cache_key_and_lookup(project: &Path) -> Figure {
     let config = br#"{"defaults":{"pull":"missing"},"otel":{},"thresholds":{}}"#;
     let inputs = KeyInputs { rendered: &rendered, templates: &templates, vars: &vars, config };
     let cache = Cache::new(project.join(".clnrm/cache"));
-    cache.record("scenario-000", &inputs.key(), &inputs.key(), Verdict::Pass, Duration::from_millis(5)).unwrap();
+    let conditions = Conditions { runs: 1, reuse: false };
+    cache
+        .record("scenario-000", &inputs.key(), &inputs.key(), conditions, Verdict::Pass, Duration::from_millis(5))
+        .unwrap();
     const BATCH: u32 = 200;
     let mut figure = measure("cache key computation + lookup", 50, Duration::from_micros(50), || {
         for _ in 0..BATCH {

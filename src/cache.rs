@@ -88,15 +88,27 @@ impl Key {
         }
         Key(hasher.finalize())
     }
+}
 
-    /// The key plus the conditions a verdict was reached under: how many runs (`--repeat`), and
-    /// whether step containers were reused.
-    pub fn with_conditions(&self, runs: u32, reuse: bool) -> Key {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(self.0.as_bytes());
-        hasher.update(&runs.to_le_bytes());
-        hasher.update(&[u8::from(reuse)]);
-        Key(hasher.finalize())
+/// The conditions a verdict was reached under. A pass vouches only for runs that ask no more of
+/// it: one run does not vouch for `--repeat 3`, nor a run in reused containers for fresh ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conditions {
+    /// Runs of the scenario (`--repeat`).
+    pub runs: u32,
+    /// Its step containers were reused across scenarios.
+    pub reuse: bool,
+}
+
+impl Conditions {
+    /// What an entry written before conditions were recorded is taken to have been: the weakest.
+    fn unknown() -> Conditions {
+        Conditions { runs: 1, reuse: true }
+    }
+
+    /// Whether a verdict reached under these conditions holds for a run under `asked`.
+    fn covers(&self, asked: &Conditions) -> bool {
+        self.runs >= asked.runs && (!self.reuse || asked.reuse)
     }
 }
 
@@ -122,6 +134,8 @@ struct Entry {
     source_key: String,
     verdict: Verdict,
     duration_ms: u64,
+    #[serde(default = "Conditions::unknown")]
+    conditions: Conditions,
 }
 
 /// What the cache knows about a scenario.
@@ -148,9 +162,14 @@ impl Cache {
         self.dir.join("verdicts").join(format!("{scenario}.json"))
     }
 
-    /// Looks up a scenario by its source key and, when known, its full key. An unreadable entry is
-    /// a miss plus a warning saying it will be rebuilt.
-    pub fn lookup(&self, scenario: &str, source: &Key, full: Option<&Key>) -> (Lookup, Option<Diagnostic>) {
+    /// Looks up a scenario by its source key and, when known, its full key and the conditions of
+    /// the run asking. An unreadable entry is a miss plus a warning saying it will be rebuilt.
+    pub fn lookup(
+        &self,
+        scenario: &str,
+        source: &Key,
+        full: Option<(&Key, &Conditions)>,
+    ) -> (Lookup, Option<Diagnostic>) {
         let path = self.entry_path(scenario);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -159,7 +178,8 @@ impl Cache {
         };
         match serde_json::from_slice::<Entry>(&bytes) {
             Ok(entry) if entry.format == FORMAT && entry.scenario == scenario => {
-                let hit = entry.source_key == source.to_string() && full.is_none_or(|k| entry.key == k.to_string());
+                let hit = entry.source_key == source.to_string()
+                    && full.is_none_or(|(k, asked)| entry.key == k.to_string() && entry.conditions.covers(asked));
                 (if hit { Lookup::Hit(entry.verdict) } else { Lookup::Miss }, None)
             }
             Ok(entry) => (
@@ -180,6 +200,7 @@ impl Cache {
         scenario: &str,
         source: &Key,
         full: &Key,
+        conditions: Conditions,
         verdict: Verdict,
         duration: Duration,
     ) -> std::io::Result<()> {
@@ -206,6 +227,7 @@ impl Cache {
             source_key: source.to_string(),
             verdict,
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            conditions,
         };
         let json = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other)?;
         write_atomic(&path, &json)
@@ -242,23 +264,53 @@ mod tests {
         assert_eq!(k.with_baseline(Some(a)), k.with_baseline(Some(a)));
     }
 
+    const ONE_RUN: Conditions = Conditions { runs: 1, reuse: false };
+
     #[test]
     fn records_and_finds_verdicts_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path().join("cache"));
         let (source, full) = (key("1"), key("1").with_images(&[("img", "sha256:1")]));
-        assert_eq!(cache.lookup("a", &source, Some(&full)), (Lookup::Miss, None));
-        cache.record("a", &source, &full, Verdict::Pass, Duration::from_millis(5)).unwrap();
-        assert_eq!(cache.lookup("a", &source, Some(&full)), (Lookup::Hit(Verdict::Pass), None));
+        assert_eq!(cache.lookup("a", &source, Some((&full, &ONE_RUN))), (Lookup::Miss, None));
+        cache.record("a", &source, &full, ONE_RUN, Verdict::Pass, Duration::from_millis(5)).unwrap();
+        assert_eq!(cache.lookup("a", &source, Some((&full, &ONE_RUN))), (Lookup::Hit(Verdict::Pass), None));
         assert_eq!(
             cache.lookup("a", &source, None),
             (Lookup::Hit(Verdict::Pass), None),
             "dry-run checks the source only"
         );
         let rebuilt = key("1").with_images(&[("img", "sha256:2")]);
-        assert_eq!(cache.lookup("a", &source, Some(&rebuilt)), (Lookup::Miss, None), "a new image id reruns");
+        assert_eq!(
+            cache.lookup("a", &source, Some((&rebuilt, &ONE_RUN))),
+            (Lookup::Miss, None),
+            "a new image id reruns"
+        );
         assert_eq!(cache.lookup("a", &key("2"), None), (Lookup::Miss, None));
         assert_eq!(std::fs::read_to_string(dir.path().join("cache/.gitignore")).unwrap(), "*\n");
+    }
+
+    #[test]
+    fn a_verdict_vouches_only_for_runs_that_ask_no_more_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let k = key("1");
+        let ask = |runs, reuse| cache.lookup("a", &k, Some((&k, &Conditions { runs, reuse }))).0;
+        cache.record("a", &k, &k, Conditions { runs: 3, reuse: false }, Verdict::Pass, Duration::ZERO).unwrap();
+        for (runs, reuse) in [(1, false), (3, false), (3, true)] {
+            assert_eq!(ask(runs, reuse), Lookup::Hit(Verdict::Pass), "{runs} runs, reuse {reuse}");
+        }
+        assert_eq!(ask(4, false), Lookup::Miss, "three runs do not vouch for four");
+        cache.record("a", &k, &k, Conditions { runs: 1, reuse: true }, Verdict::Pass, Duration::ZERO).unwrap();
+        assert_eq!(ask(1, true), Lookup::Hit(Verdict::Pass));
+        assert_eq!(ask(1, false), Lookup::Miss, "a pass in reused containers does not vouch for fresh ones");
+        // Entries written before conditions were recorded vouch for the least.
+        std::fs::write(
+            dir.path().join("verdicts/a.json"),
+            r#"{"format":1,"scenario":"a","key":"K","source_key":"K","verdict":"pass","duration_ms":1}"#
+                .replace('K', &k.to_string()),
+        )
+        .unwrap();
+        assert_eq!([ask(1, true), ask(1, false)], [Lookup::Hit(Verdict::Pass), Lookup::Miss]);
     }
 
     #[test]
@@ -278,7 +330,7 @@ mod tests {
         .unwrap();
         assert!(cache.lookup("a", &key("1"), None).1.unwrap().message.contains("foreign"));
 
-        cache.record("a", &key("1"), &key("1"), Verdict::Fail, Duration::ZERO).unwrap();
+        cache.record("a", &key("1"), &key("1"), ONE_RUN, Verdict::Fail, Duration::ZERO).unwrap();
         assert_eq!(cache.lookup("a", &key("1"), None), (Lookup::Hit(Verdict::Fail), None));
     }
 
@@ -288,7 +340,7 @@ mod tests {
         std::fs::write(dir.path().join("cache"), b"junk").unwrap();
         let cache = Cache::new(dir.path().join("cache"));
         assert!(cache.lookup("a", &key("1"), None).1.is_some());
-        cache.record("a", &key("1"), &key("1"), Verdict::Pass, Duration::ZERO).unwrap();
+        cache.record("a", &key("1"), &key("1"), ONE_RUN, Verdict::Pass, Duration::ZERO).unwrap();
         assert_eq!(cache.lookup("a", &key("1"), None).0, Lookup::Hit(Verdict::Pass));
     }
 }

@@ -19,7 +19,7 @@ use futures_util::future::join_all;
 use tokio::task::JoinSet;
 
 use crate::baseline::normalize::Baseline;
-use crate::cache::{Cache, Key, Lookup, Verdict};
+use crate::cache::{Cache, Conditions, Key, Lookup, Verdict};
 use crate::config::Config;
 use crate::engine::cleanup::{self, Registry};
 use crate::engine::container;
@@ -246,8 +246,10 @@ impl Runner {
         };
         let mut to_run = Vec::new();
         for item in planned {
-            let full = full_key(&item.scenario, &item.source_key, &images, &self.options);
-            let (lookup, warning) = self.cache.lookup(&item.scenario.name, &item.source_key, Some(&full));
+            let full = full_key(&item.scenario, &item.source_key, &images);
+            let conditions = conditions(&item.scenario, &self.options);
+            let (lookup, warning) =
+                self.cache.lookup(&item.scenario.name, &item.source_key, Some((&full, &conditions)));
             crate::output::diagnostics(warning.iter());
             let status = CacheStatus::of(&lookup, force);
             if status == CacheStatus::Hit {
@@ -425,11 +427,11 @@ impl Runner {
                         let (source, full) = match written {
                             Some(hash) => {
                                 let source = planned.scenario_key.with_baseline(Some(hash));
-                                (source, full_key(&planned.scenario, &source, &shared.images, &self.options))
+                                (source, full_key(&planned.scenario, &source, &shared.images))
                             }
                             None => (planned.source_key, full),
                         };
-                        record(&self.cache, &outcome, &source, &full);
+                        record(&self.cache, &outcome, &source, &full, conditions(&planned.scenario, &self.options));
                     }
                     (outcome, engine_failure)
                 }
@@ -521,7 +523,7 @@ impl CacheStatus {
     }
 }
 
-fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key) {
+fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key, conditions: Conditions) {
     // A pass with no baseline to compare with is not settled: it runs again (and under CI fails)
     // until a baseline exists, whose bytes then become part of the key.
     if outcome.baseline.as_ref().is_some_and(|b| b.diff.is_none() && b.written.is_none()) {
@@ -534,7 +536,7 @@ fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key) {
         Status::Regressed => Verdict::Regressed,
         Status::Cached | Status::Skipped => return,
     };
-    if let Err(e) = cache.record(&outcome.name, source, full, verdict, outcome.duration) {
+    if let Err(e) = cache.record(&outcome.name, source, full, conditions, verdict, outcome.duration) {
         let d = crate::diagnostic::Diagnostic::warning(
             "cache",
             format!("cannot record the verdict of `{}`: {e}", outcome.name),
@@ -596,14 +598,17 @@ fn first_step_image(scenario: &Scenario) -> Option<ImageSource> {
     })
 }
 
-/// The source key plus the id of every image the scenario uses, and how it runs: a pass of one run
-/// does not vouch for `--repeat 3`, nor one in reused containers for fresh ones.
-fn full_key(scenario: &Scenario, source: &Key, images: &HashMap<ImageSource, Available>, options: &Options) -> Key {
+/// How `scenario` runs, as far as what its verdict vouches for.
+fn conditions(scenario: &Scenario, options: &Options) -> Conditions {
+    Conditions { runs: options.repeat.max(1), reuse: scenario.reuse.unwrap_or(options.reuse) }
+}
+
+/// The source key plus the id of every image the scenario uses.
+fn full_key(scenario: &Scenario, source: &Key, images: &HashMap<ImageSource, Available>) -> Key {
     let ids: Vec<(&str, &str)> = images_of(scenario)
         .iter()
         .filter_map(|(source, _)| images.get(source))
         .map(|a| (a.reference.as_str(), a.id.as_str()))
         .collect();
-    let reuse = scenario.reuse.unwrap_or(options.reuse);
-    source.with_images(&ids).with_conditions(options.repeat.max(1), reuse)
+    source.with_images(&ids)
 }
