@@ -279,3 +279,34 @@ fn a_build_is_rebuilt_when_its_base_image_changes() {
         }
     }
 }
+
+/// Found while hunting: an export the receiver refuses (a malformed body, spans with ids of the
+/// wrong length) lost its spans without a word to the scenario, so an error span sent that way
+/// passed `errors = 0`. Spans refused from a scenario's containers now fail it.
+#[test]
+fn spans_the_receiver_refused_fail_their_scenario() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = attrs(&[("service.name", "pay")]);
+    let short_trace = "0123456789abcdef0123456789abcd";
+    p.scenario(
+        "bad-ids",
+        &format!(
+            "{}\n[expect.trace]\nerrors = 0\n",
+            sending_step("send", &format!("send charge {short_trace} $parent 2 '{service}' '[]'"))
+        ),
+    );
+    p.scenario(
+        "malformed",
+        &format!(
+            "{}\n[expect.trace]\nerrors = 0\n",
+            // A resource attribute list that is not a list: the whole request is refused.
+            sending_step("send", "send charge $trace $parent 2 '{\"no\":1}' '[]'")
+        ),
+    );
+    let out = p.clnrm(&["run", "-j", "2"]);
+    out.code(1).stdout_has("2 scenarios: 0 passed, 2 failed");
+    out.stdout_has("the span receiver refused 1 span sent from this scenario's containers");
+    out.stdout_has("the span receiver refused 1 export request sent from this scenario's containers");
+    p.assert_clean();
+}

@@ -25,6 +25,7 @@ use crate::scenario::model::{Command, ImageSource, OutputExpect, Scenario, Servi
 use crate::telemetry::own::OwnSpan;
 use crate::telemetry::session::Session;
 use crate::telemetry::span::{Span, SpanKind};
+use crate::telemetry::store::Closed;
 use crate::telemetry::wiring::STEPS_SERVICE;
 
 /// Lines of output shown with a failure.
@@ -159,7 +160,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
         None => String::new(),
     };
     drop(exits);
-    let spans = telemetry.store.close(&scenario.name);
+    let Closed { spans, refused } = telemetry.store.close(&scenario.name);
     // Step containers are reused only when every command in them ended normally.
     let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
     teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse)).await;
@@ -171,6 +172,15 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
             let failure =
                 Failure { place: format!("service `{}`", exit.service), message: exit.describe(), output: exit_logs };
             (Status::Fail, Some(failure), false)
+        }
+        // Spans its system sent were lost: nothing said about its trace could be trusted.
+        Ok(Ok(())) if refused.any() => {
+            let message = format!(
+                "the span receiver refused {} sent from this scenario's containers, so its trace is incomplete",
+                refused.describe()
+            );
+            let output = format!("first refused: {}", refused.first.unwrap_or_default());
+            (Status::Fail, Some(Failure { place: "spans".into(), message, output }), false)
         }
         Ok(Ok(())) if settled.is_some() => match unmet(&check::check(&spans, expectations, &context)) {
             None => (Status::Pass, None, false),

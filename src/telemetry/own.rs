@@ -228,7 +228,7 @@ mod tests {
         other.end();
         tracing.shutdown();
 
-        let spans = store.close("checkout");
+        let spans = store.close("checkout").spans;
         let names: Vec<&str> = spans.iter().map(|s| &*s.name).collect();
         assert_eq!(names, ["place order", "checkout"]);
         let (step, scenario) = (&spans[0], &spans[1]);

@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +38,10 @@ use super::span::{Span, from_otlp};
 pub trait Sink: Send + Sync + 'static {
     /// `spans` arrived from `peer`.
     fn accept(&self, peer: IpAddr, spans: Vec<Span>);
+    /// An export request from `peer` was refused, whole (`spans` is `None`: its spans are unknown)
+    /// or in part (that many of its spans), for `reason`. Its sender's spans are then incomplete
+    /// (default: ignored).
+    fn refused(&self, _peer: IpAddr, _spans: Option<u64>, _reason: &str) {}
     /// The raw request, for sinks that forward it elsewhere unchanged (default: ignored).
     fn forward(&self, _request: &ExportTraceServiceRequest) {}
 }
@@ -63,7 +67,7 @@ impl Receiver {
         let grpc = TraceServiceServer::new(Grpc { sink: Arc::clone(&sink) }).max_decoding_message_size(MAX_BODY);
         let app = Router::new()
             .route("/v1/traces", post(http_traces))
-            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(DefaultBodyLimit::disable())
             .with_state(sink)
             .merge(tonic::service::Routes::new(grpc).into_axum_router());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -126,6 +130,9 @@ async fn serve(listener: TcpListener, app: Router, stopped: tokio::sync::oneshot
 fn ingest(sink: &dyn Sink, peer: IpAddr, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse {
     sink.forward(&request);
     let (spans, rejected) = from_otlp(request.resource_spans);
+    if let Some(rejected) = &rejected {
+        sink.refused(peer, Some(rejected.count.unsigned_abs()), &rejected.reason);
+    }
     sink.accept(peer, spans);
     ExportTraceServiceResponse {
         partial_success: rejected
@@ -146,18 +153,30 @@ async fn http_traces(
     State(sink): State<Arc<dyn Sink>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let refuse = |status: StatusCode, message: String| {
+        sink.refused(peer.ip(), None, &message);
+        (status, message).into_response()
+    };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let json = content_type.starts_with("application/json");
     if !json && !content_type.starts_with("application/x-protobuf") {
         let message =
             format!("unsupported content type `{content_type}`: send application/x-protobuf or application/json");
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("export request over {} MiB", MAX_BODY >> 20));
+        }
+        // The client went away before its request was whole: it knows it was not delivered.
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("incomplete request: {e}")).into_response(),
+    };
     let request = match decode(json, &body) {
         Ok(request) => request,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("malformed OTLP export request: {e}")).into_response(),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("malformed OTLP export request: {e}")),
     };
     let response = ingest(&*sink, peer.ip(), request);
     if json {

@@ -44,6 +44,10 @@ impl Sink for Tee {
         self.store.accept(peer, spans);
     }
 
+    fn refused(&self, peer: IpAddr, spans: Option<u64>, reason: &str) {
+        self.store.refused(peer, spans, reason);
+    }
+
     fn forward(&self, request: &ExportTraceServiceRequest) {
         self.forwarder.send(request);
     }

@@ -37,7 +37,43 @@ type Name = Arc<str>;
 #[derive(Default)]
 struct Collected {
     spans: Vec<Span>,
+    refused: Refused,
     last_arrival: Option<Instant>,
+}
+
+/// Export requests from a scenario's containers that the receiver refused, whole or in part: the
+/// scenario's trace is missing what they held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Requests refused whole (malformed, too large, of another content type).
+    pub requests: u64,
+    /// Spans refused from requests otherwise kept (ids of the wrong length).
+    pub spans: u64,
+    /// Why the first was refused.
+    pub first: Option<String>,
+}
+
+impl Refused {
+    pub fn any(&self) -> bool {
+        self.requests > 0 || self.spans > 0
+    }
+
+    /// "2 export requests and 3 spans", as a failure says it.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [(self.requests, "export request"), (self.spans, "span")]
+            .into_iter()
+            .filter(|&(n, _)| n > 0)
+            .map(|(n, what)| crate::output::count(n as usize, what))
+            .collect();
+        parts.join(" and ")
+    }
+}
+
+/// What closing a scenario hands over.
+#[derive(Debug, Default)]
+pub struct Closed {
+    pub spans: Vec<Span>,
+    pub refused: Refused,
 }
 
 #[derive(Default)]
@@ -187,9 +223,24 @@ impl Store {
         }
     }
 
-    /// Stops collecting for `scenario` and hands over its spans; later ones from its trace or its
-    /// containers count as late.
-    pub fn close(&self, scenario: &str) -> Vec<Span> {
+    /// Notes a refused export request (or part of one) from `peer`, against the open scenario whose
+    /// container it is.
+    pub fn refused(&self, peer: IpAddr, spans: Option<u64>, reason: &str) {
+        let mut inner = self.inner();
+        let Some(owner) = inner.addresses.get(&peer).cloned() else { return };
+        if let Some(collected) = inner.open.get_mut(&owner) {
+            let refused = &mut collected.refused;
+            match spans {
+                Some(n) => refused.spans += n,
+                None => refused.requests += 1,
+            }
+            refused.first.get_or_insert_with(|| reason.to_string());
+        }
+    }
+
+    /// Stops collecting for `scenario` and hands over its spans and what was refused; later spans
+    /// from its trace or its containers count as late.
+    pub fn close(&self, scenario: &str) -> Closed {
         let mut guard = self.inner();
         let inner = &mut *guard;
         let (traces, addresses) = (&mut inner.closed_traces, &mut inner.closed_addresses);
@@ -207,7 +258,7 @@ impl Store {
             }
             keep
         });
-        inner.open.remove(scenario).map(|c| c.spans).unwrap_or_default()
+        inner.open.remove(scenario).map(|c| Closed { spans: c.spans, refused: c.refused }).unwrap_or_default()
     }
 
     /// What went astray so far; spans still waiting for their address to be claimed count as
@@ -276,6 +327,10 @@ impl Sink for Store {
         self.inner().deliver(peer, spans);
         self.arrived.notify_waiters();
     }
+
+    fn refused(&self, peer: IpAddr, spans: Option<u64>, reason: &str) {
+        Store::refused(self, peer, spans, reason);
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +398,19 @@ mod tests {
     }
 
     #[test]
+    fn refusals_count_against_the_scenario_that_sent_them() {
+        let store = Store::default();
+        store.open("a", [1; 16]);
+        store.claim(PEER_A, "a");
+        store.refused(PEER_A, None, "malformed");
+        store.refused(PEER_A, Some(3), "bad ids");
+        store.refused(STRANGER, None, "not ours");
+        let closed = store.close("a");
+        assert_eq!(closed.refused, Refused { requests: 1, spans: 3, first: Some("malformed".into()) });
+        assert_eq!(closed.refused.describe(), "1 export request and 3 spans");
+    }
+
+    #[test]
     fn spans_from_an_address_wait_until_a_scenario_claims_it() {
         let store = Store::default();
         store.open("a", [1; 16]);
@@ -397,7 +465,7 @@ mod tests {
         store.claim(PEER_A, "a");
         store.accept(PEER_A, vec![span(3, 1, None)]);
         assert!(store.last_arrival("a").is_some());
-        assert_eq!(store.close("a").len(), 1);
+        assert_eq!(store.close("a").spans.len(), 1);
         // Its own trace, a trace it was seen to use, its address: late. Naming it: no evidence.
         store.accept(STRANGER, vec![span(1, 2, None), span(3, 3, None)]);
         store.accept(PEER_A, vec![span(4, 4, Some("a"))]);
