@@ -310,3 +310,20 @@ fn spans_the_receiver_refused_fail_their_scenario() {
     out.stdout_has("the span receiver refused 1 export request sent from this scenario's containers");
     p.assert_clean();
 }
+
+/// Found while hunting: the lanes of scenarios running side by side share the run's network, where
+/// a step of one scenario could reach a server a step of another started (a result that depends on
+/// the other scenario). Containers there now reach only the host.
+#[test]
+fn scenarios_running_side_by_side_cannot_reach_each_other() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("listens", "[[steps]]\nname = \"serve\"\nrun = \"nc -ll -p 9999 -e echo secret & sleep 4\"\n");
+    // Tries every address of its own /24 on the run's network, all at once.
+    p.scenario(
+        "probes",
+        "[[steps]]\nname = \"probe\"\nrun = '''\nsleep 1\nmine=$(ip -4 -o addr show eth0 | sed 's/.* inet \\([0-9.]*\\)\\/.*/\\1/')\nprefix=${mine%.*}\nfor i in $(seq 2 40); do (echo | nc -w 2 $prefix.$i 9999 >> /tmp/heard 2>/dev/null &); done\nsleep 3\nif grep -q secret /tmp/heard; then echo reached another scenario; exit 1; fi\necho alone\n'''\nexpect = { stdout = 'alone' }\n",
+    );
+    p.clnrm(&["run", "-j", "2"]).success().stdout_has("2 scenarios: 2 passed");
+    p.assert_clean();
+}

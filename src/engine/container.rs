@@ -95,6 +95,16 @@ pub async fn address(engine: &Engine, container: &str, network: &str) -> Option<
     networks.get(network)?.ip_address.as_deref()?.parse().ok()
 }
 
+/// Who may talk on a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Its containers talk to each other (a scenario's services and steps).
+    Shared,
+    /// Its containers reach the host (the span receiver on the gateway) but not each other: the
+    /// run's network, where the lanes of scenarios running side by side live.
+    HostOnly,
+}
+
 /// Creates a network labelled for `scenario` (registered for cleanup first); returns its gateway,
 /// the host's address on it.
 pub async fn create_network(
@@ -102,11 +112,19 @@ pub async fn create_network(
     registry: &Registry,
     name: &str,
     scenario: &str,
+    reach: Reach,
 ) -> Result<Option<std::net::IpAddr>, EngineError> {
     registry.add_network(name);
+    let options = match reach {
+        Reach::Shared => None,
+        Reach::HostOnly => {
+            Some(HashMap::from([("com.docker.network.bridge.enable_icc".to_string(), "false".to_string())]))
+        }
+    };
     let request = bollard::models::NetworkCreateRequest {
         name: name.to_string(),
         labels: Some(engine.labels(scenario)),
+        options,
         ..Default::default()
     };
     engine.docker.create_network(request).await.map_err(|e| EngineError::api(format!("create network {name}"), e))?;

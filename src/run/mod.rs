@@ -339,7 +339,8 @@ async fn start_telemetry(
     config: &Config,
     options: &Options,
 ) -> Result<Session, EngineError> {
-    let gateway = container::create_network(engine, registry, network, crate::engine::docker::POOL_SCENARIO).await?;
+    let pool = crate::engine::docker::POOL_SCENARIO;
+    let gateway = container::create_network(engine, registry, network, pool, container::Reach::HostOnly).await?;
     let receiver = |reason: String| EngineError::Receiver { reason };
     let gateway = gateway.ok_or_else(|| receiver(format!("network {network} has no gateway address to listen on")))?;
     Session::start(gateway, config.otel.protocol, &engine.identity.run_id, options.destination.clone())

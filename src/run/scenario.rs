@@ -237,7 +237,10 @@ async fn body(
     let create_network = async {
         match &network {
             Some(name) => {
-                container::create_network(&shared.engine, &shared.registry, name, &scenario.name).await.map(|_| ())
+                let reach = container::Reach::Shared;
+                container::create_network(&shared.engine, &shared.registry, name, &scenario.name, reach)
+                    .await
+                    .map(|_| ())
             }
             None => Ok(()),
         }
