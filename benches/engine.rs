@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 
 use clnrm::config::OtlpProtocol;
 use clnrm::engine::cleanup::{self, Registry};
+use clnrm::engine::container::Reach;
 use clnrm::engine::image::{Available, Obtained};
 use clnrm::engine::pool::{self, Pool};
 use clnrm::engine::{Engine, RunIdentity};
@@ -145,8 +146,9 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
     const SCENARIOS: usize = 20;
     let settings = pool::Settings { lanes: 1, ahead: 1, reuse: false, keep_warm: false, ttl: Duration::from_secs(300) };
     let network = engine.name("net", "bench");
-    let gateway =
-        clnrm::engine::container::create_network(&engine, &registry, &network, "bench").await.expect("network");
+    let gateway = clnrm::engine::container::create_network(&engine, &registry, &network, "bench", Reach::HostOnly)
+        .await
+        .expect("network");
     let session = Session::start(gateway.expect("gateway"), OtlpProtocol::HttpProtobuf, &engine.identity.run_id, None)
         .await
         .expect("receiver");

@@ -35,7 +35,7 @@ fn a_warm_lane_is_handed_out_at_once_and_idle_lanes_expire() {
         let registry = Registry::default();
         let settings = Settings { lanes: 1, ahead: 1, reuse: false, keep_warm: true, ttl: Duration::from_secs(2) };
         let network = engine.name("net", "test");
-        container::create_network(&engine, &registry, &network, "test").await.unwrap();
+        container::create_network(&engine, &registry, &network, "test", container::Reach::HostOnly).await.unwrap();
         let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string()], network);
         wait_until("a warm lane", || pool.ready() == 1).await;
 
