@@ -327,3 +327,59 @@ fn scenarios_running_side_by_side_cannot_reach_each_other() {
     p.clnrm(&["run", "-j", "2"]).success().stdout_has("2 scenarios: 2 passed");
     p.assert_clean();
 }
+
+/// Attempts that already failed before these fixes, kept failing: a step that prints what a span
+/// would say instead of emitting it.
+#[test]
+fn an_echoed_span_name_is_not_a_span() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario(
+        "echo",
+        "[[steps]]\nname = \"pay\"\nrun = [\"echo\", \"span[name=charge status=ok] charge ok\"]\n\n[[expect.span]]\nselect = 'span[name=\"charge\"]'\n",
+    );
+    p.clnrm(&["run"]).code(1).stdout_has("count: expected at least 1 span, found none");
+    p.assert_clean();
+}
+
+/// Kept failing: the span a scenario waits for, emitted by another scenario (beside it, or before
+/// it and still emitting while its containers go).
+#[test]
+fn a_span_emitted_by_another_scenario_does_not_count() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = attrs(&[("service.name", "pay")]);
+    p.scenario(
+        "a-emits",
+        &sending_step(
+            "pay",
+            &format!("for i in 1 2 3 4 5 6 7 8; do send charge $trace $parent 0 '{service}' '[]'; sleep 0.25; done"),
+        ),
+    );
+    p.scenario(
+        "b-ticker",
+        "[services.ticker]\nimage = \"clnrm-demo:local\"\ncommand = \"while :; do demo-app emit --spans 5 --name charge; done\"\n\n[[steps]]\nname = \"nothing\"\nrun = [\"true\"]\n",
+    );
+    p.scenario(
+        "c-expects",
+        "[[steps]]\nname = \"pay\"\nrun = [\"sleep\", \"2\"]\n\n[[expect.span]]\nselect = 'span[name=\"charge\"]'\n",
+    );
+    let out = p.clnrm(&["run", "-j", "2", "--report", "json=r.json"]);
+    out.code(1);
+    let report: serde_json::Value = serde_json::from_str(&p.read("r.json")).unwrap();
+    assert_eq!(status_in(&report, "a-emits"), "pass");
+    assert_eq!(status_in(&report, "b-ticker"), "pass");
+    assert_eq!(status_in(&report, "c-expects"), "fail");
+    p.assert_clean();
+}
+
+/// Kept failing: a passing scenario with no baseline to compare with, in CI.
+#[test]
+fn ci_without_a_baseline_fails() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario("fine", "[[steps]]\nname = \"s\"\nrun = [\"true\"]\n");
+    p.clnrm_env(&["run"], &[("CI", "true")]).code(1).stdout_has("baselines/fine.toml does not exist");
+    p.clnrm_env(&["run"], &[("CI", "true")]).code(1).stdout_lacks("CACHED");
+    p.assert_clean();
+}
