@@ -383,3 +383,17 @@ fn ci_without_a_baseline_fails() {
     p.clnrm_env(&["run"], &[("CI", "true")]).code(1).stdout_lacks("CACHED");
     p.assert_clean();
 }
+
+/// Found while hunting: clnrm's own step spans were selected like the system's, so a step named
+/// `charge` satisfied `select = 'span[name="charge"]'` with the system emitting nothing.
+#[test]
+fn a_step_named_like_the_expected_span_does_not_satisfy_it() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario(
+        "named-like-it",
+        "[[steps]]\nname = \"charge\"\nrun = [\"true\"]\n\n[[expect.span]]\nselect = 'span[name=\"charge\"]'\ncount = 1\n",
+    );
+    p.clnrm(&["run"]).code(1).stdout_has("only clnrm's own spans match");
+    p.assert_clean();
+}

@@ -142,7 +142,7 @@ enum Problem<'e> {
 }
 
 fn evaluate<'e>(index: &TraceIndex, expectation: &'e SpanExpectation) -> Verdict<'e> {
-    let selected = index.select_positions(&expectation.select.compounds);
+    let selected = index.select_subjects(&expectation.select.compounds);
     let count = expectation.count.unwrap_or(AT_LEAST_ONE);
     if selected.is_empty() && !count.contains(&0) {
         return Verdict { selected, problems: vec![Problem::NoneSelected(count)] };
@@ -211,6 +211,15 @@ impl Verdict<'_> {
             match problem {
                 Problem::NoneSelected(count) => {
                     let _ = writeln!(out, "count: expected {}, found none", span_count(count));
+                    let own = index.select_positions(&selector.compounds);
+                    if !own.is_empty() {
+                        let _ = writeln!(
+                            out,
+                            "only clnrm's own spans match, which are not the system under test's: {}; to select \
+                             them, add service.name=\"clnrm\" to the selector",
+                            own.iter().map(|&p| format!("`{}`", index.spans()[p].name)).collect::<Vec<_>>().join(", ")
+                        );
+                    }
                     out.push_str(explanation.as_ref().map_or("", |e| e.text.as_str()));
                 }
                 Problem::Count(count) => {
@@ -403,7 +412,7 @@ pub(super) mod tests {
         let mut under_step = expect("span[name=\"place order\"] span[kind=\"server\"]");
         under_step.count = Some(Bounds { min: Some(1), max: Some(1) });
         under_step.attrs = vec![("http.response.status_code".into(), Value::Float(200.0))];
-        let mut step = expect("span[name=\"place order\"]");
+        let mut step = expect("span[name=\"place order\" service.name=\"clnrm\"]");
         step.parent = Some(selector("span[name=\"checkout\"]"));
         let expectations = Expectations { spans: vec![e, under_step, step], trace: None };
         assert_eq!(failures(&shop(), &expectations), []);
@@ -572,6 +581,24 @@ events: expected \"exception\", \"retry\", fails on 3 of 3 spans:
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn clnrms_own_spans_do_not_satisfy_an_expectation_unless_asked_for() {
+        let trace = [span(1, 0, "pay", "clnrm", 0, 20).build(), span(2, 1, "charge", "clnrm", 1, 19).build()];
+        let text = message(&trace, expect("span[name=\"charge\"]"));
+        assert!(text.contains("count: expected at least 1 span, found none\n"), "{text}");
+        assert!(
+            text.contains("only clnrm's own spans match, which are not the system under test's: `charge`"),
+            "{text}"
+        );
+        let asked = Expectations { spans: vec![expect("span[name=\"charge\" service.name=\"clnrm\"]")], trace: None };
+        assert!(failures(&trace, &asked).is_empty());
+        // As ancestors in a chain they serve as before.
+        let mut app = trace.to_vec();
+        app.push(span(3, 2, "POST /pay", "shop", 2, 3).build());
+        let below = Expectations { spans: vec![expect("span[name=\"charge\"] span")], trace: None };
+        assert!(failures(&app, &below).is_empty());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use crate::expect::selector::{Compound, Condition, Pseudo, Selector, Test, Value};
+use crate::telemetry::own::SERVICE_NAME;
 use crate::telemetry::span::{AttrValue, Span, SpanId, TraceId};
 
 /// The spans of one trace, indexed for selection. Spans are referred to by their *position*: the
@@ -162,16 +163,35 @@ impl<'a> TraceIndex<'a> {
         self.depths = depths;
     }
 
-    /// Positions selected by a chain of compounds, in start-time order. An empty chain selects
-    /// nothing.
+    /// Positions selected by a chain of compounds, in start-time order, clnrm's own spans included.
+    /// An empty chain selects nothing.
     pub(super) fn select_positions(&self, compounds: &[Compound]) -> Vec<usize> {
+        self.select_among(compounds, true)
+    }
+
+    /// The spans a `[[expect.span]]` is about, selected by a chain of compounds: those of the system
+    /// under test. clnrm's own spans (a step named `charge` for a selector meant for the system's
+    /// `charge`) would let it hold with the system doing nothing; they serve only as ancestors in
+    /// the chain, and as subjects when the last compound asks for them by `service.name="clnrm"`.
+    pub(super) fn select_subjects(&self, compounds: &[Compound]) -> Vec<usize> {
+        let asks_for_own = compounds.last().is_some_and(|last| {
+            last.conditions
+                .iter()
+                .any(|c| &*c.key == "service.name" && matches!(&c.test, Test::Eq(Value::Str(s)) if s == SERVICE_NAME))
+        });
+        self.select_among(compounds, asks_for_own)
+    }
+
+    fn select_among(&self, compounds: &[Compound], own_subjects: bool) -> Vec<usize> {
         let mut scratch = String::new();
         let mut selected = Vec::new();
         for (i, compound) in compounds.iter().enumerate() {
             let checks = Check::compile(compound);
             let below = (i > 0).then(|| self.below(&selected));
+            let subject = i + 1 == compounds.len();
             let matches = |p: usize| {
                 below.as_ref().is_none_or(|below| below[p])
+                    && (own_subjects || !subject || !self.spans[p].is_own())
                     && checks.iter().all(|c| c.holds(self.spans[p], &mut scratch))
             };
             selected = match exact_name(compound) {
