@@ -57,23 +57,20 @@ impl Project {
     /// Runs clnrm with only the given environment (plus PATH and HOME): nothing from the test
     /// runner (`CI`, `CLNRM_*`, `OTEL_*`, `TRACEPARENT`) leaks in.
     pub fn clnrm_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_clnrm"))
+        Output::of(self.command(args).envs(env.iter().copied()).output().expect("run clnrm"))
+    }
+
+    /// The clnrm binary with `args`, in this project, with only PATH, HOME and DOCKER_HOST set.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clnrm"));
+        command
             .args(args)
             .current_dir(self.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
-            .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
-            .envs(env.iter().copied())
-            .output()
-            .expect("run clnrm");
-        let output = Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(!output.stderr.contains("panicked"), "clnrm panicked:\n{}", output.stderr);
-        output
+            .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)));
+        command
     }
 
     /// Runs clnrm on a pseudo-terminal (script(1) gives it one) with the scrubbed environment of
@@ -109,17 +106,7 @@ impl Project {
 impl Project {
     /// Starts clnrm in the background with a scrubbed environment (see [`Project::clnrm_env`]).
     pub fn spawn(&self, args: &[&str]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_clnrm"))
-            .args(args)
-            .current_dir(self.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn clnrm")
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn clnrm")
     }
 
     /// Names of this project's running containers whose name contains `part`.
@@ -132,14 +119,7 @@ impl Project {
 
 /// Waits for a clnrm started with [`Project::spawn`] to exit.
 pub fn finish(child: Child) -> Output {
-    let out = child.wait_with_output().unwrap();
-    let output = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!output.stderr.contains("panicked"), "clnrm panicked:\n{}", output.stderr);
-    output
+    Output::of(child.wait_with_output().unwrap())
 }
 
 /// Sends signal `name` (`INT`, `TERM`, …) to a clnrm started with [`Project::spawn`].
@@ -148,6 +128,17 @@ pub fn signal(child: &Child, name: &str) {
 }
 
 impl Output {
+    /// What a finished clnrm printed and its exit code; failing the test if it panicked.
+    fn of(out: std::process::Output) -> Output {
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(!output.stderr.contains("panicked"), "clnrm panicked:\n{}", output.stderr);
+        output
+    }
+
     pub fn code(&self, expected: i32) -> &Self {
         assert_eq!(self.code, expected, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
         self
