@@ -151,3 +151,24 @@ fn a_program_exporting_as_clnrm_is_still_counted_and_checked() {
     out.stdout_has("expected 0 spans with status error, found 1").stdout_has("evil.example.com");
     p.assert_clean();
 }
+
+/// Found by the property tests: normalization wrote bytes as hex text only at the top of an
+/// attribute, not inside an array, so a baseline read back differed from the run it recorded, and
+/// every later run of unchanged behaviour was a regression (exit 4) on that attribute.
+#[test]
+fn bytes_inside_an_array_attribute_match_their_recorded_baseline() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = attrs(&[("service.name", "upload")]);
+    let raw = r#"[{"key":"raw","value":{"arrayValue":{"values":[{"bytesValue":"3q0="},{"stringValue":"x"}]}}}]"#;
+    let step = sending_step("upload", &format!("send 'PUT /blob' $trace $parent 1 '{service}' '{raw}'"));
+    p.scenario("bytes", &format!("{step}\n[[expect.span]]\nselect = 'span[name=\"PUT /blob\"]'\n"));
+    p.clnrm(&["run", "--update-baselines"]).success().stdout_has("recorded baselines/bytes.toml");
+    assert!(
+        p.read("baselines/bytes.toml").contains("\"raw\" = [\"dead\", \"x\"]"),
+        "{}",
+        p.read("baselines/bytes.toml")
+    );
+    p.clnrm(&["run", "--force"]).success().stdout_has("1 passed");
+    p.assert_clean();
+}
