@@ -368,3 +368,18 @@ order = [['span[name="a"]', 'spam[name="b"]']]
             "\n14 | order = [['span[name=\"a\"]', 'spam[name=\"b\"]']]\n   |                              ^^^^ here\n",
         );
 }
+
+/// Found by the selector fuzz target: a bare value made of a character that is whitespace to
+/// Unicode but not to selectors (a no-break space, a form feed) was trimmed away from the error,
+/// which then named and pointed at nothing: "`` must be quoted".
+#[test]
+fn a_bare_no_break_space_is_named_in_the_selector_error() {
+    let p = Project::init();
+    p.scenario("nbsp", "[[steps]]\nname = \"a\"\nrun = [\"true\"]\n\n[[expect.span]]\nselect = 'span[name=\u{a0}]'\n");
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stderr_has(
+            "`select` in [[expect.span]] #1: `\u{a0}` must be quoted: only numbers, `true` and `false` can be bare",
+        )
+        .stderr_lacks("``");
+}
