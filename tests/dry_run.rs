@@ -383,3 +383,18 @@ fn a_bare_no_break_space_is_named_in_the_selector_error() {
         )
         .stderr_lacks("``");
 }
+
+/// Found by the template fuzz target: a lone carriage return in a template (an old Mac line end,
+/// a stray byte) made the map from rendered lines to template lines count more lines than the file
+/// has, and placing an error on a later line panicked. The panic, in a loading thread, was
+/// swallowed: the file vanished and dry-run passed (exit 0, "0 files").
+#[test]
+fn a_lone_carriage_return_in_a_template_is_reported_not_lost() {
+    let p = Project::init();
+    p.write("scenarios/cr.clnrm.toml", "{# stray\r #}\n[scenario]\nnmae = \"x\"");
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stdout_has("INVALID scenarios/cr.clnrm.toml")
+        .stderr_has("error[unknown-key]: unknown key `nmae` in [scenario]")
+        .stderr_has("--> scenarios/cr.clnrm.toml:3:1");
+}

@@ -106,7 +106,12 @@ impl<'p> Loader<'p> {
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            // A worker's panic is the process's: swallowed, its files would vanish from the results
+            // and the rest would pass for every file there is.
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
         });
         results.sort_by_key(|(i, _)| *i);
         let mut loaded: Vec<Loaded> = results.into_iter().map(|(_, l)| l).collect();
