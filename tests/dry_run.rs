@@ -398,3 +398,16 @@ fn a_lone_carriage_return_in_a_template_is_reported_not_lost() {
         .stderr_has("error[unknown-key]: unknown key `nmae` in [scenario]")
         .stderr_has("--> scenarios/cr.clnrm.toml:3:1");
 }
+
+/// Found by a crafted input next to the fuzz targets (their inputs are shorter): an error past
+/// column 65535 of a line panicked while drawing its caret (a format width may not exceed 65535)
+/// instead of being reported.
+#[test]
+fn an_error_far_along_a_long_line_is_reported() {
+    let p = Project::init();
+    p.write("scenarios/long.clnrm.toml", format!("[scenario]\n{} = [1\n", "a".repeat(70_000)));
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stderr_has("error[toml-syntax]: invalid TOML")
+        .stderr_has("--> scenarios/long.clnrm.toml:2:");
+}
