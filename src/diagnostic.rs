@@ -218,9 +218,11 @@ fn render_snippet(out: &mut String, file: &str, loc: &Location, label: Option<&s
         .map(display_width)
         .sum::<usize>()
         .max(1);
+    // Padding is written out rather than as a format width, which may not exceed 65535.
+    let pad = " ".repeat(before);
     let carets = "^".repeat(under);
     let label = label.map(|l| format!(" {l}")).unwrap_or_default();
-    let _ = writeln!(out, "{:width$} {GUTTER}|{GUTTER:#} {:before$}{style}{carets}{label}{style:#}", "", "");
+    let _ = writeln!(out, "{:width$} {GUTTER}|{GUTTER:#} {pad}{style}{carets}{label}{style:#}", "");
 }
 
 fn display_width(c: char) -> usize {
@@ -300,6 +302,15 @@ mod tests {
         assert_eq!(loc.line_text, "näme = \"x\"");
         let end = src.locate(src.text.len()..src.text.len());
         assert_eq!((end.line, end.column), (3, 5));
+    }
+
+    #[test]
+    fn renders_a_caret_beyond_column_65535() {
+        let src = SourceFile::new("f.toml", format!("{} = [1", "a".repeat(70_000)));
+        let text = Diagnostic::error("toml-syntax", "invalid TOML").at(&src, 70_004..70_005).render();
+        let plain = strip(&text);
+        let carets = plain.lines().last().unwrap();
+        assert_eq!(carets.trim_end_matches('^').len(), "  | ".len() + 70_004, "{:?}", &carets[..10]);
     }
 
     #[test]

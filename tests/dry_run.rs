@@ -368,3 +368,46 @@ order = [['span[name="a"]', 'spam[name="b"]']]
             "\n14 | order = [['span[name=\"a\"]', 'spam[name=\"b\"]']]\n   |                              ^^^^ here\n",
         );
 }
+
+/// Found by the selector fuzz target: a bare value made of a character that is whitespace to
+/// Unicode but not to selectors (a no-break space, a form feed) was trimmed away from the error,
+/// which then named and pointed at nothing: "`` must be quoted".
+#[test]
+fn a_bare_no_break_space_is_named_in_the_selector_error() {
+    let p = Project::init();
+    p.scenario("nbsp", "[[steps]]\nname = \"a\"\nrun = [\"true\"]\n\n[[expect.span]]\nselect = 'span[name=\u{a0}]'\n");
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stderr_has(
+            "`select` in [[expect.span]] #1: `\u{a0}` must be quoted: only numbers, `true` and `false` can be bare",
+        )
+        .stderr_lacks("``");
+}
+
+/// Found by the template fuzz target: a lone carriage return in a template (an old Mac line end,
+/// a stray byte) made the map from rendered lines to template lines count more lines than the file
+/// has, and placing an error on a later line panicked. The panic, in a loading thread, was
+/// swallowed: the file vanished and dry-run passed (exit 0, "0 files").
+#[test]
+fn a_lone_carriage_return_in_a_template_is_reported_not_lost() {
+    let p = Project::init();
+    p.write("scenarios/cr.clnrm.toml", "{# stray\r #}\n[scenario]\nnmae = \"x\"");
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stdout_has("INVALID scenarios/cr.clnrm.toml")
+        .stderr_has("error[unknown-key]: unknown key `nmae` in [scenario]")
+        .stderr_has("--> scenarios/cr.clnrm.toml:3:1");
+}
+
+/// Found by a crafted input next to the fuzz targets (their inputs are shorter): an error past
+/// column 65535 of a line panicked while drawing its caret (a format width may not exceed 65535)
+/// instead of being reported.
+#[test]
+fn an_error_far_along_a_long_line_is_reported() {
+    let p = Project::init();
+    p.write("scenarios/long.clnrm.toml", format!("[scenario]\n{} = [1\n", "a".repeat(70_000)));
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stderr_has("error[toml-syntax]: invalid TOML")
+        .stderr_has("--> scenarios/long.clnrm.toml:2:");
+}

@@ -397,3 +397,24 @@ fn a_step_named_like_the_expected_span_does_not_satisfy_it() {
     p.clnrm(&["run"]).code(1).stdout_has("only clnrm's own spans match");
     p.assert_clean();
 }
+
+/// Found by the property tests: normalization wrote bytes as hex text only at the top of an
+/// attribute, not inside an array, so a baseline read back differed from the run it recorded, and
+/// every later run of unchanged behaviour was a regression (exit 4) on that attribute.
+#[test]
+fn bytes_inside_an_array_attribute_match_their_recorded_baseline() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = attrs(&[("service.name", "upload")]);
+    let raw = r#"[{"key":"raw","value":{"arrayValue":{"values":[{"bytesValue":"3q0="},{"stringValue":"x"}]}}}]"#;
+    let step = sending_step("upload", &format!("send 'PUT /blob' $trace $parent 1 '{service}' '{raw}'"));
+    p.scenario("bytes", &format!("{step}\n[[expect.span]]\nselect = 'span[name=\"PUT /blob\"]'\n"));
+    p.clnrm(&["run", "--update-baselines"]).success().stdout_has("recorded baselines/bytes.toml");
+    assert!(
+        p.read("baselines/bytes.toml").contains("\"raw\" = [\"dead\", \"x\"]"),
+        "{}",
+        p.read("baselines/bytes.toml")
+    );
+    p.clnrm(&["run", "--force"]).success().stdout_has("1 passed");
+    p.assert_clean();
+}

@@ -185,3 +185,19 @@ count = { min = 1 }
     assert_eq!(json["summary"]["spans_unroutable"], 0);
     p.assert_clean();
 }
+
+/// Found by the selector fuzz target and the property tests: a selector in a failure message was
+/// not the text of what was checked. A backslash before a tab written as itself was printed as
+/// `\\t`, which reads back as a backslash and the letter t; a bound of -0.0 was printed as `-0`,
+/// which reads back as 0 and then prints as `0`.
+#[test]
+fn a_failing_selector_is_shown_as_it_reads_back() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario(
+        "printed",
+        "[[steps]]\nname = \"says ok\"\nrun = [\"echo\", \"ok\"]\n\n[[expect.span]]\nselect = 'span[name=\"a\\\tb\" process.exit.code<-0.0]'\n",
+    );
+    p.clnrm(&["run"]).code(1).stdout_has("select: span[name=\"a\\\\\\tb\" process.exit.code<0]\n");
+    p.assert_clean();
+}

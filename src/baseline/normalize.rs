@@ -290,12 +290,7 @@ fn redacted_attributes(span: &Span, ignore_attrs: &[String]) -> Attrs {
         .iter()
         .map(|(key, value)| {
             let hidden = VOLATILE.contains(&&**key) || ignore_attrs.iter().any(|i| **i == **key);
-            let value = match value {
-                _ if hidden => AttrValue::Str(REDACTED.into()),
-                // Bytes are kept as their hex text, which is how the file holds them.
-                AttrValue::Bytes(_) => AttrValue::Str(value.text().into()),
-                _ => value.clone(),
-            };
+            let value = if hidden { AttrValue::Str(REDACTED.into()) } else { stored(value) };
             (Key::clone(key), value)
         })
         .collect()
@@ -313,6 +308,16 @@ fn stored_service(span: &Span) -> &str {
 
 /// The service a baseline gives a span of the system under test that calls itself `clnrm`.
 pub const IMPOSTOR_SERVICE: &str = "clnrm (not clnrm's own)";
+
+/// The value as the file holds it: bytes as their hex text, inside arrays too, so that a baseline
+/// read back equals the one written.
+fn stored(value: &AttrValue) -> AttrValue {
+    match value {
+        AttrValue::Bytes(_) => AttrValue::Str(value.text().into()),
+        AttrValue::Array(items) => AttrValue::Array(items.iter().map(stored).collect()),
+        _ => value.clone(),
+    }
+}
 
 /// What siblings are ordered by, before their attributes and start.
 struct SortKey<'a> {
@@ -504,6 +509,21 @@ mod tests {
         let attrs = &baseline.spans[0].attrs;
         assert_eq!(attrs["order.id"], AttrValue::Str(REDACTED.into()));
         assert_eq!(attrs["kept"], AttrValue::Str("yes".into()));
+    }
+
+    #[test]
+    fn bytes_are_kept_as_hex_text_inside_arrays_too() {
+        let bytes = || AttrValue::Bytes(Box::new([0xde, 0xad]));
+        let spans = vec![
+            span(1, 0, "root", "shop", 0, 1)
+                .attr("raw", bytes())
+                .attr("list", AttrValue::Array(Box::new([bytes(), AttrValue::Array(Box::new([bytes()]))])))
+                .build(),
+        ];
+        let attrs = &normalize("s", &[&spans], &[]).spans[0].attrs;
+        let hex = || AttrValue::Str("dead".into());
+        assert_eq!(attrs["raw"], hex());
+        assert_eq!(attrs["list"], AttrValue::Array(Box::new([hex(), AttrValue::Array(Box::new([hex()]))])));
     }
 
     #[test]

@@ -295,12 +295,18 @@ impl fmt::Display for Condition {
             Test::Matches(regex) => write!(f, "{key}=~{}", quoted(regex.as_str())),
             Test::NotMatches(regex) => write!(f, "{key}!~{}", quoted(regex.as_str())),
             Test::Contains(text) => write!(f, "{key} contains {}", quoted(text)),
-            Test::Lt(number) => write!(f, "{key}<{number}"),
-            Test::Le(number) => write!(f, "{key}<={number}"),
-            Test::Gt(number) => write!(f, "{key}>{number}"),
-            Test::Ge(number) => write!(f, "{key}>={number}"),
+            Test::Lt(number) => write!(f, "{key}<{}", bound(*number)),
+            Test::Le(number) => write!(f, "{key}<={}", bound(*number)),
+            Test::Gt(number) => write!(f, "{key}>{}", bound(*number)),
+            Test::Ge(number) => write!(f, "{key}>={}", bound(*number)),
         }
     }
+}
+
+/// A comparison's bound as written: -0 as 0, which is what `-0` reads back as (an integer), so
+/// that printing a selector twice gives the same text.
+fn bound(number: f64) -> f64 {
+    number + 0.0
 }
 
 /// Literal syntax; floats always show a decimal point so they re-parse as floats.
@@ -666,7 +672,13 @@ impl<'a> Parser<'a> {
     fn unquoted(&self, start: usize, token: &str, key: &str, op: Op) -> SelectorError {
         let rest = &self.input[start..];
         let phrase = rest[..rest.find([']', ',']).unwrap_or(rest.len())].trim_end();
-        let phrase = if phrase.contains(['=', '<', '>', '!', '~', '"', '\'']) { token } else { phrase };
+        // Trimming can eat into the word itself when it is whitespace to Unicode but not to
+        // selectors (a form feed), which would leave the error pointing at nothing.
+        let phrase = if phrase.len() < token.len() || phrase.contains(['=', '<', '>', '!', '~', '"', '\'']) {
+            token
+        } else {
+            phrase
+        };
         error(
             start..start + phrase.len(),
             format!("`{phrase}` must be quoted: only numbers, `true` and `false` can be bare"),
@@ -1032,7 +1044,9 @@ fn key_text(key: &str) -> String {
 }
 
 /// `text` as a double-quoted string literal. A backslash is doubled only
-/// where it would otherwise start an escape, so regexes stay readable.
+/// where it would otherwise start an escape, so regexes stay readable: before
+/// the end, before what is written escaped (`"`, `\`, a newline, a tab), and
+/// before a character that makes an escape with it (`'`, `n`, `t`).
 fn quoted(text: &str) -> String {
     let mut out = String::from("\"");
     let mut chars = text.chars().peekable();
@@ -1041,7 +1055,7 @@ fn quoted(text: &str) -> String {
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
-            '\\' if matches!(chars.peek(), None | Some('"' | '\'' | '\\' | 'n' | 't')) => {
+            '\\' if matches!(chars.peek(), None | Some('"' | '\'' | '\\' | 'n' | 't' | '\n' | '\t')) => {
                 out.push_str("\\\\");
             }
             c => out.push(c),
@@ -1341,11 +1355,25 @@ mod tests {
             "span[\"odd key\"=1 \"contains\" x contains \"y\"]",
             r#"span[a="q\"q" b='\\' c="\\\\" d="\n\t" e="\x"]"#,
             "span[\"é\"=\"ü\"]:last span span:nth_child(10)",
+            "span[a<-0.0 b<=-0.0 c>-0.0 d>=-0.0]",
+            // A backslash before a tab or newline written as themselves, then escaped.
+            "span[a=\"x\\\tq\" b=\"\\\n\" c=\"\\\t\"]",
         ];
         for input in examples {
             let selector = ok(input);
             let text = selector.to_string();
             assert_eq!(ok(&text), selector, "{input} -> {text}");
+            assert_eq!(ok(&text).to_string(), text, "{input} -> {text} is not canonical");
+        }
+    }
+
+    #[test]
+    fn an_unquoted_word_of_unicode_whitespace_is_pointed_at() {
+        // A form feed or a vertical tab is no separator in selectors, but `trim` removes it.
+        for input in ["span[a=\u{c}]", "span[name=\t\u{b}\t,\t\"x\"]"] {
+            let e = err(input);
+            assert!(!e.span.is_empty(), "{input:?}: {e:?}");
+            assert!(e.message.ends_with("must be quoted: only numbers, `true` and `false` can be bare"), "{e:?}");
         }
     }
 

@@ -106,7 +106,12 @@ impl<'p> Loader<'p> {
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            // A worker's panic is the process's: swallowed, its files would vanish from the results
+            // and the rest would pass for every file there is.
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
         });
         results.sort_by_key(|(i, _)| *i);
         let mut loaded: Vec<Loaded> = results.into_iter().map(|(_, l)| l).collect();
@@ -129,6 +134,18 @@ impl<'p> Loader<'p> {
     }
 
     fn load(&self, renderer: &mut Renderer, path: &Path) -> Loaded {
+        self.load_source(renderer, path, self.read_source(path))
+    }
+
+    /// Loads one scenario from its bytes, as if they had been read from the file at `path`: all
+    /// that [`Loader::load_all`] does to a file but reading it from disk and comparing names with
+    /// other files. It lets the fuzz targets drive the real loading code in memory.
+    pub fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Loaded {
+        let source = decode(self.project.display(path), bytes);
+        self.load_source(&mut self.templates.renderer(), path, source)
+    }
+
+    fn load_source(&self, renderer: &mut Renderer, path: &Path, source: Result<SourceFile, Vec<Diagnostic>>) -> Loaded {
         let display = self.project.display(path);
         let mut loaded = Loaded {
             path: path.to_path_buf(),
@@ -141,14 +158,18 @@ impl<'p> Loader<'p> {
             scenario_key: None,
             baseline: None,
         };
-        if let Err(diagnostics) = self.load_into(renderer, &mut loaded) {
+        if let Err(diagnostics) = source.and_then(|source| self.load_into(renderer, &mut loaded, source)) {
             loaded.diagnostics = diagnostics;
         }
         loaded
     }
 
-    fn load_into(&self, renderer: &mut Renderer, loaded: &mut Loaded) -> Result<(), Vec<Diagnostic>> {
-        let source = self.read_source(&loaded.path)?;
+    fn load_into(
+        &self,
+        renderer: &mut Renderer,
+        loaded: &mut Loaded,
+        source: SourceFile,
+    ) -> Result<(), Vec<Diagnostic>> {
         if source.text.trim().is_empty() {
             let help = format!("a scenario needs at least one step, e.g.\n{EXAMPLE_STEP}");
             return Err(vec![
@@ -215,17 +236,22 @@ impl<'p> Loader<'p> {
         let display = self.project.display(path);
         let bytes = std::fs::read(path)
             .map_err(|err| vec![Diagnostic::error("io", format!("cannot read the file: {err}")).in_file(&display)])?;
-        match String::from_utf8(bytes) {
-            Ok(text) => Ok(SourceFile::new(display, text)),
-            Err(err) => {
-                let at = err.utf8_error().valid_up_to();
-                let lossy = SourceFile::new(display, String::from_utf8_lossy(err.as_bytes()).into_owned());
-                let d = Diagnostic::error("not-utf8", format!("the file is not valid UTF-8 (byte {at} is not)"))
-                    .at(&lossy, at..at + 1)
-                    .label("invalid byte")
-                    .help("save the file as UTF-8");
-                Err(vec![d])
-            }
+        decode(display, bytes)
+    }
+}
+
+/// A file's bytes as UTF-8 text; anything else is a diagnostic pointing at the first bad byte.
+fn decode(display: String, bytes: Vec<u8>) -> Result<SourceFile, Vec<Diagnostic>> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(display, text)),
+        Err(err) => {
+            let at = err.utf8_error().valid_up_to();
+            let lossy = SourceFile::new(display, String::from_utf8_lossy(err.as_bytes()).into_owned());
+            let d = Diagnostic::error("not-utf8", format!("the file is not valid UTF-8 (byte {at} is not)"))
+                .at(&lossy, at..at + 1)
+                .label("invalid byte")
+                .help("save the file as UTF-8");
+            Err(vec![d])
         }
     }
 }

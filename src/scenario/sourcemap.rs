@@ -34,7 +34,7 @@ pub struct SourceMap<'a> {
 impl<'a> SourceMap<'a> {
     pub fn new(source: &'a SourceFile, rendered: &str) -> Self {
         let rendered = SourceFile::new(format!("{} (rendered)", source.name), rendered);
-        let diff = TextDiff::from_lines(source.text.as_str(), rendered.text.as_str());
+        let diff = TextDiff::from_slices(&lines(&source.text), &lines(&rendered.text));
         let mut origins = vec![Origin::Generated(0); rendered.line_count()];
         let mut pending_delete: Option<(usize, usize)> = None;
         let hunks = Hunks { source, rendered: &rendered };
@@ -111,6 +111,13 @@ impl<'a> SourceMap<'a> {
             _ => trim_span(&self.source.text, line),
         }
     }
+}
+
+/// The lines of `text` as [`SourceFile`] counts them, ended by `\n` only: the diff's own line
+/// splitting also ends a line at a lone `\r`, which would shift every later line index off the
+/// file's (and past its end).
+fn lines(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n').collect()
 }
 
 fn set(origins: &mut [Origin], index: usize, origin: Origin) {
@@ -242,6 +249,16 @@ mod tests {
         let d = SourceMap::new(&source, rendered).place(Diagnostic::error("t", "m"), at..at + 4);
         let loc = d.location.unwrap();
         assert_eq!((loc.line, loc.column), (3, 1));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_no_line() {
+        // The diff once split lines at a lone `\r` too, so line indexes ran past the template's.
+        let d = place("\r{# a #}\u{0}", "\r\u{0}", "\u{0}");
+        assert_eq!(d.location.unwrap().line, 1);
+        let d = place("a = 1\r{{ x }}\nimgae = 2\n", "a = 1\r3\nimgae = 2\n", "imgae");
+        let loc = d.location.unwrap();
+        assert_eq!((loc.line, loc.column), (2, 1));
     }
 
     #[test]
