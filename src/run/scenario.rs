@@ -25,7 +25,7 @@ use crate::scenario::model::{Command, ImageSource, OutputExpect, Scenario, Servi
 use crate::telemetry::own::OwnSpan;
 use crate::telemetry::session::Session;
 use crate::telemetry::span::{Span, SpanKind};
-use crate::telemetry::store::Closed;
+use crate::telemetry::store::{Closed, Settled};
 use crate::telemetry::wiring::STEPS_SERVICE;
 
 /// Lines of output shown with a failure.
@@ -165,7 +165,14 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
     teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse)).await;
     // Checked spans can show expectations that held only because they could not fail.
-    let warnings = if settled.is_some() { check::vacuous(&spans, expectations) } else { Vec::new() };
+    let mut warnings = if settled.is_some() { check::vacuous(&spans, expectations) } else { Vec::new() };
+    if let Some((Settled::Capped, waited)) = settled {
+        warnings.push(format!(
+            "spans kept arriving for all of [otel] settle_cap ({}): the trace was checked while it still grew, and \
+             spans after that were not counted",
+            crate::duration::display(waited)
+        ));
+    }
     let (status, failure, infrastructure) = match result {
         // A service that stopped is the cause of whatever else went wrong.
         _ if let Some(exit) = &exit => {
