@@ -216,11 +216,11 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
     let mut ordered: Vec<(usize, String)> = Vec::with_capacity(index.len());
     let mut stack: Vec<(usize, String)> = Vec::new();
     sort(&mut roots);
-    push_siblings(&index, &roots, "", &mut stack);
+    push_siblings(&index, &roots, None, &mut stack);
     while let Some((position, path)) = stack.pop() {
         let mut below = std::mem::take(&mut children[position]);
         sort(&mut below);
-        push_siblings(&index, &below, &path, &mut stack);
+        push_siblings(&index, &below, Some(&path), &mut stack);
         ordered.push((position, path));
     }
     ordered
@@ -245,9 +245,11 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
 /// Up to this many siblings, counting names by scanning them is cheaper than a map.
 const FEW_SIBLINGS: usize = 16;
 
-/// Pushes `siblings` (in canonical order) onto the depth-first stack with their paths, so that they
-/// pop in that order; a name shared by several siblings gets `#1`, `#2`, … in that order.
-fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: &str, stack: &mut Vec<(usize, String)>) {
+/// Pushes `siblings` (in canonical order) onto the depth-first stack with their paths below
+/// `parent`, so that they pop in that order; a name shared by several siblings gets `#1`, `#2`, …
+/// in that order. Roots have no parent (`None`): a span with an empty name has the path `""`, and
+/// its children's paths still begin with the separator, so they never read as roots.
+fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: Option<&str>, stack: &mut Vec<(usize, String)>) {
     let name = |p: usize| &*index.spans()[p].name;
     // Per name: how many siblings have it, how many of those are numbered so far.
     let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -270,8 +272,8 @@ fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: &str, stack: &m
             }
         };
         // The path in one allocation: `parent › name#n`.
-        let mut path = String::with_capacity(parent.len() + SEPARATOR.len() + name.len() + 4);
-        if !parent.is_empty() {
+        let mut path = String::with_capacity(parent.map_or(0, str::len) + SEPARATOR.len() + name.len() + 4);
+        if let Some(parent) = parent {
             path.push_str(parent);
             path.push_str(SEPARATOR);
         }
@@ -488,6 +490,19 @@ mod tests {
         );
         let names: Vec<&str> = baseline.spans.iter().map(|s| without_number(s.segment())).collect();
         assert_eq!(names, ["root", "a", "a", "a \\› b", "c", "a\\#1", "back\\\\", "back\\\\"]);
+        assert_eq!(crate::baseline::store::parse(&crate::baseline::store::render(&baseline)).unwrap(), baseline);
+    }
+
+    #[test]
+    fn children_of_a_span_with_an_empty_name_are_not_read_as_roots() {
+        let spans = vec![
+            span(1, 0, "", "shop", 0, 10).build(),
+            span(2, 1, "db.insert", "shop", 1, 2).build(),
+            span(3, 0, "db.insert", "shop", 2, 3).build(),
+        ];
+        let baseline = normalize("s", &[&spans], &[]);
+        let paths: Vec<&str> = baseline.spans.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, ["", " › db.insert", "db.insert"]);
         assert_eq!(crate::baseline::store::parse(&crate::baseline::store::render(&baseline)).unwrap(), baseline);
     }
 
