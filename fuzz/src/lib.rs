@@ -54,7 +54,7 @@ fn check(loaded: &Loaded) {
 /// bytes again, and it differs from itself in nothing.
 pub fn check_baseline(baseline: &Baseline) {
     let text = store::render(baseline);
-    let read = store::parse(&text).unwrap_or_else(|e| panic!("a written baseline does not read back: {e}\n{text}"));
+    let read = store::parse(&text).unwrap_or_else(|e| panic!("a written baseline does not read back: {e:?}\n{text}"));
     assert_eq!(store::render(&read), text, "a written baseline reads back to other bytes");
     let same = diff(baseline, baseline);
     assert!(same.is_same_shape(), "a baseline differs from itself: {same:?}");
