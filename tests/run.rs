@@ -349,12 +349,24 @@ fn leftovers_of_a_run_killed_with_sigkill_are_swept_by_the_next_start() {
     wait_for_steps(&p, 1);
     signal(&child, "KILL");
     let _ = child.wait_with_output();
-    let (containers, _) = p.leftovers();
+    let (containers, networks) = p.leftovers();
     assert!(!containers.is_empty(), "kill -9 leaves containers behind for the sweep to find");
 
     std::fs::remove_file(p.join("scenarios/long.clnrm.toml")).unwrap();
     p.scenario("quick", "[[steps]]\nname = \"ok\"\nrun = [\"true\"]\n");
-    p.clnrm(&["run"]).success();
+    // The sweep says what it removed, and the JSON report counts it.
+    let report = p.join("report.json");
+    p.clnrm(&["run", "--report", &format!("json={}", report.display())]).success().stdout_has(&format!(
+        "note: removed {} and {} left by an earlier run of clnrm",
+        count(containers.len(), "container"),
+        count(networks.len(), "network")
+    ));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["summary"]["swept"]["runs"], 1);
+    assert_eq!(json["summary"]["swept"]["containers"], containers.len());
+    assert_eq!(json["summary"]["swept"]["networks"], networks.len());
+    // Nothing was left to sweep the next time.
+    p.clnrm(&["run", "--force"]).success().stdout_lacks("left by");
     p.assert_clean();
 }
 
@@ -605,6 +617,10 @@ fn the_projects_own_examples_run_and_pass() {
     assert!(n >= 4, "the examples are there");
     p.clnrm(&["run", "--force"]).success().stdout_has(&format!("{n} scenarios: {n} passed")).stdout_lacks("FAIL");
     p.assert_clean();
+}
+
+fn count(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {

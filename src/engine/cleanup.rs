@@ -119,11 +119,30 @@ pub fn short(id: &str) -> &str {
 }
 
 /// What a sweep or gc removed.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Removed {
     pub runs: usize,
     pub containers: usize,
     pub networks: usize,
+}
+
+impl Removed {
+    /// What the start-of-run sweep did, said to the user (`None` when it removed nothing): a run's
+    /// containers vanishing silently would look like clnrm reaching into other work.
+    pub fn swept_note(&self) -> Option<String> {
+        if self.containers + self.networks == 0 {
+            return None;
+        }
+        let runs = match self.runs {
+            1 => "an earlier run".to_string(),
+            n => format!("{n} earlier runs"),
+        };
+        Some(format!(
+            "removed {} and {} left by {runs} of clnrm on this machine whose process is gone (killed or crashed)",
+            crate::output::count(self.containers, "container"),
+            crate::output::count(self.networks, "network"),
+        ))
+    }
 }
 
 /// A container or network clnrm created, with its labels.

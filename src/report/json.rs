@@ -60,6 +60,7 @@ pub fn render(report: &RunReport) -> Value {
             "spans_late": report.strays.late,
             "spans_conflicting": report.strays.conflicting,
             "exports_undelivered": report.undelivered,
+            "swept": { "runs": report.swept.runs, "containers": report.swept.containers, "networks": report.swept.networks },
         },
         "pool": report.pool.as_ref().map(|p| json!({
             "hits": p.hits,

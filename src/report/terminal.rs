@@ -203,6 +203,9 @@ pub fn print_summary(report: &RunReport) {
             crate::output::count(strays.conflicting as usize, "span")
         );
     }
+    if let Some(note) = report.swept.swept_note() {
+        let _ = writeln!(out, "{NOTE}note{NOTE:#}: {note}");
+    }
     if report.undelivered > 0 {
         let _ = writeln!(
             out,

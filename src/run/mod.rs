@@ -126,6 +126,7 @@ pub async fn run(
         interrupted,
         infrastructure: progress.infrastructure,
         leftovers: finished.leftovers,
+        swept: finished.swept,
         strays: finished.strays,
         undelivered: finished.undelivered,
     })
@@ -154,6 +155,8 @@ pub struct Runner {
 pub struct Finished {
     /// Resources that could not be removed.
     pub leftovers: usize,
+    /// What the start-of-run sweep removed of dead runs (nothing when it could not list them).
+    pub swept: cleanup::Removed,
     pub strays: crate::telemetry::store::Strays,
     pub undelivered: u64,
 }
@@ -325,8 +328,8 @@ impl Runner {
         let telemetry = self.session.end().await;
         let mut leftovers = self.registry.remove_all(&self.engine).await;
         leftovers += cleanup::remove_run(&self.engine).await;
-        let _ = self.sweep.await;
-        Finished { leftovers, strays: telemetry.strays, undelivered: telemetry.undelivered }
+        let swept = self.sweep.await.ok().and_then(Result::ok).unwrap_or_default();
+        Finished { leftovers, swept, strays: telemetry.strays, undelivered: telemetry.undelivered }
     }
 }
 

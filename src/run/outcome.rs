@@ -191,6 +191,8 @@ pub struct RunReport {
     pub infrastructure: bool,
     /// Resources that could not be removed at the end (they are reported, and swept next start).
     pub leftovers: usize,
+    /// What the start-of-run sweep removed of earlier runs whose process is gone.
+    pub swept: crate::engine::cleanup::Removed,
     /// Spans that belonged to no scenario.
     pub strays: crate::telemetry::store::Strays,
     /// Export requests that could not be delivered to the user's endpoint.

@@ -130,6 +130,9 @@ pub async fn watch(project: Project, settings: Settings) -> Result<Option<Signal
     drop(raw_mode);
     let runner = Arc::into_inner(watcher.runner).expect("no run holds the runner once stopped");
     let finished = runner.finish(quit.is_some()).await;
+    if let Some(note) = finished.swept.swept_note() {
+        output::line(format!("{NOTE}note{NOTE:#}: at start, {note}"));
+    }
     if finished.leftovers > 0 {
         output::line(format!(
             "{BAD}warning{BAD:#}: {} resources could not be removed; `clnrm gc` removes them",
@@ -363,6 +366,7 @@ fn report(runner: &Runner, progress: Progress, run: &Current) -> RunReport {
         interrupted: None,
         infrastructure: progress.infrastructure,
         leftovers: 0,
+        swept: Default::default(),
         strays: Default::default(),
         undelivered: 0,
     }
