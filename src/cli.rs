@@ -152,7 +152,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Write a trace once no span of it has arrived for this long; spans of the trace that
-        /// arrive later start a new line.
+        /// arrive later start a new line with the same trace_id, and a warning names the trace.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
         idle: std::time::Duration,
         /// Spans held for one trace (about 760 bytes each); later spans of it are dropped.

@@ -101,6 +101,30 @@ async fn collect_keeps_a_trace_open_for_the_idle_time() {
     p.clnrm(&["collect", "--idle", "soon"]).code(2).stderr_has("--idle");
 }
 
+/// Spans of a trace that arrive after it was written are not passed off as a trace of their own
+/// without a word: they start another line with the same trace id, and a warning says why.
+#[tokio::test]
+async fn collect_warns_when_a_trace_is_split_by_late_spans() {
+    let p = Project::empty();
+    let collector = p.collect_with("traces.jsonl", &["--idle", "200ms"]);
+    collector.post(&otlp_request(1, &["early"])).await;
+    collector.post(&otlp_request(2, &["other"])).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    collector.post(&otlp_request(1, &["late"])).await;
+    let stderr = collector.stop();
+    let lines: Vec<(String, usize)> = p
+        .traces("traces.jsonl")
+        .iter()
+        .map(|l| (l["trace_id"].as_str().unwrap().to_string(), l["spans"].as_array().unwrap().len()))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines.iter().filter(|(id, _)| *id == "01".repeat(16)).count(), 2, "{lines:?}");
+    let warning = format!("warning: trace {}: spans arrived after it was written", "01".repeat(16));
+    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("--idle 200.0ms"), "{stderr}");
+    assert!(!stderr.contains(&format!("trace {}:", "02".repeat(16))), "{stderr}");
+}
+
 /// A trace that cannot be written is not lost silently: collect stops with exit 5 and says why.
 #[tokio::test]
 async fn collect_stops_when_it_cannot_write() {

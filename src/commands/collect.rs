@@ -5,9 +5,11 @@
 //! trace and [`Limits::total`] for all traces not yet written; spans beyond either are dropped and
 //! counted, and a warning names each trace that lost some and how many. A trace is written once no
 //! span of it arrived for [`Limits::idle`], streamed to the output through a buffer rather than
-//! built in memory first (a trace's JSON is about as large as the spans it holds).
+//! built in memory first (a trace's JSON is about as large as the spans it holds). Spans of a trace
+//! that arrive after it was written start another line with the same trace id, and a warning says
+//! so (the last [`REMEMBERED`] written traces are known).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -78,6 +80,10 @@ pub fn run(cwd: &Path, listen: SocketAddr, out: Option<PathBuf>, limits: Limits)
     })
 }
 
+/// How many written traces are remembered, to tell a trace's late spans from a new trace: 100,000
+/// trace ids (a few MB) keep memory bounded however long collect runs.
+const REMEMBERED: usize = 100_000;
+
 /// The traces not yet written: what the receiver adds to.
 struct Traces {
     limits: Limits,
@@ -91,6 +97,28 @@ struct Pending {
     held: usize,
     /// Whether the warning that [`Limits::total`] spans are held was given since it last was not.
     full: bool,
+    /// The last [`REMEMBERED`] traces written, oldest first.
+    written: Written,
+}
+
+/// Trace ids written, the oldest forgotten beyond [`REMEMBERED`].
+#[derive(Default)]
+struct Written {
+    ids: HashSet<TraceId>,
+    order: VecDeque<TraceId>,
+}
+
+impl Written {
+    fn insert(&mut self, id: TraceId) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+        }
+        if self.order.len() > REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+    }
 }
 
 struct Trace {
@@ -108,7 +136,8 @@ impl Traces {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes the traces that have been idle long enough (all of them with `all`).
+    /// Takes the traces that have been idle long enough (all of them with `all`), and remembers
+    /// them as written under the same lock, so that no span of theirs can slip in unremarked.
     fn take_idle(&self, all: bool) -> Vec<(TraceId, Trace)> {
         let mut pending = self.pending();
         let ids: Vec<TraceId> = pending
@@ -117,6 +146,9 @@ impl Traces {
             .filter(|(_, t)| all || t.last.elapsed() >= self.limits.idle)
             .map(|(id, _)| *id)
             .collect();
+        for &id in &ids {
+            pending.written.insert(id);
+        }
         ids.into_iter().filter_map(|id| pending.traces.remove(&id).map(|t| (id, t))).collect()
     }
 }
@@ -126,12 +158,20 @@ impl Sink for Traces {
         let mut guard = self.pending();
         let pending = &mut *guard;
         let now = Instant::now();
+        let idle = self.limits.idle;
         for span in spans {
-            let trace = pending.traces.entry(span.trace_id).or_insert_with(|| Trace {
-                spans: Vec::new(),
-                last: now,
-                beyond_trace: 0,
-                beyond_total: 0,
+            let written = &pending.written;
+            let trace = pending.traces.entry(span.trace_id).or_insert_with(|| {
+                if written.ids.contains(&span.trace_id) {
+                    eprintln!(
+                        "clnrm collect: warning: trace {}: spans arrived after it was written (none of it had \
+                         arrived for --idle {}); they start another line with the same trace_id; a longer \
+                         --idle keeps such a trace on one line",
+                        hex(&span.trace_id),
+                        crate::duration::display(idle)
+                    );
+                }
+                Trace { spans: Vec::new(), last: now, beyond_trace: 0, beyond_total: 0 }
             });
             trace.last = now;
             if trace.spans.len() >= self.limits.per_trace {
