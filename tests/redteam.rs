@@ -149,6 +149,8 @@ fn a_program_exporting_as_clnrm_is_still_counted_and_checked() {
     let out = p.clnrm(&["run", "-j", "3"]);
     out.code(1).stdout_has("3 scenarios: 0 passed, 3 failed");
     out.stdout_has("expected 0 spans with status error, found 1").stdout_has("evil.example.com");
+    // A hermetic failure ends with the trace, the offending span marked (issue 13, 8).
+    out.stdout_has("▶ the spans naming outside peers):");
     p.assert_clean();
 }
 

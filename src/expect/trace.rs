@@ -284,6 +284,9 @@ fn hermetic_message(out: &mut String, index: &TraceIndex, offenders: &[usize], c
         "run each of these peers as a [services.NAME] container of the scenario (or a fake of it) and point the \
          system under test at it"
     );
+    let marked: Vec<&Span> = offenders.iter().map(|&p| index.spans()[p]).collect();
+    let _ = writeln!(out, "trace ({}; ▶ the spans naming outside peers):", count(index.len(), "span"));
+    out.push_str(&render_tree(index, &marked, TREE_LINES));
 }
 
 #[cfg(test)]
@@ -507,6 +510,18 @@ trace (7 spans; ▶ the spans above):
   - lookup (shop, internal, 1.0ms) at +15.0ms: net.peer.ip = \"10.0.0.9\"
 known peers: shop, pay, localhost
 run each of these peers as a [services.NAME] container of the scenario (or a fake of it) and point the system under test at it
+trace (11 spans; ▶ the spans naming outside peers):
+  checkout (clnrm, internal, 100.0ms)
+    pull (clnrm, internal, 1.0ms)
+    place order (clnrm, internal, 49.0ms)
+      POST /orders (shop, server, 38.0ms, ok)
+        reserve (shop, internal, 7.0ms)
+        charge (pay, client, 19.0ms, error)
+▶       call (shop, client, 2.0ms)
+▶       lookup (shop, internal, 1.0ms)
+        empty (shop, internal, 1.0ms)
+    check order (clnrm, internal, 30.0ms)
+      GET /orders/1 (shop, server, 9.0ms)
 "
         );
     }
