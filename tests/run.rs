@@ -314,10 +314,19 @@ fn sigterm_sighup_and_sigquit_remove_everything_and_exit_128_plus_the_signal() {
     for (name, code) in [("TERM", 143), ("HUP", 129), ("QUIT", 131)] {
         let p = Project::with_fixture();
         p.scenario("long", "[services.s]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sleep\", \"601\"]\n\n[[steps]]\nname = \"wait\"\nrun = [\"sleep\", \"600\"]\n");
-        let child = p.spawn(&["run"]);
+        let child = p.spawn(&["run", "--report", "json=r.json"]);
         wait_for_steps(&p, 1);
         signal(&child, name);
-        finish(child).code(code).stdout_has("interrupted");
+        // The scenario in flight is reported as interrupted, not dropped from the count (issue 13, 6).
+        finish(child)
+            .code(code)
+            .stdout_has("STOPPED [")
+            .stdout_has("1 scenario: 0 passed, 1 interrupted")
+            .stdout_has("interrupted: scheduling stopped");
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("r.json")).unwrap()).unwrap();
+        assert_eq!(json["summary"]["interrupted"], true);
+        assert_eq!(json["summary"]["interrupted_scenarios"], 1);
+        assert_eq!(json["scenarios"][0]["status"], "interrupted");
         p.assert_clean();
     }
 }

@@ -54,6 +54,7 @@ pub fn render(report: &RunReport) -> Value {
             "regressed": report.count(Status::Regressed),
             "cached": report.count(Status::Cached),
             "skipped": report.count(Status::Skipped),
+            "interrupted_scenarios": report.count(Status::Interrupted),
             "duration_ms": ms(report.elapsed),
             "interrupted": report.interrupted.is_some(),
             "spans_unroutable": report.strays.unroutable,

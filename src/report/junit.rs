@@ -21,13 +21,15 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 s.set_type("baseline regression");
                 s
             }
-            Status::Cached | Status::Skipped => TestCaseStatus::skipped(),
+            Status::Cached | Status::Skipped | Status::Interrupted => TestCaseStatus::skipped(),
         };
         if let Some(failure) = &outcome.failure {
             status.set_message(format!("{}: {}", failure.place, failure.message));
             status.set_description(failure.output.clone());
         } else if outcome.status == Status::Cached {
             status.set_message("unchanged since its last passing run");
+        } else if outcome.status == Status::Interrupted {
+            status.set_message("running when a signal stopped the run");
         }
         let mut case = TestCase::new(outcome.name.clone(), status);
         case.set_classname(outcome.file.clone());

@@ -65,7 +65,7 @@ fn style(status: Status) -> Style {
         Status::Fail | Status::Timeout => BAD,
         Status::Regressed => AnsiColor::Magenta.on_default().effects(Effects::BOLD),
         Status::Cached => AnsiColor::Cyan.on_default().effects(Effects::BOLD),
-        Status::Skipped => NOTE,
+        Status::Skipped | Status::Interrupted => NOTE,
     }
 }
 
@@ -149,6 +149,7 @@ pub fn print_summary(report: &RunReport) {
         (Status::Regressed, "regressed"),
         (Status::Cached, "cached"),
         (Status::Skipped, "skipped"),
+        (Status::Interrupted, "interrupted"),
     ] {
         let n = report.count(status);
         if n > 0 {

@@ -113,6 +113,10 @@ pub async fn run(
         result = runner.batch(config, planned, options.force, &never, reporter, &mut progress) => (result, None),
         signal = signals.next() => (Ok(()), Some(signal)),
     };
+    for outcome in progress.interrupted() {
+        reporter.finished(&outcome);
+        progress.outcomes.push(outcome);
+    }
     reporter.cleaning();
     let pool = runner.pool_stats();
     let run_id = runner.engine.identity.run_id.clone();
@@ -355,8 +359,28 @@ async fn start_telemetry(
 #[derive(Default)]
 pub struct Progress {
     pub outcomes: Vec<ScenarioOutcome>,
+    /// Scenarios started and not finished: name, file and start. Kept here rather than in the
+    /// scheduler, which a signal drops mid-way, so the run can still report them as interrupted.
+    pub running: HashMap<tokio::task::Id, (String, String, Instant)>,
     /// Some scenario failed because of the engine rather than a test.
     pub infrastructure: bool,
+}
+
+impl Progress {
+    /// The scenarios still running, as interrupted outcomes in the order they started (taken: a
+    /// signal dropped the batch that would have finished them).
+    fn interrupted(&mut self) -> Vec<ScenarioOutcome> {
+        let mut running: Vec<(String, String, Instant)> = self.running.drain().map(|(_, r)| r).collect();
+        running.sort_by_key(|(_, _, started)| *started);
+        running
+            .into_iter()
+            .map(|(name, file, started)| {
+                let mut outcome = ScenarioOutcome::without_running(&name, &file, Status::Interrupted);
+                outcome.duration = started.elapsed();
+                outcome
+            })
+            .collect()
+    }
 }
 
 /// The signals that stop a run: SIGINT, SIGTERM, SIGHUP and SIGQUIT. Listening starts when this
@@ -407,7 +431,6 @@ impl Runner {
     ) {
         let mut queue = to_run.into_iter();
         let mut running = JoinSet::new();
-        let mut names: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
         let mut stop = false;
         loop {
             while !stop && !shared.cancel.is_cancelled() && running.len() < self.options.jobs.max(1) {
@@ -419,9 +442,14 @@ impl Runner {
                     let ran = repeat(shared, &planned, cache, &options).await;
                     (ran, planned, full)
                 });
-                names.insert(handle.id(), name);
+                progress.running.insert(handle.id(), (name.0, name.1, Instant::now()));
             }
             let Some(joined) = running.join_next_with_id().await else { break };
+            let id = match &joined {
+                Ok((id, _)) => *id,
+                Err(error) => error.id(),
+            };
+            let name = progress.running.remove(&id).map(|(name, file, _)| (name, file));
             let (outcome, failed_on_engine) = match joined {
                 Ok((_, (None, _, _))) => continue,
                 Ok((_, (Some((outcome, engine_failure)), planned, full))) => {
@@ -439,7 +467,7 @@ impl Runner {
                     }
                     (outcome, engine_failure)
                 }
-                Err(error) => (internal_error(names.get(&error.id()), &error), true),
+                Err(error) => (internal_error(name.as_ref(), &error), true),
             };
             progress.infrastructure |= failed_on_engine;
             stop |= self.options.fail_fast && outcome.status.is_failure();
@@ -538,7 +566,7 @@ fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key, co
         Status::Fail => Verdict::Fail,
         Status::Timeout => Verdict::Timeout,
         Status::Regressed => Verdict::Regressed,
-        Status::Cached | Status::Skipped => return,
+        Status::Cached | Status::Skipped | Status::Interrupted => return,
     };
     if let Err(e) = cache.record(&outcome.name, source, full, conditions, verdict, outcome.duration) {
         let d = crate::diagnostic::Diagnostic::warning(

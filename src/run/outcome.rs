@@ -18,6 +18,8 @@ pub enum Status {
     Cached,
     /// Not started: `--fail-fast` stopped scheduling, or the run was interrupted.
     Skipped,
+    /// Running when a signal stopped the run: it has no verdict.
+    Interrupted,
 }
 
 impl Status {
@@ -29,6 +31,7 @@ impl Status {
             Status::Regressed => "REGRESS",
             Status::Cached => "CACHED",
             Status::Skipped => "SKIP",
+            Status::Interrupted => "STOPPED",
         }
     }
 
