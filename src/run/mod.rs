@@ -359,24 +359,31 @@ async fn start_telemetry(
 #[derive(Default)]
 pub struct Progress {
     pub outcomes: Vec<ScenarioOutcome>,
-    /// Scenarios started and not finished: name, file and start. Kept here rather than in the
-    /// scheduler, which a signal drops mid-way, so the run can still report them as interrupted.
-    pub running: HashMap<tokio::task::Id, (String, String, Instant)>,
+    /// Scenarios started and not finished. Kept here rather than in the scheduler, which a signal
+    /// drops mid-way, so the run can still report them as interrupted.
+    pub running: HashMap<tokio::task::Id, Running>,
     /// Some scenario failed because of the engine rather than a test.
     pub infrastructure: bool,
+}
+
+/// A scenario started and not finished.
+pub struct Running {
+    name: String,
+    file: String,
+    started: Instant,
 }
 
 impl Progress {
     /// The scenarios still running, as interrupted outcomes in the order they started (taken: a
     /// signal dropped the batch that would have finished them).
     fn interrupted(&mut self) -> Vec<ScenarioOutcome> {
-        let mut running: Vec<(String, String, Instant)> = self.running.drain().map(|(_, r)| r).collect();
-        running.sort_by_key(|(_, _, started)| *started);
+        let mut running: Vec<Running> = self.running.drain().map(|(_, r)| r).collect();
+        running.sort_by_key(|r| r.started);
         running
             .into_iter()
-            .map(|(name, file, started)| {
-                let mut outcome = ScenarioOutcome::without_running(&name, &file, Status::Interrupted);
-                outcome.duration = started.elapsed();
+            .map(|r| {
+                let mut outcome = ScenarioOutcome::without_running(&r.name, &r.file, Status::Interrupted);
+                outcome.duration = r.started.elapsed();
                 outcome
             })
             .collect()
@@ -436,20 +443,24 @@ impl Runner {
             while !stop && !shared.cancel.is_cancelled() && running.len() < self.options.jobs.max(1) {
                 let Some((planned, full, cache)) = queue.next() else { break };
                 reporter.started(&planned.scenario.name);
-                let name = (planned.scenario.name.clone(), planned.file.clone());
+                let started = Running {
+                    name: planned.scenario.name.clone(),
+                    file: planned.file.clone(),
+                    started: Instant::now(),
+                };
                 let (shared, options) = (Arc::clone(shared), self.options.clone());
                 let handle = running.spawn(async move {
                     let ran = repeat(shared, &planned, cache, &options).await;
                     (ran, planned, full)
                 });
-                progress.running.insert(handle.id(), (name.0, name.1, Instant::now()));
+                progress.running.insert(handle.id(), started);
             }
             let Some(joined) = running.join_next_with_id().await else { break };
             let id = match &joined {
                 Ok((id, _)) => *id,
                 Err(error) => error.id(),
             };
-            let name = progress.running.remove(&id).map(|(name, file, _)| (name, file));
+            let started = progress.running.remove(&id);
             let (outcome, failed_on_engine) = match joined {
                 Ok((_, (None, _, _))) => continue,
                 Ok((_, (Some((outcome, engine_failure)), planned, full))) => {
@@ -467,7 +478,7 @@ impl Runner {
                     }
                     (outcome, engine_failure)
                 }
-                Err(error) => (internal_error(name.as_ref(), &error), true),
+                Err(error) => (internal_error(started.as_ref(), &error), true),
             };
             progress.infrastructure |= failed_on_engine;
             stop |= self.options.fail_fast && outcome.status.is_failure();
@@ -578,9 +589,9 @@ fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key, co
 }
 
 /// A scenario task that panicked: reported as a failure, never silently lost.
-fn internal_error(name: Option<&(String, String)>, error: &tokio::task::JoinError) -> ScenarioOutcome {
-    let (name, file) = name.cloned().unwrap_or_default();
-    let mut outcome = ScenarioOutcome::without_running(&name, &file, Status::Fail);
+fn internal_error(running: Option<&Running>, error: &tokio::task::JoinError) -> ScenarioOutcome {
+    let (name, file) = running.map_or(("", ""), |r| (r.name.as_str(), r.file.as_str()));
+    let mut outcome = ScenarioOutcome::without_running(name, file, Status::Fail);
     outcome.failure = Some(Failure {
         place: "clnrm".into(),
         message: format!("internal error: {error}; please report it"),
