@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use clnrm::baseline::diff::diff;
-use clnrm::baseline::normalize::normalize;
+use clnrm::baseline::normalize::{Recorded, normalize};
 use clnrm::baseline::store::{parse, render};
 use clnrm::fsutil::write_atomic;
 use clnrm::telemetry::span::{AttrValue, Span};
@@ -34,11 +34,11 @@ fn main() {
         let spans = trace::trace(requests);
         let n = spans.len();
         let write = measure(runs, || {
-            let baseline = normalize("checkout", &[&spans], &[]);
+            let baseline = normalize("checkout", &[Recorded::plain(&spans)]);
             write_atomic(&file, render(&baseline).as_bytes()).unwrap();
         });
         let alone = measure(runs, || {
-            black_box(normalize("checkout", &[&spans], &[]));
+            black_box(normalize("checkout", &[Recorded::plain(&spans)]));
         });
         let text = std::fs::read_to_string(&file).unwrap();
         let read = measure(runs, || {
@@ -47,8 +47,8 @@ fn main() {
         print_row(&format!("normalize + write, {n} spans"), &write);
         print_row(&format!("  of which normalize, {n} spans"), &alone);
         print_row(&format!("parse, {n} spans ({} KB)", text.len() / 1024), &read);
-        let old = normalize("checkout", &[&spans], &[]);
-        let new = normalize("checkout", &[&changed(&spans)], &[]);
+        let old = normalize("checkout", &[Recorded::plain(&spans)]);
+        let new = normalize("checkout", &[Recorded::plain(&changed(&spans))]);
         let d = diff(&old, &new);
         let differing = d.added.len() + d.removed.len() + d.matched.iter().filter(|m| !m.changes.is_empty()).count();
         let compare = measure(runs, || {

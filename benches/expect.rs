@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use clnrm::expect::check::{Context, check};
 use clnrm::expect::matcher::{TraceIndex, select};
 use clnrm::expect::selector::{Selector, Value, parse};
-use clnrm::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus, TraceExpectation};
+use clnrm::scenario::model::{Bounds, Expectations, Hermetic, SpanExpectation, SpanKind, SpanStatus, TraceExpectation};
 use clnrm::schema::Spanned;
+use clnrm::telemetry::peers::Peers;
 
 #[path = "common/trace.rs"]
 mod trace;
@@ -57,7 +58,7 @@ fn main() {
     let errors = spans.iter().filter(|s| s.status == SpanStatus::Error).count() as u64;
     let expectations = expectations(errors);
     let peers = known_peers();
-    let context = Context { known_peers: &peers };
+    let context = Context { peers: &peers };
     let failures = check(&spans, &expectations, &context);
     assert!(failures.is_empty(), "the benchmark's expectations must hold: {failures:#?}");
 
@@ -124,12 +125,12 @@ fn fmt(d: Duration) -> String {
     }
 }
 
-fn known_peers() -> Vec<String> {
-    ["gateway", "orders", "payments", "inventory", "postgres", "localhost", "127.0.0.1"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain((2..=6).map(|i| format!("172.18.0.{i}")))
-        .collect()
+fn known_peers() -> Peers {
+    let mut peers = Peers::new();
+    for (i, name) in ["gateway", "orders", "payments", "inventory", "postgres"].into_iter().enumerate() {
+        peers.add_address(format!("172.18.0.{}", i + 2).parse().expect("an address"), name);
+    }
+    peers
 }
 
 fn sel(text: &str) -> Spanned<Selector> {
@@ -221,7 +222,7 @@ fn expectations(errors: u64) -> Expectations {
         errors: Some(errors),
         order: vec![[sel(r#"span[name="step 1"]"#), sel(r#"span[name="step 2"]"#)]],
         within: vec![[sel(r#"span[service.name="payments"]"#), sel(r#"span[name=~"^step \d+$"]"#)]],
-        hermetic: true,
+        hermetic: Some(Hermetic::default()),
     };
     Expectations { spans, trace: Some(trace) }
 }

@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
+use crate::baseline::redact::IgnoreAttr;
 use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::expect::read::selector;
 use crate::scenario::model::{PullPolicy, Vars};
 use crate::scenario::reference;
-use crate::schema::{Cx, Locator, Spanned, Table};
+use crate::schema::{self, Cx, Locator, Spanned, Table, Value};
 
 /// Where the config lives, relative to the project root.
 pub const PATH: &str = ".clnrm/config.toml";
@@ -22,8 +24,16 @@ pub struct Config {
     pub run: Run,
     pub otel: Otel,
     pub thresholds: Thresholds,
+    pub baseline: BaselineConfig,
     pub vars: Vars,
     pub watch: Watch,
+}
+
+/// `[baseline]`: how every scenario's trace is stored and compared.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BaselineConfig {
+    /// `ignore_attrs`: attributes redacted in every scenario, before each scenario's own.
+    pub ignore_attrs: Vec<IgnoreAttr>,
 }
 
 /// `[watch]`: `clnrm watch`.
@@ -135,6 +145,7 @@ impl Default for Config {
                 protocol: OtlpProtocol::HttpProtobuf,
             },
             thresholds: Thresholds::default(),
+            baseline: BaselineConfig::default(),
             vars: Vars::new(),
             watch: Watch { debounce: Duration::from_millis(50) },
         }
@@ -162,10 +173,16 @@ impl Config {
             defaults: &'a Defaults,
             otel: &'a Otel,
             thresholds: &'a Thresholds,
+            baseline: &'a BaselineConfig,
             vars: &'a Vars,
         }
-        let relevant =
-            Relevant { defaults: &self.defaults, otel: &self.otel, thresholds: &self.thresholds, vars: &self.vars };
+        let relevant = Relevant {
+            defaults: &self.defaults,
+            otel: &self.otel,
+            thresholds: &self.thresholds,
+            baseline: &self.baseline,
+            vars: &self.vars,
+        };
         serde_json::to_vec(&relevant).unwrap_or_default()
     }
 }
@@ -214,6 +231,12 @@ fn read(cx: &mut Cx, mut root: Table) -> Config {
     if let Some(t) = root.table(cx, "thresholds") {
         config.thresholds = read_thresholds(cx, t);
     }
+    if let Some(mut t) = root.table(cx, "baseline") {
+        if let Some(v) = t.get("ignore_attrs") {
+            config.baseline.ignore_attrs = read_ignore_attrs(cx, v, "`ignore_attrs` in [baseline]");
+        }
+        t.finish(cx);
+    }
     if let Some(t) = root.table(cx, "vars") {
         config.vars = read_vars(cx, t);
     }
@@ -254,6 +277,48 @@ pub fn read_thresholds(cx: &mut Cx, mut t: Table) -> Thresholds {
     };
     t.finish(cx);
     thresholds
+}
+
+/// `ignore_attrs` (config `[baseline]` or a scenario's): each entry a key (`"order.id"`,
+/// `"http.request.header.*"`), or a table scoping it: `{ key = "…", service = "catalog" }`,
+/// `{ key = "…", span = 'span[name="GET /items/{id}"]' }`.
+pub fn read_ignore_attrs(cx: &mut Cx, value: &Value, what: &str) -> Vec<IgnoreAttr> {
+    let help = "e.g. [\"order.id\", { key = \"db.statement\", service = \"catalog\" }]";
+    let DeValue::Array(items) = value.get_ref() else {
+        cx.wrong_type(value, what, "an array", Some(help));
+        return Vec::new();
+    };
+    let what = format!("each item of {what}");
+    let mut ignores = Vec::new();
+    for item in items.iter() {
+        let ignore = match item.get_ref() {
+            DeValue::String(_) => schema::string(cx, item, &what).map(|key| (key, None, None)),
+            DeValue::Table(_) => Table::of(cx, item, what.clone(), None).and_then(|mut t| {
+                let key = t.require(cx, "key", "\"db.statement\"").and_then(|v| schema::string(cx, v, &what));
+                let service = t.string(cx, "service").map(|s| s.value);
+                let span = t.get("span").and_then(|v| selector(cx, v, &format!("`span` in {what}"))).map(|s| s.value);
+                t.finish(cx);
+                key.map(|key| (key, service, span))
+            }),
+            _ => {
+                cx.wrong_type(item, &what, "a key or a table { key, service, span }", Some(help));
+                None
+            }
+        };
+        let Some((key, service, span)) = ignore else { continue };
+        if key.is_empty() || key.trim_end_matches('*').contains('*') {
+            let d = Diagnostic::error(
+                "invalid-value",
+                format!("{what} must be an attribute key, with `*` only at its end"),
+            )
+            .label("not a key")
+            .help("write the key as spans carry it (\"order.id\"), or a prefix and `*` (\"http.request.header.*\")");
+            cx.report(d, key.span);
+            continue;
+        }
+        ignores.push(IgnoreAttr { key: key.value, service, span });
+    }
+    ignores
 }
 
 /// `"25%"` → 25.0.

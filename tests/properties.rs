@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clnrm::baseline::diff::diff;
-use clnrm::baseline::normalize::{Baseline, NormSpan, SEPARATOR, Stats, normalize};
+use clnrm::baseline::normalize::{Baseline, NormSpan, Recorded, SEPARATOR, Stats, normalize};
 use clnrm::baseline::store;
 use clnrm::baseline::thresholds::{Limits, gate};
 use clnrm::config::AttrPolicy;
@@ -216,7 +216,7 @@ fn renumber(spans: &[Span], ids: &[u64]) -> Vec<Span> {
 proptest! {
     #[test]
     fn a_baseline_diffed_with_itself_is_empty(spans in trace()) {
-        let baseline = normalize("s", &[&spans], &[]);
+        let baseline = normalize("s", &[Recorded::plain(&spans)]);
         let same = diff(&baseline, &baseline);
         prop_assert!(same.is_same_shape(), "{same:?}");
         prop_assert_eq!(same.matched.len(), spans.len());
@@ -229,14 +229,14 @@ proptest! {
         ids in prop::collection::hash_set(any::<u64>(), 40),
     ) {
         let ids: Vec<u64> = ids.into_iter().collect();
-        prop_assert_eq!(normalize("s", &[&renumber(&spans, &ids)], &[]), normalize("s", &[&spans], &[]));
+        prop_assert_eq!(normalize("s", &[Recorded::plain(&renumber(&spans, &ids))]), normalize("s", &[Recorded::plain(&spans)]));
     }
 
     #[test]
     fn normalizing_does_not_depend_on_the_order_spans_arrived_in(
         (spans, arrived) in trace().prop_flat_map(|spans| (Just(spans.clone()), Just(spans).prop_shuffle())),
     ) {
-        prop_assert_eq!(normalize("s", &[&arrived], &[]), normalize("s", &[&spans], &[]));
+        prop_assert_eq!(normalize("s", &[Recorded::plain(&arrived)]), normalize("s", &[Recorded::plain(&spans)]));
     }
 
     #[test]
@@ -248,7 +248,7 @@ proptest! {
                 Span { start_unix_nano: at(s.start_unix_nano), end_unix_nano: at(s.end_unix_nano), ..s.clone() }
             })
             .collect();
-        prop_assert_eq!(normalize("s", &[&moved], &[]), normalize("s", &[&spans], &[]));
+        prop_assert_eq!(normalize("s", &[Recorded::plain(&moved)]), normalize("s", &[Recorded::plain(&spans)]));
     }
 
     /// Every span may last shorter, or longer by no more than the thresholds allow (the percentage
@@ -273,7 +273,7 @@ proptest! {
             })
             .collect();
         let limits = Limits { duration: Some(percent as f64), floor: Duration::from_nanos(floor), ..strictest() };
-        let (old, new) = (normalize("s", &[&spans], &[]), normalize("s", &[&run], &[]));
+        let (old, new) = (normalize("s", &[Recorded::plain(&spans)]), normalize("s", &[Recorded::plain(&run)]));
         let changed = diff(&old, &new);
         prop_assert!(changed.is_same_shape(), "{changed:?}");
         let verdict = gate(&old, &new, &changed, &limits);
@@ -289,7 +289,7 @@ proptest! {
 
     #[test]
     fn a_normalized_trace_reads_back_as_written(spans in trace()) {
-        let baseline = normalize("s", &[&spans], &[]);
+        let baseline = normalize("s", &[Recorded::plain(&spans)]);
         let text = store::render(&baseline);
         let read = store::parse(&text).map_err(|e| TestCaseError::fail(format!("{e:?}\n{text}")))?;
         prop_assert_eq!(store::render(&read), text);

@@ -3,7 +3,7 @@
 //! spans. Spans that decode are normalized into a baseline, as a run records them.
 #![no_main]
 
-use clnrm::baseline::normalize::normalize;
+use clnrm::baseline::normalize::{Recorded, normalize};
 use clnrm::telemetry::receiver::decode;
 use clnrm::telemetry::span::from_otlp;
 use libfuzzer_sys::fuzz_target;
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     for span in &spans {
         serde_json::to_string(span).expect("a span serializes to JSON (reports)");
     }
-    let baseline = normalize("fuzz", &[&spans], &[]);
+    let baseline = normalize("fuzz", &[Recorded::plain(&spans)]);
     assert_eq!(baseline.spans.len(), spans.len(), "normalizing keeps every span");
     clnrm_fuzz::check_baseline(&baseline);
 });

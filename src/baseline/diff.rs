@@ -507,7 +507,7 @@ fn attr_changes(a: &Attrs, b: &Attrs, out: &mut Vec<Change>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::normalize::normalize;
+    use crate::baseline::normalize::{Recorded, normalize};
     use crate::expect::matcher::tests::{SpanBuilder, span};
     use crate::telemetry::span::{Span, SpanKind, SpanStatus};
 
@@ -526,7 +526,7 @@ mod tests {
         ];
         edit(&mut spans);
         let spans: Vec<Span> = spans.into_iter().map(SpanBuilder::build).collect();
-        normalize("checkout", &[&spans], &[])
+        normalize("checkout", &[Recorded::plain(&spans)])
     }
 
     fn paths(b: &Baseline, indexes: &[usize]) -> Vec<String> {

@@ -199,11 +199,11 @@ impl Update {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::normalize::normalize;
+    use crate::baseline::normalize::{Recorded, normalize};
     use crate::expect::matcher::tests::span;
 
     fn baseline(name: &str) -> Baseline {
-        normalize(name, &[&[span(1, 0, "checkout", "clnrm", 0, 10).build()]], &[])
+        normalize(name, &[Recorded::plain(&[span(1, 0, "checkout", "clnrm", 0, 10).build()])])
     }
 
     #[test]

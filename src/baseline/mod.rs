@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod files;
 pub mod normalize;
+pub mod redact;
 pub mod show;
 pub mod store;
 pub mod thresholds;

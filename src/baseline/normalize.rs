@@ -8,15 +8,17 @@
 //!   kind, status, attributes); only spans alike in all of that are ordered by when they started.
 //! - Timestamps become offsets from the scenario's start, and with durations are kept as
 //!   statistics over the recorded runs.
-//! - Attributes are sorted; values that differ on every run (container ids and names, run ids,
-//!   hosts, peer addresses, ephemeral ports) and the scenario's `ignore_attrs` are redacted: the
-//!   key stays, so an attribute that appears or disappears is still a difference.
+//! - Attributes are sorted, with values that differ on every run made stable or redacted
+//!   ([`super::redact`]).
+//! - The requests of clnrm's own wait probes (the spans below a `wait` span) are left out: how
+//!   many probes a service needed says nothing about the system.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
+use super::redact::{Ignores, Redaction, stable_value};
 use crate::expect::matcher::TraceIndex;
 use crate::telemetry::own::SERVICE_NAME;
 use crate::telemetry::span::{AttrValue, Key, Span, SpanKind, SpanStatus};
@@ -27,31 +29,7 @@ pub type Attrs = BTreeMap<Key, AttrValue>;
 /// Version of the normalized form and its file format.
 pub const FORMAT: u32 = 1;
 
-/// What a redacted attribute value becomes.
-pub const REDACTED: &str = "<redacted>";
-
-/// Attribute keys whose values differ on every run by nature, redacted without being asked.
-pub const VOLATILE: [&str; 19] = [
-    "container.id",
-    "container.name",
-    "clnrm.run-id",
-    "clnrm.cache",
-    "host.name",
-    "host.id",
-    "service.instance.id",
-    "process.pid",
-    "process.parent_pid",
-    "thread.id",
-    "client.address",
-    "client.port",
-    "network.local.address",
-    "network.local.port",
-    "network.peer.address",
-    "network.peer.port",
-    "net.peer.ip",
-    "net.sock.peer.addr",
-    "net.sock.peer.port",
-];
+pub use super::redact::REDACTED;
 
 /// A scenario's normalized trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,11 +131,25 @@ impl Stats {
     }
 }
 
+/// One recorded trace with what its redaction needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded<'a> {
+    pub spans: &'a [Span],
+    pub redaction: Redaction<'a>,
+}
+
+impl<'a> Recorded<'a> {
+    /// A trace with no ignores and no known containers.
+    pub fn plain(spans: &'a [Span]) -> Recorded<'a> {
+        Recorded { spans, redaction: Redaction::none() }
+    }
+}
+
 /// Normalizes the traces of `runs` recordings of `scenario` into one baseline. Spans are matched
 /// across runs by path; the first run decides which spans there are and what they look like, the
 /// others add duration samples (a span missing from some runs has fewer samples).
-pub fn normalize(scenario: &str, runs: &[&[Span]], ignore_attrs: &[String]) -> Baseline {
-    let mut recorded: Vec<Vec<NormSpan>> = runs.iter().map(|spans| normalize_run(spans, ignore_attrs)).collect();
+pub fn normalize(scenario: &str, runs: &[Recorded]) -> Baseline {
+    let mut recorded: Vec<Vec<NormSpan>> = runs.iter().map(normalize_run).collect();
     let first = if recorded.is_empty() { Vec::new() } else { recorded.remove(0) };
     if recorded.is_empty() {
         // One run: its spans' one-sample statistics are already the answer.
@@ -188,8 +180,9 @@ fn version() -> String {
 
 /// The spans of one trace in canonical order, with paths, redacted attributes, and their own
 /// offset and duration as one-sample statistics.
-fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
-    let index = TraceIndex::new(spans);
+fn normalize_run(recorded: &Recorded) -> Vec<NormSpan> {
+    let index = TraceIndex::new(recorded.spans);
+    let ignores = Ignores::for_trace(&recorded.redaction, &index);
     let spans = index.spans();
     let origin = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
     // What ordering siblings compares, looked up once per span rather than at every comparison.
@@ -208,7 +201,13 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
     // in the order the spans arrived.
     let mut sort = |siblings: &mut [usize]| {
         for &p in siblings.iter() {
-            attrs[p] = redacted_attributes(spans[p], ignore_attrs);
+            attrs[p] = spans[p]
+                .attributes
+                .iter()
+                .map(|(key, value)| {
+                    (Key::clone(key), stable_value(key, value, spans[p], p, &ignores, recorded.redaction.peers))
+                })
+                .collect();
         }
         siblings.sort_by(|&a, &b| canonical_order(&keys[a], &attrs[a], &keys[b], &attrs[b]));
     };
@@ -218,7 +217,11 @@ fn normalize_run(spans: &[Span], ignore_attrs: &[String]) -> Vec<NormSpan> {
     sort(&mut roots);
     push_siblings(&index, &roots, None, &mut stack);
     while let Some((position, path)) = stack.pop() {
-        let mut below = std::mem::take(&mut children[position]);
+        // A wait span's children are its probes' requests: left out.
+        let mut below = match spans[position].is_wait() {
+            true => Vec::new(),
+            false => std::mem::take(&mut children[position]),
+        };
         sort(&mut below);
         push_siblings(&index, &below, Some(&path), &mut stack);
         ordered.push((position, path));
@@ -286,18 +289,6 @@ fn push_siblings(index: &TraceIndex, siblings: &[usize], parent: Option<&str>, s
     stack[first..].reverse();
 }
 
-/// The span's attributes, sorted, with volatile and ignored values redacted.
-fn redacted_attributes(span: &Span, ignore_attrs: &[String]) -> Attrs {
-    span.attributes
-        .iter()
-        .map(|(key, value)| {
-            let hidden = VOLATILE.contains(&&**key) || ignore_attrs.iter().any(|i| **i == **key);
-            let value = if hidden { AttrValue::Str(REDACTED.into()) } else { stored(value) };
-            (Key::clone(key), value)
-        })
-        .collect()
-}
-
 /// A span's service as a baseline stores it. The file tells clnrm's own spans (whose durations are
 /// never gated, see `thresholds::slower`) by their service `clnrm`; a span of the system under test
 /// exporting under that name is stored as [`IMPOSTOR_SERVICE`], so it cannot pass for one of them.
@@ -310,16 +301,6 @@ fn stored_service(span: &Span) -> &str {
 
 /// The service a baseline gives a span of the system under test that calls itself `clnrm`.
 pub const IMPOSTOR_SERVICE: &str = "clnrm (not clnrm's own)";
-
-/// The value as the file holds it: bytes as their hex text, inside arrays too, so that a baseline
-/// read back equals the one written.
-fn stored(value: &AttrValue) -> AttrValue {
-    match value {
-        AttrValue::Bytes(_) => AttrValue::Str(value.text().into()),
-        AttrValue::Array(items) => AttrValue::Array(items.iter().map(stored).collect()),
-        _ => value.clone(),
-    }
-}
 
 /// What siblings are ordered by, before their attributes and start.
 struct SortKey<'a> {
@@ -398,6 +379,7 @@ fn value_order(a: &AttrValue, b: &AttrValue) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baseline::redact::IgnoreAttr;
     use crate::expect::matcher::tests::span;
 
     fn ms(n: u64) -> Duration {
@@ -434,7 +416,7 @@ mod tests {
     #[test]
     fn paths_follow_the_tree_in_canonical_order() {
         let spans = checkout(0, 0, false);
-        let baseline = normalize("checkout", &[&spans], &[]);
+        let baseline = normalize("checkout", &[Recorded::plain(&spans)]);
         assert_eq!(
             paths(&baseline),
             [
@@ -456,8 +438,8 @@ mod tests {
 
     #[test]
     fn other_ids_other_times_and_another_sibling_order_change_nothing() {
-        let a = normalize("checkout", &[&checkout(0, 0, false)], &[]);
-        let b = normalize("checkout", &[&checkout(100, 5_000, true)], &[]);
+        let a = normalize("checkout", &[Recorded::plain(&checkout(0, 0, false))]);
+        let b = normalize("checkout", &[Recorded::plain(&checkout(100, 5_000, true))]);
         assert_eq!(a, b);
     }
 
@@ -473,7 +455,7 @@ mod tests {
             span(7, 1, "back\\", "shop", 5, 6).build(),
             span(8, 1, "back\\", "shop", 6, 7).build(),
         ];
-        let baseline = normalize("s", &[&spans], &[]);
+        let baseline = normalize("s", &[Recorded::plain(&spans)]);
         let paths: Vec<&str> = baseline.spans.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -500,7 +482,7 @@ mod tests {
             span(2, 1, "db.insert", "shop", 1, 2).build(),
             span(3, 0, "db.insert", "shop", 2, 3).build(),
         ];
-        let baseline = normalize("s", &[&spans], &[]);
+        let baseline = normalize("s", &[Recorded::plain(&spans)]);
         let paths: Vec<&str> = baseline.spans.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(paths, ["", " › db.insert", "db.insert"]);
         assert_eq!(crate::baseline::store::parse(&crate::baseline::store::render(&baseline)).unwrap(), baseline);
@@ -512,7 +494,7 @@ mod tests {
             span(1, 0, "scenario", "clnrm", 0, 10).build(),
             span(2, 1, "slow query", "clnrm", 1, 9).impostor().build(),
         ];
-        let baseline = normalize("s", &[&spans], &[]);
+        let baseline = normalize("s", &[Recorded::plain(&spans)]);
         let services: Vec<&str> = baseline.spans.iter().map(|s| s.service.as_str()).collect();
         assert_eq!(services, ["clnrm", IMPOSTOR_SERVICE]);
     }
@@ -520,7 +502,9 @@ mod tests {
     #[test]
     fn ignore_attrs_are_redacted_but_kept() {
         let spans = vec![span(1, 0, "root", "shop", 0, 1).str("order.id", "o-123").str("kept", "yes").build()];
-        let baseline = normalize("s", &[&spans], &["order.id".to_string()]);
+        let ignores = [IgnoreAttr::everywhere("order.id")];
+        let redaction = Redaction { ignores: [&ignores, &[]], ..Redaction::none() };
+        let baseline = normalize("s", &[Recorded { spans: &spans, redaction }]);
         let attrs = &baseline.spans[0].attrs;
         assert_eq!(attrs["order.id"], AttrValue::Str(REDACTED.into()));
         assert_eq!(attrs["kept"], AttrValue::Str("yes".into()));
@@ -535,7 +519,7 @@ mod tests {
                 .attr("list", AttrValue::Array(Box::new([bytes(), AttrValue::Array(Box::new([bytes()]))])))
                 .build(),
         ];
-        let attrs = &normalize("s", &[&spans], &[]).spans[0].attrs;
+        let attrs = &normalize("s", &[Recorded::plain(&spans)]).spans[0].attrs;
         let hex = || AttrValue::Str("dead".into());
         assert_eq!(attrs["raw"], hex());
         assert_eq!(attrs["list"], AttrValue::Array(Box::new([hex(), AttrValue::Array(Box::new([hex()]))])));
@@ -554,8 +538,8 @@ mod tests {
             spans
         };
         let runs = [run(4, true), run(2, false), run(9, true)];
-        let refs: Vec<&[Span]> = runs.iter().map(Vec::as_slice).collect();
-        let baseline = normalize("s", &refs, &[]);
+        let refs: Vec<Recorded> = runs.iter().map(|run| Recorded::plain(run)).collect();
+        let baseline = normalize("s", &refs);
         assert_eq!(baseline.runs, 3);
         let reserve = baseline.spans.iter().find(|s| s.path == "root › reserve").unwrap();
         assert_eq!(reserve.duration, Stats { min: ms(2), median: ms(4), max: ms(9), samples: 3 });

@@ -237,7 +237,7 @@ fn change_json(change: &Change) -> Value {
 mod tests {
     use super::*;
     use crate::baseline::diff::diff;
-    use crate::baseline::normalize::normalize;
+    use crate::baseline::normalize::{Recorded, normalize};
     use crate::expect::matcher::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
@@ -252,7 +252,7 @@ mod tests {
         ];
         edit(&mut spans);
         let spans: Vec<Span> = spans.into_iter().map(SpanBuilder::build).collect();
-        normalize("checkout", &[&spans], &[])
+        normalize("checkout", &[Recorded::plain(&spans)])
     }
 
     #[test]

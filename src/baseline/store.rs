@@ -397,7 +397,7 @@ fn write_duration(out: &mut String, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::normalize::{Attrs, normalize};
+    use crate::baseline::normalize::{Attrs, Recorded, normalize};
     use crate::expect::matcher::tests::span;
 
     fn sample() -> Baseline {
@@ -415,7 +415,7 @@ mod tests {
                 .event("exception")
                 .build(),
         ];
-        normalize("checkout", &[&spans], &[])
+        normalize("checkout", &[Recorded::plain(&spans)])
     }
 
     #[test]
@@ -457,8 +457,8 @@ events = ["exception"]
     fn statistics_of_several_runs_read_back() {
         let run = |end: u64| vec![span(1, 0, "root", "clnrm", 0, end).build()];
         let runs = [run(10), run(30), run(20)];
-        let refs: Vec<&[crate::telemetry::span::Span]> = runs.iter().map(Vec::as_slice).collect();
-        let baseline = normalize("s", &refs, &[]);
+        let refs: Vec<Recorded> = runs.iter().map(|run| Recorded::plain(run)).collect();
+        let baseline = normalize("s", &refs);
         let text = render(&baseline);
         assert!(
             text.contains("duration = { median = \"20ms\", min = \"10ms\", max = \"30ms\", samples = 3 }\n"),

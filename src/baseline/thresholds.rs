@@ -210,7 +210,7 @@ fn list(items: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::baseline::diff::diff;
-    use crate::baseline::normalize::normalize;
+    use crate::baseline::normalize::{Recorded, normalize};
     use crate::expect::matcher::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
@@ -227,7 +227,7 @@ mod tests {
         ];
         edit(&mut spans);
         let spans: Vec<Span> = spans.into_iter().map(SpanBuilder::build).collect();
-        normalize("checkout", &[&spans], &[])
+        normalize("checkout", &[Recorded::plain(&spans)])
     }
 
     fn strict() -> Limits {

@@ -46,7 +46,16 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         fail_fast: args.fail_fast || config.run.fail_fast,
         force: args.force,
         repeat: args.repeat,
-        ..options(project, &args.runner, Comparison { baselines, update, thresholds: config.thresholds.clone() })
+        ..options(
+            project,
+            &args.runner,
+            Comparison {
+                baselines,
+                update,
+                thresholds: config.thresholds.clone(),
+                ignore_attrs: config.baseline.ignore_attrs.clone(),
+            },
+        )
     };
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);

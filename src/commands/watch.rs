@@ -18,8 +18,12 @@ pub fn run(project: Project, args: WatchArgs, format: Format) -> Result<(), Erro
     let (overrides, warnings) = Overrides::from_env(args.vars.vars);
     crate::output::diagnostics(warnings.iter());
     let update = Update::from_env(false).map_err(Error::Usage)?;
-    let comparison =
-        Comparison { baselines: Baselines::new(&project.root), update, thresholds: project.config.thresholds.clone() };
+    let comparison = Comparison {
+        baselines: Baselines::new(&project.root),
+        update,
+        thresholds: project.config.thresholds.clone(),
+        ignore_attrs: project.config.baseline.ignore_attrs.clone(),
+    };
     let options = crate::run::Options { keep_warm: true, ..super::run::options(&project, &args.runner, comparison) };
     let selection = Selection { filter: args.runner.filter, tags: args.runner.tags, shard: None };
     let settings = Settings { paths, overrides, selection, options, debounce: args.debounce };

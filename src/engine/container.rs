@@ -31,6 +31,8 @@ pub struct Spec<'a> {
     pub workdir: Option<String>,
     pub labels: HashMap<String, String>,
     pub attach: Attach<'a>,
+    /// The host name inside the container; `None` keeps the engine's (its id, new every run).
+    pub hostname: Option<String>,
 }
 
 /// Creates and starts a container; returns the engine's id for it. The name is registered before
@@ -52,6 +54,7 @@ pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result
         env: (!spec.env.is_empty()).then_some(spec.env),
         working_dir: spec.workdir,
         labels: Some(spec.labels),
+        hostname: spec.hostname,
         host_config: Some(HostConfig { network_mode: Some(network_mode), ..Default::default() }),
         networking_config,
         ..Default::default()
@@ -81,6 +84,7 @@ pub fn idle<'a>(name: String, image: &'a str, labels: HashMap<String, String>, a
         workdir: None,
         labels,
         attach,
+        hostname: None,
     }
 }
 

@@ -48,6 +48,9 @@ pub async fn start(
         workdir: service.workdir.clone(),
         labels: engine.labels(scenario),
         attach: Attach::Network { name: network, aliases: vec![service.name.value.clone()] },
+        // What the service sees as its host name (and reports, as `net.host.name` say) is the
+        // same on every run, so traces compare equal.
+        hostname: Some(service.name.value.clone()),
     };
     container::run(engine, registry, spec).await
 }
@@ -81,6 +84,14 @@ fn command_text(command: &Command) -> String {
     }
 }
 
+/// Who is waiting, as the requests of `http` probes say: they name the service by its name (the
+/// `Host` header a client on the scenario network would send), and carry the `traceparent` of
+/// clnrm's wait span, so the spans the service makes of them sit below it as clnrm's doing.
+pub struct Prober<'a> {
+    pub service: &'a str,
+    pub traceparent: &'a str,
+}
+
 /// Waits until the service in `container` is ready by `wait`, at most its timeout (or `default_timeout`).
 pub async fn wait_ready(
     engine: &Engine,
@@ -88,13 +99,14 @@ pub async fn wait_ready(
     network: &str,
     wait: &Wait,
     default_timeout: Duration,
+    prober: &Prober<'_>,
 ) -> Result<Duration, NotReady> {
     let started = Instant::now();
     let timeout = wait.timeout.unwrap_or(default_timeout);
     let interval = wait.interval.unwrap_or(DEFAULT_INTERVAL);
     let strategy = &wait.strategy.value;
     let outcome =
-        tokio::time::timeout(timeout, probe_until_ready(engine, container, network, strategy, interval)).await;
+        tokio::time::timeout(timeout, probe_until_ready(engine, container, network, strategy, interval, prober)).await;
     let reason = match outcome {
         Ok(Ok(())) => return Ok(started.elapsed()),
         Ok(Err(reason)) => reason,
@@ -115,6 +127,7 @@ async fn probe_until_ready(
     network: &str,
     strategy: &WaitStrategy,
     interval: Duration,
+    prober: &Prober<'_>,
 ) -> Result<(), String> {
     if let WaitStrategy::Log(re) = strategy {
         return watch_log(engine, container, re).await;
@@ -127,7 +140,7 @@ async fn probe_until_ready(
         }
         let ready = match strategy {
             WaitStrategy::Port(port) => tcp_open(&address(&info, network)?, *port).await,
-            WaitStrategy::Http { port, path } => http_ok(&address(&info, network)?, *port, path).await,
+            WaitStrategy::Http { port, path } => http_ok(&address(&info, network)?, *port, path, prober).await,
             WaitStrategy::Exec(command) => exec_ok(engine, container, command).await,
             WaitStrategy::Healthy => match state.health.and_then(|h| h.status) {
                 None => return Err("the image defines no HEALTHCHECK; use another wait strategy".into()),
@@ -173,10 +186,13 @@ async fn tcp_open(ip: &str, port: u16) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(1), connect).await, Ok(Ok(_)))
 }
 
-async fn http_ok(ip: &str, port: u16, path: &str) -> bool {
+async fn http_ok(ip: &str, port: u16, path: &str, prober: &Prober<'_>) -> bool {
     let attempt = async {
         let mut stream = TcpStream::connect((ip, port)).await.ok()?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n");
+        let Prober { service, traceparent } = prober;
+        let request = format!(
+            "GET {path} HTTP/1.0\r\nHost: {service}:{port}\r\ntraceparent: {traceparent}\r\nConnection: close\r\n\r\n"
+        );
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut head = [0u8; 12];
         stream.read_exact(&mut head).await.ok()?;

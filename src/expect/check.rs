@@ -28,6 +28,7 @@ use crate::expect::trace;
 use crate::output::count;
 use crate::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus};
 use crate::suggest::did_you_mean;
+use crate::telemetry::peers::Peers;
 use crate::telemetry::span::{Span, hex};
 
 pub use crate::expect::tree::render_tree;
@@ -41,9 +42,9 @@ pub(super) const TREE_LINES: usize = 60;
 /// selectors can name them (`parent = 'span[name="place order"]'`), but trace-level counts and the
 /// hermetic check leave them out.
 pub struct Context<'a> {
-    /// Hosts and addresses inside the scenario: service names, container addresses, `localhost`,
-    /// `127.0.0.1`, the OTLP receiver's address. Anything else a span talks to breaks `hermetic`.
-    pub known_peers: &'a [String],
+    /// Hosts and addresses inside the scenario: its containers' names and addresses, clnrm's
+    /// (the receiver, the probes), loopback. Anything else a span talks to breaks `hermetic`.
+    pub peers: &'a Peers,
 }
 
 /// One expectation that does not hold.
@@ -326,9 +327,13 @@ pub(super) mod tests {
     use crate::telemetry::span::AttrValue;
 
     pub(in crate::expect) fn context() -> Context<'static> {
-        static PEERS: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| ["shop", "pay", "localhost"].map(String::from).to_vec());
-        Context { known_peers: &PEERS }
+        static PEERS: std::sync::LazyLock<Peers> = std::sync::LazyLock::new(|| {
+            let mut peers = Peers::new();
+            peers.add_name("shop");
+            peers.add_name("pay");
+            peers
+        });
+        Context { peers: &PEERS }
     }
 
     pub(in crate::expect) fn selector(text: &str) -> Spanned<Selector> {

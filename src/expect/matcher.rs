@@ -107,6 +107,12 @@ impl<'a> TraceIndex<'a> {
         std::iter::successors(Some(position), |&p| self.parents[p])
     }
 
+    /// Whether the span at `position` is clnrm's doing: one of its own spans, or a span below one
+    /// of its wait spans (a readiness probe's request, see [`Span::is_wait`]).
+    pub fn by_clnrm(&self, position: usize) -> bool {
+        self.spans[position].is_own() || self.ancestry(position).skip(1).any(|p| self.spans[p].is_wait())
+    }
+
     /// Positions, parents first: each root followed by its subtree, depth first.
     pub fn preorder(&self) -> &[usize] {
         &self.preorder
@@ -165,7 +171,7 @@ impl<'a> TraceIndex<'a> {
 
     /// Positions selected by a chain of compounds, in start-time order, clnrm's own spans included.
     /// An empty chain selects nothing.
-    pub(super) fn select_positions(&self, compounds: &[Compound]) -> Vec<usize> {
+    pub fn select_positions(&self, compounds: &[Compound]) -> Vec<usize> {
         self.select_among(compounds, true)
     }
 

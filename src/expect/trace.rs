@@ -7,11 +7,16 @@
 //!   span B selects.
 //!   For both, a side that selects nothing is a failure: holding vacuously would hide a selector
 //!   that no longer matches.
-//! - `hermetic`: no span but clnrm's own names a peer outside the scenario. Peers are read from the
-//!   span attributes `server.address`, `net.peer.name`, `net.peer.ip`, `peer.service`,
-//!   `network.peer.address` and the host of `url.full` and `http.url` (string values only); a
-//!   peer is inside when it equals a known peer, ignoring ASCII case (host names are
-//!   case-insensitive). Resource attributes describe the service itself, not its peers.
+//! - `spans`, `errors` and `hermetic` leave out what is clnrm's doing: its own spans and the
+//!   requests of its readiness probes ([`TraceIndex::by_clnrm`]).
+//! - `hermetic`: no span names a peer outside the scenario ([`Peers`]) unless `allow`ed. What a
+//!   client, producer or internal span talks to is read from `server.address`, `net.peer.name`,
+//!   `net.peer.ip`, `peer.service`, `network.peer.address`, `net.sock.peer.*` and the host of
+//!   `url.full` and `http.url`; who called a server or consumer span from `client.address`,
+//!   `net.peer.ip`, `net.peer.name`, `network.peer.address` and `net.sock.peer.addr` (unless
+//!   `outbound_only`). A server span's `server.address` and URL are the server itself. Ports are
+//!   stripped, names compare ignoring ASCII case. Resource attributes describe the service itself,
+//!   not its peers.
 
 use std::fmt::Write;
 
@@ -21,9 +26,10 @@ use crate::expect::explain::explain_empty;
 use crate::expect::matcher::TraceIndex;
 use crate::expect::selector::Selector;
 use crate::output::count;
-use crate::scenario::model::{Bounds, SpanStatus, TraceExpectation};
+use crate::scenario::model::{Bounds, Hermetic, SpanStatus, TraceExpectation};
 use crate::schema::Spanned;
-use crate::telemetry::span::{AttrValue, Span};
+use crate::telemetry::peers::{Peers, host, url_host};
+use crate::telemetry::span::{AttrValue, Span, SpanKind};
 
 /// One key of `[expect.trace]` that does not hold.
 pub(super) enum Problem<'e> {
@@ -47,6 +53,7 @@ pub(super) enum Problem<'e> {
     },
     /// `hermetic`; positions of the spans naming a peer outside the scenario.
     Hermetic {
+        hermetic: &'e Hermetic,
         offenders: Vec<usize>,
     },
 }
@@ -69,7 +76,7 @@ pub(super) fn problems<'e>(
     context: &Context,
 ) -> Vec<Problem<'e>> {
     let mut problems = Vec::new();
-    let theirs: Vec<usize> = (0..index.len()).filter(|&p| !index.spans()[p].is_own()).collect();
+    let theirs: Vec<usize> = (0..index.len()).filter(|&p| !index.by_clnrm(p)).collect();
     if let Some(bounds) = expectation.spans
         && !bounds.contains(&(theirs.len() as u64))
     {
@@ -92,13 +99,13 @@ pub(super) fn problems<'e>(
             problems.push(Problem::Within { pair, fault });
         }
     }
-    if expectation.hermetic {
+    if let Some(hermetic) = &expectation.hermetic {
         let offenders: Vec<usize> = theirs
             .into_iter()
-            .filter(|&p| foreign_peers(index.spans()[p], context.known_peers).next().is_some())
+            .filter(|&p| foreign_peers(index.spans()[p], hermetic, context.peers).next().is_some())
             .collect();
         if !offenders.is_empty() {
-            problems.push(Problem::Hermetic { offenders });
+            problems.push(Problem::Hermetic { hermetic, offenders });
         }
     }
     problems
@@ -151,29 +158,38 @@ fn within(index: &TraceIndex, pair: &[Spanned<Selector>; 2]) -> Option<PairFault
     (!outside.is_empty()).then_some(PairFault::Outside { outside, windows })
 }
 
-/// The peers a span names outside `known`: (attribute, its value, the host in it).
-fn foreign_peers<'s>(span: &'s Span, known: &'s [String]) -> impl Iterator<Item = (&'s str, &'s str, &'s str)> {
+/// The peers `span` names that are outside the scenario and not allowed: (key, value, host).
+/// A server or consumer span's own address and URL are the server itself; who called it is judged
+/// unless `outbound_only`.
+fn foreign_peers<'s>(
+    span: &'s Span,
+    hermetic: &'s Hermetic,
+    peers: &'s Peers,
+) -> impl Iterator<Item = (&'s str, &'s str, &'s str)> {
+    let received = matches!(span.kind, SpanKind::Server | SpanKind::Consumer);
     span.attributes.iter().filter_map(move |(key, value)| {
         let AttrValue::Str(value) = value else { return None };
-        let host = match &**key {
-            "server.address" | "net.peer.name" | "net.peer.ip" | "peer.service" | "network.peer.address" => value,
-            "url.full" | "http.url" => url_host(value)?,
+        let host = match (&**key, received) {
+            (
+                "client.address" | "net.peer.ip" | "net.peer.name" | "network.peer.address" | "net.sock.peer.addr",
+                true,
+            ) if !hermetic.outbound_only => host(value),
+            (
+                "server.address"
+                | "net.peer.name"
+                | "net.peer.ip"
+                | "peer.service"
+                | "network.peer.address"
+                | "net.sock.peer.addr"
+                | "net.sock.peer.name",
+                false,
+            ) => host(value),
+            ("url.full" | "http.url", false) => url_host(value)?,
             _ => return None,
         };
-        let inside = host.is_empty() || known.iter().any(|peer| peer.eq_ignore_ascii_case(host));
+        let inside = host.is_empty() || peers.is_inside(host) || hermetic.allows(host);
         (!inside).then_some((&**key, &**value, host))
     })
-}
-
-/// The host of `scheme://[user@]host[:port][/…]`, without brackets for an IPv6 address.
-fn url_host(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
-    match host_port.strip_prefix('[') {
-        Some(bracketed) => bracketed.split_once(']').map(|(host, _)| host),
-        None => Some(host_port.split_once(':').map_or(host_port, |(host, _)| host)),
-    }
 }
 
 impl Problem<'_> {
@@ -209,8 +225,8 @@ impl Problem<'_> {
                 pair_message(&mut out, index, &rule, [a, b], fault);
                 "within"
             }
-            Problem::Hermetic { offenders } => {
-                hermetic_message(&mut out, index, offenders, context);
+            Problem::Hermetic { hermetic, offenders } => {
+                hermetic_message(&mut out, index, hermetic, offenders, context);
                 "hermetic"
             }
         };
@@ -269,20 +285,23 @@ fn pair_message(out: &mut String, index: &TraceIndex, rule: &str, pair: [&Select
     out.push_str(&render_tree(index, &marked, TREE_LINES));
 }
 
-fn hermetic_message(out: &mut String, index: &TraceIndex, offenders: &[usize], context: &Context) {
+fn hermetic_message(out: &mut String, index: &TraceIndex, hermetic: &Hermetic, offenders: &[usize], context: &Context) {
     let _ = writeln!(out, "peers outside the scenario, named by {}:", count(offenders.len(), "span"));
     let lines = offenders.iter().flat_map(|&p| {
-        foreign_peers(index.spans()[p], context.known_peers).map(move |(key, value, host)| {
+        foreign_peers(index.spans()[p], hermetic, context.peers).map(move |(key, value, host)| {
             let host = if host == value { String::new() } else { format!(" (host {host})") };
             format!("{}: {key} = {value:?}{host}", item(index, p))
         })
     });
     list(out, lines, LIST_MAX);
-    let _ = writeln!(out, "known peers: {}", context.known_peers.join(", "));
+    let _ = writeln!(out, "known peers: {}", context.peers.describe());
+    if !hermetic.allow.is_empty() {
+        let _ = writeln!(out, "allowed: {}", hermetic.allow.join(", "));
+    }
     let _ = writeln!(
         out,
         "run each of these peers as a [services.NAME] container of the scenario (or a fake of it) and point the \
-         system under test at it"
+         system under test at it, or allow it: hermetic = {{ allow = [\"HOST\"] }}"
     );
     let marked: Vec<&Span> = offenders.iter().map(|&p| index.spans()[p]).collect();
     let _ = writeln!(out, "trace ({}; ▶ the spans naming outside peers):", count(index.len(), "span"));
@@ -355,7 +374,7 @@ mod tests {
         let counts = TraceExpectation {
             spans: Some(Bounds { min: Some(4), max: Some(4) }),
             errors: Some(0),
-            hermetic: true,
+            hermetic: Some(Hermetic::default()),
             ..Default::default()
         };
         let failures = trace_failures(&spans, counts);
@@ -483,9 +502,89 @@ trace (7 spans; ▶ the spans above):
         assert!(message(&spans, early, "within").contains("these are not:\n  - too early "));
     }
 
+    /// The spans `hermetic` flags in `shop()` with `extra` added (by name).
+    fn flagged(extra: Vec<Span>, hermetic: Hermetic) -> Vec<String> {
+        let mut spans = shop();
+        spans.extend(extra);
+        let index = TraceIndex::new(&spans);
+        let expectation = TraceExpectation { hermetic: Some(hermetic), ..Default::default() };
+        let context = crate::expect::check::tests::context();
+        let mut names = Vec::new();
+        for problem in problems(&index, &expectation, &context) {
+            if let Problem::Hermetic { offenders, .. } = problem {
+                names.extend(offenders.iter().map(|&p| index.spans()[p].name.to_string()));
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn a_server_span_names_itself_and_its_caller_and_ports_do_not_matter() {
+        let server = |caller: &str| {
+            span(30, 3, "GET /items", "shop", 12, 14)
+                .kind(SpanKind::Server)
+                .str("server.address", "api.shop.example:8000")
+                .str("url.full", "http://api.shop.example:8000/items")
+                .str("net.host.name", "10.1.1.1:8000")
+                .str("client.address", caller)
+                .build()
+        };
+        let client = span(31, 3, "SELECT", "shop", 12, 14)
+            .kind(SpanKind::Client)
+            .str("server.address", "pay:5432")
+            .str("network.peer.address", "[::1]:5432")
+            .build();
+        assert!(flagged(vec![server("localhost"), client.clone()], Hermetic::default()).is_empty());
+        assert_eq!(flagged(vec![server("10.9.9.9")], Hermetic::default()), ["GET /items"], "an outside caller");
+        let outbound = Hermetic { outbound_only: true, ..Hermetic::default() };
+        assert!(flagged(vec![server("10.9.9.9")], outbound).is_empty());
+        let outside = span(32, 3, "call", "shop", 12, 14)
+            .kind(SpanKind::Client)
+            .str("server.address", "pay.example.com:443")
+            .build();
+        assert_eq!(flagged(vec![outside.clone()], Hermetic::default()), ["call"], "a port does not make it inside");
+    }
+
+    #[test]
+    fn allowed_peers_are_names_and_domains() {
+        let call =
+            |host: &str| span(33, 3, "call", "shop", 12, 14).kind(SpanKind::Client).str("server.address", host).build();
+        let allow = Hermetic { allow: vec!["api.stripe.com".into(), "*.example.com".into()], outbound_only: false };
+        for allowed in ["api.stripe.com", "API.Stripe.com:443", "a.example.com", "b.a.EXAMPLE.com"] {
+            assert!(flagged(vec![call(allowed)], allow.clone()).is_empty(), "{allowed}");
+        }
+        for outside in ["example.com", "stripe.com", "api.stripe.com.evil.io", "notexample.com"] {
+            assert_eq!(flagged(vec![call(outside)], allow.clone()), ["call"], "{outside}");
+        }
+    }
+
+    #[test]
+    fn what_a_readiness_probe_causes_is_clnrms_doing() {
+        let probe = |id: u64, parent: u64| {
+            span(id, parent, "GET /health", "shop", 1, 2)
+                .kind(SpanKind::Server)
+                .str("client.address", "10.9.9.9")
+                .build()
+        };
+        let wait = span(40, 1, "wait shop", "clnrm", 0, 3)
+            .str("clnrm.wait.strategy", "HTTP 2xx from GET :8000/health")
+            .build();
+        let below = span(42, 41, "SELECT 1", "shop", 1, 2).status(SpanStatus::Error, "not yet").build();
+        let spans: Vec<Span> = shop().into_iter().chain([wait, probe(41, 40), below]).collect();
+        let exact = TraceExpectation {
+            spans: Some(Bounds { min: Some(4), max: Some(4) }),
+            errors: Some(1),
+            hermetic: Some(Hermetic::default()),
+            ..Default::default()
+        };
+        assert!(trace_failures(&spans, exact).is_empty(), "the probe and what it caused are not counted");
+        // The same request below a step (not a wait) is the system's.
+        assert_eq!(flagged(vec![probe(43, 2)], Hermetic::default()), ["GET /health"]);
+    }
+
     #[test]
     fn hermetic_reports_each_foreign_peer() {
-        let hermetic = TraceExpectation { hermetic: true, ..Default::default() };
+        let hermetic = TraceExpectation { hermetic: Some(Hermetic::default()), ..Default::default() };
         assert!(trace_failures(&shop(), hermetic.clone()).is_empty());
         let mut spans = shop();
         spans.push(
@@ -508,8 +607,8 @@ trace (7 spans; ▶ the spans above):
   - call (shop, client, 2.0ms) at +12.0ms: server.address = \"api.stripe.com\"
   - call (shop, client, 2.0ms) at +12.0ms: url.full = \"https://user@API.example.com:443/v1?x=1\" (host API.example.com)
   - lookup (shop, internal, 1.0ms) at +15.0ms: net.peer.ip = \"10.0.0.9\"
-known peers: shop, pay, localhost
-run each of these peers as a [services.NAME] container of the scenario (or a fake of it) and point the system under test at it
+known peers: localhost (127.0.0.1, ::1), shop, pay
+run each of these peers as a [services.NAME] container of the scenario (or a fake of it) and point the system under test at it, or allow it: hermetic = { allow = [\"HOST\"] }
 trace (11 spans; ▶ the spans naming outside peers):
   checkout (clnrm, internal, 100.0ms)
     pull (clnrm, internal, 1.0ms)

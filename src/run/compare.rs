@@ -3,11 +3,13 @@
 
 use crate::baseline::diff::diff;
 use crate::baseline::files::{Baselines, DIR, Update};
-use crate::baseline::normalize::{Baseline, normalize};
+use crate::baseline::normalize::{Baseline, Recorded, normalize};
+use crate::baseline::redact::{IgnoreAttr, Redaction};
 use crate::baseline::show::{self, Tree};
 use crate::baseline::thresholds::{Gate, Limits, gate};
 use crate::config::Thresholds;
 use crate::scenario::model::Scenario;
+use crate::telemetry::peers::Peers;
 use crate::telemetry::span::Span;
 
 use super::outcome::{BaselineAction, BaselineOutcome, Failure, ScenarioOutcome, Status};
@@ -19,6 +21,15 @@ pub struct Comparison {
     pub update: Update,
     /// The config's `[thresholds]`.
     pub thresholds: Thresholds,
+    /// The config's `[baseline] ignore_attrs`.
+    pub ignore_attrs: Vec<IgnoreAttr>,
+}
+
+/// One run of a scenario as compared: its trace, and the peers the trace may name (whose
+/// addresses its baseline writes as their names).
+pub struct Traced {
+    pub spans: Vec<Span>,
+    pub peers: Peers,
 }
 
 impl Comparison {
@@ -29,16 +40,19 @@ impl Comparison {
         &self,
         scenario: &Scenario,
         stored: Option<&Baseline>,
-        runs: &[Vec<Span>],
+        runs: &[Traced],
         outcome: &mut ScenarioOutcome,
     ) {
         if outcome.status != Status::Pass {
             return;
         }
-        let traces: Vec<&[Span]> = runs.iter().map(Vec::as_slice).collect();
-        let ignore = &scenario.baseline.ignore_attrs;
+        let ignores = [self.ignore_attrs.as_slice(), scenario.baseline.ignore_attrs.as_slice()];
+        let traces: Vec<Recorded> = runs
+            .iter()
+            .map(|run| Recorded { spans: &run.spans, redaction: Redaction { ignores, peers: &run.peers } })
+            .collect();
         // The spans of the first run, with durations over all of them.
-        let current = normalize(&scenario.name, &traces, ignore);
+        let current = normalize(&scenario.name, &traces);
         let limits = Limits::resolve(&self.thresholds, &scenario.baseline.thresholds);
         let file = format!("{DIR}/{}.toml", scenario.name);
         let mut result = BaselineOutcome {
@@ -140,18 +154,18 @@ struct Unstable {
 fn later_run_differs(
     scenario: &Scenario,
     stored: Option<&Baseline>,
-    traces: &[&[Span]],
+    traces: &[Recorded],
     limits: &Limits,
 ) -> Option<Unstable> {
     if traces.len() < 2 {
         return None;
     }
-    let single = |trace: &[Span]| normalize(&scenario.name, &[trace], &scenario.baseline.ignore_attrs);
+    let single = |trace: &Recorded| normalize(&scenario.name, std::slice::from_ref(trace));
     let first;
     let reference = match stored {
         Some(old) => old,
         None => {
-            first = single(traces[0]);
+            first = single(&traces[0]);
             &first
         }
     };

@@ -518,7 +518,7 @@ async fn repeat(
             return None;
         }
         elapsed += executed.outcome.duration;
-        traces.push(executed.spans);
+        traces.push(compare::Traced { spans: executed.spans, peers: executed.peers });
         if executed.outcome.status != Status::Pass || traces.len() >= options.repeat.max(1) as usize {
             executed.outcome.duration = elapsed;
             executed.outcome.warnings.splice(0..0, planned.warnings.iter().cloned());

@@ -23,8 +23,9 @@ use crate::engine::{container, service};
 use crate::expect::check::{self, Context as CheckContext};
 use crate::scenario::model::{Command, ImageSource, OutputExpect, Scenario, Service, Step, StepTarget};
 use crate::telemetry::own::OwnSpan;
+use crate::telemetry::peers::{CLNRM, Peers, STEPS};
 use crate::telemetry::session::Session;
-use crate::telemetry::span::{Span, SpanKind};
+use crate::telemetry::span::{Span, SpanKind, WAIT_STRATEGY};
 use crate::telemetry::store::{Closed, Settled};
 use crate::telemetry::wiring::STEPS_SERVICE;
 
@@ -69,8 +70,8 @@ struct Held {
     network: Option<String>,
     /// Service name → container name.
     services: Vec<(String, String)>,
-    /// Addresses of the scenario's containers (for routing, and the hermetic check).
-    addresses: Vec<std::net::IpAddr>,
+    /// The scenario's containers and clnrm by address and name (for `hermetic` and baselines).
+    peers: Peers,
 }
 
 /// Why a scenario stopped early.
@@ -100,6 +101,8 @@ pub struct Executed {
     pub outcome: ScenarioOutcome,
     /// Every span collected for it (its own and the system under test's).
     pub spans: Vec<Span>,
+    /// Its containers' and clnrm's addresses and names, which its spans may name.
+    pub peers: Peers,
     /// It failed because of the engine rather than a test.
     pub infrastructure: bool,
     /// Its batch was cancelled before it ended: the outcome means nothing.
@@ -114,7 +117,9 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     let span = telemetry.tracing.scenario(&scenario.name, &file);
     span.set("clnrm.cache", cache.as_str());
     telemetry.store.open(&scenario.name, span.trace_id());
-    let mut held = Held::default();
+    let mut held = Held { peers: Peers::new(), ..Held::default() };
+    let receiver = telemetry.address;
+    held.peers.add_address(receiver.ip(), CLNRM);
     let mut steps = Vec::new();
     let exits = Exits::new(started);
     let limit = scenario.timeout.unwrap_or(shared.defaults.timeout);
@@ -143,8 +148,8 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     }
     span.end();
     let expectations = &scenario.expect;
-    let peers = known_peers(&shared, &scenario, &held);
-    let context = CheckContext { known_peers: &peers };
+    let peers = held.peers.clone();
+    let context = CheckContext { peers: &peers };
     // The baseline compares the whole trace, so every passing scenario waits for its spans; its
     // services must still run when that is over.
     let settled = match &result {
@@ -219,7 +224,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
         baseline: None,
         warnings,
     };
-    Executed { outcome, spans, infrastructure, cancelled }
+    Executed { outcome, spans, peers, infrastructure, cancelled }
 }
 
 async fn body(
@@ -245,11 +250,9 @@ async fn body(
         match &network {
             Some(name) => {
                 let reach = container::Reach::Shared;
-                container::create_network(&shared.engine, &shared.registry, name, &scenario.name, reach)
-                    .await
-                    .map(|_| ())
+                container::create_network(&shared.engine, &shared.registry, name, &scenario.name, reach).await
             }
-            None => Ok(()),
+            None => Ok(None),
         }
     };
     let lease = async {
@@ -260,13 +263,20 @@ async fn body(
     };
     let (lease, created) = tokio::join!(lease, create_network);
     held.lease = lease.map_err(|e| Stop::engine("step containers", e))?;
-    created.map_err(|e| Stop::engine("scenario network", e))?;
+    // The host's end of the scenario network: where `http` and `port` probes come from.
+    if let Some(gateway) = created.map_err(|e| Stop::engine("scenario network", e))? {
+        held.peers.add_address(gateway, CLNRM);
+    }
     if let Some(address) = held.lease.as_ref().and_then(|l| l.address) {
         shared.telemetry.store.claim(address, &scenario.name);
-        held.addresses.push(address);
+        held.peers.add_address(address, STEPS);
     }
     if let (Some(lease), Some(network), Some(pool)) = (held.lease.as_mut(), &network, &shared.pool) {
         pool.join(lease, network).await.map_err(|e| Stop::engine("scenario network", e))?;
+        // Where the steps' requests to services come from.
+        if let Some(address) = container::address(&shared.engine, &lease.lane, network).await {
+            held.peers.add_address(address, STEPS);
+        }
     }
     if let Some(network) = &network {
         start_services(shared, scenario, network, held, span, exits).await?;
@@ -300,9 +310,18 @@ async fn start_services(
         let names: Vec<String> =
             wave.iter().map(|s| shared.engine.name("svc", &format!("{}-{}", scenario.name, *s.name))).collect();
         held.services.extend(wave.iter().zip(&names).map(|(s, c)| (s.name.value.clone(), c.clone())));
+        for (service, container) in wave.iter().zip(&names) {
+            held.peers.add_name(&service.name);
+            held.peers.add_name(container);
+        }
         let started = wave.iter().zip(&names).map(|(s, c)| start_service(shared, scenario, network, s, c, span, exits));
         let results = join_all(started).await;
-        held.addresses.extend(results.into_iter().collect::<Result<Vec<_>, Stop>>()?.into_iter().flatten());
+        let addresses = results.into_iter().collect::<Result<Vec<_>, Stop>>()?;
+        for (service, address) in wave.iter().zip(addresses) {
+            if let Some(address) = address {
+                held.peers.add_address(address, &service.name);
+            }
+        }
     }
     Ok(())
 }
@@ -343,8 +362,10 @@ async fn start_service(
     start.end();
     let Some(wait) = &service.wait else { return Ok(address) };
     let waiting = tracing.child(parent, format!("wait {}", *service.name), SpanKind::Internal);
-    waiting.set("clnrm.wait.strategy", service::describe(&wait.strategy));
-    let ready = service::wait_ready(&shared.engine, container, network, wait, shared.defaults.wait_timeout).await;
+    waiting.set(WAIT_STRATEGY, service::describe(&wait.strategy));
+    let prober = service::Prober { service: &service.name, traceparent: &waiting.traceparent() };
+    let ready =
+        service::wait_ready(&shared.engine, container, network, wait, shared.defaults.wait_timeout, &prober).await;
     ready.map(|_| waiting.end()).map(|()| address).map_err(|not_ready| {
         let message = format!(
             "not ready after waiting {} for {}: {}",
@@ -428,17 +449,6 @@ async fn run_steps(
         }
     }
     first_failure.map_or(Ok(()), Err)
-}
-
-/// Everything inside the scenario a span may name as its peer: service names, the containers'
-/// addresses, this machine's loopback, and the receiver spans are sent to.
-fn known_peers(shared: &Shared, scenario: &Scenario, held: &Held) -> Vec<String> {
-    let receiver = shared.telemetry.address;
-    let mut peers: Vec<String> = scenario.services.iter().map(|s| s.name.value.clone()).collect();
-    peers.extend(held.addresses.iter().map(|a| a.to_string()));
-    peers.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
-    peers.extend([receiver.ip().to_string(), receiver.to_string()]);
-    peers
 }
 
 /// The expectations that did not hold, as one failure (`None` when all hold).

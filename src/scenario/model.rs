@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::baseline::redact::IgnoreAttr;
 use crate::config::Thresholds;
 use crate::expect::selector::{Selector, Value};
 use crate::schema::Spanned;
@@ -248,15 +249,37 @@ pub struct TraceExpectation {
     pub order: Vec<[Spanned<Selector>; 2]>,
     /// `within = [[A, B], …]`: every span matching A lies inside the time window of one matching B.
     pub within: Vec<[Spanned<Selector>; 2]>,
-    /// `hermetic = true`: no span talks to a peer outside the scenario's containers.
-    pub hermetic: bool,
+    /// `hermetic = true` or `hermetic = { allow = [...], outbound_only = true }`: no span talks to
+    /// a peer outside the scenario's containers.
+    pub hermetic: Option<Hermetic>,
+}
+
+/// How `hermetic` judges the peers spans name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hermetic {
+    /// `allow`: peers that may be named although outside the scenario: host names or addresses,
+    /// `*.example.com` for every name below a domain; compared ignoring ASCII case.
+    pub allow: Vec<String>,
+    /// `outbound_only`: judge only the peers a span talks to (client and producer spans, and
+    /// internal ones), not who called a server or consumer span.
+    pub outbound_only: bool,
+}
+
+impl Hermetic {
+    /// Whether `host` is one of the allowed peers.
+    pub fn allows(&self, host: &str) -> bool {
+        self.allow.iter().any(|allowed| match allowed.strip_prefix("*.") {
+            Some(domain) => host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase())),
+            None => allowed.eq_ignore_ascii_case(host),
+        })
+    }
 }
 
 /// `[baseline]`: how this scenario's trace is compared with its stored baseline.
 #[derive(Debug, Clone, Default)]
 pub struct BaselineSettings {
-    /// `ignore_attrs`: attributes redacted before storing and comparing.
-    pub ignore_attrs: Vec<String>,
+    /// `ignore_attrs`: attributes redacted before storing and comparing, besides the config's.
+    pub ignore_attrs: Vec<IgnoreAttr>,
     /// `thresholds`: overrides of the config `[thresholds]`, key by key.
     pub thresholds: Thresholds,
 }

@@ -11,9 +11,10 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 use crate::baseline::files::MAX_SCENARIO_NAME;
-use crate::config::{Config, read_thresholds};
+use crate::config::{Config, read_ignore_attrs, read_thresholds};
 use crate::diagnostic::Diagnostic;
-use crate::expect::selector::{self, Selector, Value as AttrValue};
+use crate::expect::read::selector;
+use crate::expect::selector::{Selector, Value as AttrValue};
 use crate::scenario::model::*;
 use crate::scenario::reference;
 use crate::schema::{self, Cx, Spanned, Table, Value};
@@ -85,8 +86,9 @@ pub fn read(cx: &mut Cx, doc: &toml::Spanned<DeTable>, context: Context) -> Scen
     }
     if let Some(mut t) = root.table(cx, "baseline") {
         t.context = "[baseline]".into();
-        scenario.baseline.ignore_attrs =
-            t.strings(cx, "ignore_attrs").unwrap_or_default().into_iter().map(|s| s.value).collect();
+        if let Some(v) = t.get("ignore_attrs") {
+            scenario.baseline.ignore_attrs = read_ignore_attrs(cx, v, "`ignore_attrs` in [baseline]");
+        }
         if let Some(mut thresholds) = t.table(cx, "thresholds") {
             thresholds.context = "[baseline] thresholds".into();
             scenario.baseline.thresholds = read_thresholds(cx, thresholds);
@@ -652,7 +654,37 @@ fn read_trace_expectation(cx: &mut Cx, t: &mut Table) -> TraceExpectation {
         errors: t.uint(cx, "errors").map(|n| n.value),
         order: t.get("order").map(|v| selector_pairs(cx, v, "`order` in [expect.trace]")).unwrap_or_default(),
         within: t.get("within").map(|v| selector_pairs(cx, v, "`within` in [expect.trace]")).unwrap_or_default(),
-        hermetic: t.bool(cx, "hermetic").is_some_and(|b| b.value),
+        hermetic: t.get("hermetic").and_then(|v| hermetic(cx, v)),
+    }
+}
+
+/// `hermetic = true`, or `{ allow = ["api.example.com", "*.internal"], outbound_only = true }`.
+fn hermetic(cx: &mut Cx, value: &Value) -> Option<Hermetic> {
+    let what = "`hermetic` in [expect.trace]";
+    match value.get_ref() {
+        DeValue::Boolean(on) => on.then(Hermetic::default),
+        DeValue::Table(_) => {
+            let mut t = Table::of(cx, value, what, None)?;
+            let allow = t.strings(cx, "allow").unwrap_or_default();
+            let outbound_only = t.bool(cx, "outbound_only").is_some_and(|b| b.value);
+            t.finish(cx);
+            for bad in allow.iter().filter(|a| a.is_empty() || a.trim_start_matches("*.").contains(['*', '/', ' '])) {
+                let d = Diagnostic::error("invalid-value", format!("`allow` in {what} takes host names and addresses"))
+                    .label("not a host")
+                    .help("e.g. \"api.example.com\", \"10.0.0.7\", or \"*.example.com\" for every name below a domain");
+                cx.report(d, bad.span.clone());
+            }
+            Some(Hermetic { allow: allow.into_iter().map(|a| a.value).collect(), outbound_only })
+        }
+        _ => {
+            cx.wrong_type(
+                value,
+                what,
+                "true, false or a table",
+                Some("hermetic = true, or hermetic = { allow = [\"api.example.com\"] }"),
+            );
+            None
+        }
     }
 }
 
@@ -750,63 +782,4 @@ fn selector_pairs(cx: &mut Cx, value: &Value, what: &str) -> Vec<[Spanned<Select
         }
     }
     out
-}
-
-/// A selector string; a parse error is pointed at the exact character inside the quotes.
-fn selector(cx: &mut Cx, value: &Value, what: &str) -> Option<Spanned<Selector>> {
-    let text = schema::string(cx, value, what)?;
-    match selector::parse(&text) {
-        Ok(parsed) => {
-            misspelt_keys(cx, &parsed, &text);
-            Some(Spanned::new(parsed, text.span))
-        }
-        Err(err) => {
-            let span = inside_string(cx.parsed_text(), &text, err.span.clone());
-            let d = Diagnostic::error("invalid-selector", format!("{what}: {}", err.message))
-                .label("here")
-                .help_opt(err.help.clone());
-            cx.report(d, span);
-            None
-        }
-    }
-}
-
-/// Warns about selector keys that look like misspellings of a span field or a common attribute: a
-/// key no span has makes its condition false, so with `count = 0` the expectation would pass
-/// whatever the system did.
-fn misspelt_keys(cx: &mut Cx, parsed: &Selector, text: &Spanned<String>) {
-    for condition in parsed.conditions() {
-        let key = condition.key.as_str();
-        let Some(meant) = selector::likely_meant(key) else { continue };
-        let written = text.get(condition.span.clone()).unwrap_or("");
-        let length = if written.starts_with(key) { key.len() } else { written.len() };
-        let span = inside_string(cx.parsed_text(), text, condition.span.start..condition.span.start + length);
-        let d = Diagnostic::warning(
-            "unknown-selector-key",
-            format!("selector key `{key}` is neither a span field nor a common attribute: did you mean `{meant}`?"),
-        )
-        .label("unknown key")
-        .help(format!(
-            "a key no span has makes its condition false, so an expectation with `count = 0` would pass \
-             whatever the spans; if `{key}` is an attribute of your own, it is fine"
-        ));
-        cx.report(d, span);
-    }
-}
-
-/// Maps a range inside a string's value to the parsed text, when the string is written without
-/// escapes (so value offsets and source offsets agree); otherwise the whole string.
-fn inside_string(parsed: &str, text: &Spanned<String>, inner: Range<usize>) -> Range<usize> {
-    let raw = parsed.get(text.span.clone()).unwrap_or("");
-    let quote = ["\"\"\"", "'''", "\"", "'"]
-        .into_iter()
-        .find(|q| raw.starts_with(q) && raw.ends_with(q) && raw.len() >= 2 * q.len());
-    match quote {
-        Some(q) if &raw[q.len()..raw.len() - q.len()] == text.as_str() => {
-            let start = text.span.start + q.len() + inner.start;
-            let end = (text.span.start + q.len() + inner.end).max(start + 1);
-            start..end
-        }
-        _ => text.span.clone(),
-    }
 }

@@ -2,6 +2,7 @@
 
 pub mod export;
 pub mod own;
+pub mod peers;
 pub mod receiver;
 pub mod session;
 pub mod span;

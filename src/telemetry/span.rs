@@ -194,6 +194,9 @@ pub struct Span {
     pub resource: Arc<Resource>,
 }
 
+/// The attribute of clnrm's wait spans that names the strategy (`HTTP 2xx from GET :8000/health`).
+pub const WAIT_STRATEGY: &str = "clnrm.wait.strategy";
+
 impl Span {
     /// An attribute of the span, else of its resource.
     pub fn attr(&self, key: &str) -> Option<&AttrValue> {
@@ -207,6 +210,12 @@ impl Span {
     /// Whether clnrm made this span itself (see [`Resource::own`]).
     pub fn is_own(&self) -> bool {
         self.resource.own
+    }
+
+    /// Whether this is clnrm's span of waiting for a service: what a service does below it (the
+    /// requests of `http` probes, which carry its context) is clnrm's doing, not the system's.
+    pub fn is_wait(&self) -> bool {
+        self.is_own() && self.attr(WAIT_STRATEGY).is_some()
     }
 
     pub fn duration(&self) -> Duration {
