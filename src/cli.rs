@@ -134,7 +134,7 @@ pub enum Command {
         /// The later baseline.
         new: PathBuf,
         /// Show spans whose median duration grew by more than this percentage (and 2ms).
-        #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = parse_percent)]
+        #[arg(long, value_name = "PERCENT", default_value_t = crate::baseline::thresholds::SHOWN_SLOWER, value_parser = parse_percent)]
         slower: f64,
     },
 

@@ -355,3 +355,64 @@ fn baselines_no_scenario_refers_to_are_reported() {
     std::fs::remove_file(p.join("scenarios/gone.clnrm.toml")).unwrap();
     p.clnrm_env(&["run"], &[CI]).success().stdout_has("baselines/gone.toml belongs to no scenario");
 }
+
+/// A baseline of scenario `steps` over `runs` runs: the scenario's span (100ms every run) and a
+/// `charge` span of the system whose duration is `charge`, a TOML value (one duration, or
+/// statistics).
+fn timed_baseline(runs: u32, charge: &str) -> String {
+    let span = |path: &str, service: &str, duration: &str| {
+        format!(
+            "\n[[span]]\npath = \"{path}\"\nservice = \"{service}\"\nkind = \"internal\"\nstatus = \"unset\"\nstart = \"0ns\"\nduration = {duration}\n"
+        )
+    };
+    let root = if runs == 1 {
+        "\"100ms\"".to_string()
+    } else {
+        format!("{{ median = \"100ms\", min = \"100ms\", max = \"100ms\", samples = {runs} }}")
+    };
+    format!(
+        "format = 1\nscenario = \"steps\"\nclnrm = \"0.1.0\"\nruns = {runs}\n{}{}",
+        span("steps", "clnrm", &root),
+        span("steps › charge", "pay", charge)
+    )
+}
+
+/// A pending file that differs only in durations says whether any span is slower by the config's
+/// `duration` threshold (not "no differences"), and with how many runs against how many. Accepting
+/// a one-run file over a five-run baseline keeps the five-run statistics of the spans whose timing
+/// did not change, and takes the new time of a span that got slower.
+#[test]
+fn pending_durations_are_shown_and_accepting_one_run_keeps_the_stored_statistics() {
+    let p = Project::with_fixture();
+    p.write(".clnrm/config.toml", "[thresholds]\nduration = \"50%\"\n");
+    let five = "{ median = \"50ms\", min = \"40ms\", max = \"60ms\", samples = 5 }";
+    p.write("baselines/steps.toml", timed_baseline(5, five));
+
+    // Within the threshold (+40% of 50%): said so, and accepting keeps the stored statistics.
+    p.write("baselines/steps.toml.new", timed_baseline(1, "\"70ms\""));
+    p.clnrm(&["baseline", "pending"]).success().stdout_has(
+        "steps  baselines/steps.toml.new  unchanged: same spans, none slower by more than +50% and 2ms; 1 run (stored: 5 runs)",
+    );
+    p.clnrm(&["baseline", "accept"]).success().stdout_has("kept the stored statistics (5 runs) of 2 spans");
+    assert!(!p.join("baselines/steps.toml.new").exists());
+    let accepted = p.read("baselines/steps.toml");
+    assert!(accepted.contains("runs = 5\n"), "{accepted}");
+    assert!(accepted.contains(&format!("duration = {five}\n")), "{accepted}");
+
+    // Slower past it (+60%): the span is named, in text and JSON; accepted, it takes the new time.
+    p.write("baselines/steps.toml.new", timed_baseline(1, "\"80ms\""));
+    p.clnrm(&["baseline", "pending"])
+        .success()
+        .stdout_has("steps  baselines/steps.toml.new  changed: 1 span slower; 1 run (stored: 5 runs)");
+    let json = p.clnrm(&["baseline", "pending", "--format", "json"]).json();
+    let pending = &json["pending"][0];
+    assert_eq!(pending["summary"], "changed: 1 span slower; 1 run (stored: 5 runs)", "{json}");
+    assert_eq!((&pending["runs"], &pending["stored_runs"]), (&1.into(), &5.into()), "{json}");
+    assert_eq!(pending["diff"]["slower"][0]["path"], "steps › charge", "{json}");
+    assert_eq!(pending["diff"]["slower"][0]["baseline_ms"], 50.0, "{json}");
+    assert_eq!(pending["diff"]["slower"][0]["ms"], 80.0, "{json}");
+    p.clnrm(&["baseline", "accept", "steps"]).success().stdout_has("kept the stored statistics (5 runs) of 1 span");
+    let accepted = p.read("baselines/steps.toml");
+    assert!(accepted.contains("duration = \"80ms\"\n"), "{accepted}");
+    assert!(accepted.contains("samples = 5 }"), "the scenario's span keeps its statistics: {accepted}");
+}

@@ -92,11 +92,6 @@ impl Baselines {
         }
     }
 
-    /// Makes the pending baseline the baseline (one rename: never half-accepted).
-    pub fn accept(&self, scenario: &str) -> std::io::Result<()> {
-        std::fs::rename(self.pending_path(scenario), self.path(scenario))
-    }
-
     /// Scenarios with a pending baseline, sorted.
     pub fn pending(&self) -> std::io::Result<Vec<String>> {
         self.names(PENDING_SUFFIX)
@@ -215,7 +210,8 @@ mod tests {
         store.write_pending(&baseline("browse")).unwrap();
         assert_eq!(store.pending().unwrap(), ["browse", "checkout"]);
         assert!(store.load("checkout", "baselines/checkout.toml").unwrap().is_none());
-        store.accept("checkout").unwrap();
+        // Accepting writes the baseline, which removes the pending file.
+        store.write(&baseline("checkout")).unwrap();
         assert_eq!(store.load("checkout", "x").unwrap().unwrap().baseline, baseline("checkout"));
         assert!(store.discard("browse").unwrap());
         assert!(!store.discard("browse").unwrap());

@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod files;
+pub mod merge;
 pub mod normalize;
 pub mod redact;
 pub mod show;

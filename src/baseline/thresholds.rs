@@ -19,6 +19,10 @@ use crate::telemetry::span::SpanStatus;
 /// Growth below this never fails a duration rule unless `duration_floor` says otherwise.
 pub const DEFAULT_FLOOR: Duration = Duration::from_millis(2);
 
+/// Where durations are not gated, growth past this percentage (and the floor) is still shown as
+/// slower: by `clnrm diff` unless `--slower` says otherwise, and by `clnrm baseline pending`.
+pub const SHOWN_SLOWER: f64 = 25.0;
+
 /// How many offending spans a broken threshold names before it says "and N more".
 const NAMED: usize = 5;
 

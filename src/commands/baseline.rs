@@ -2,55 +2,122 @@
 //! (`NAME.toml.new` beside `NAME.toml`), and deciding about it. Nothing here runs a scenario.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::baseline::diff::diff;
+use crate::baseline::diff::{Diff, diff};
 use crate::baseline::files::{self, Baselines, DIR};
+use crate::baseline::merge::{self, Accepted};
 use crate::baseline::normalize::Baseline;
 use crate::baseline::show;
+use crate::baseline::store::duration;
+use crate::baseline::thresholds::{self, Limits, SHOWN_SLOWER, Slower};
 use crate::cli::BaselineCommand;
+use crate::config::Thresholds;
 use crate::error::Error;
-use crate::output::{self, DIM, Format, NOTE, OK};
+use crate::output::{self, DIM, Format, NOTE, OK, count};
 use crate::project::Project;
 
 pub fn run(project: &Project, command: BaselineCommand, format: Format) -> Result<(), Error> {
     let baselines = Baselines::new(&project.root);
+    let rule = Rule::of(&project.config.thresholds);
     match command {
-        BaselineCommand::Pending => pending(&baselines, format),
-        BaselineCommand::Accept { scenarios } => decide(&baselines, &scenarios, Decision::Accept),
-        BaselineCommand::Reject { scenarios } => decide(&baselines, &scenarios, Decision::Reject),
-        BaselineCommand::Review { scenarios } => review(&baselines, &scenarios),
+        BaselineCommand::Pending => pending(&baselines, rule, format),
+        BaselineCommand::Accept { scenarios } => decide(&baselines, rule, &scenarios, Decision::Accept),
+        BaselineCommand::Reject { scenarios } => decide(&baselines, rule, &scenarios, Decision::Reject),
+        BaselineCommand::Review { scenarios } => review(&baselines, rule, &scenarios),
+    }
+}
+
+/// The duration rule pending baselines are judged by: a span is slower when its median grew by
+/// more than `percent` and more than `floor`, and accepting keeps the stored statistics of a span
+/// whose medians are within it both ways ([`merge::accepted`]). It is the config's `[thresholds]`
+/// `duration` and `duration_floor`, so that what a run gated on is what the reviewer sees; where
+/// durations are not gated, what `clnrm diff` shows. A scenario's own `[baseline] thresholds` are
+/// not read: that would load every scenario file to list a directory.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    percent: f64,
+    floor: Duration,
+}
+
+impl Rule {
+    fn of(config: &Thresholds) -> Rule {
+        let limits = Limits::resolve(config, &Thresholds::default());
+        Rule { percent: limits.duration.unwrap_or(SHOWN_SLOWER), floor: limits.floor }
     }
 }
 
 /// A pending baseline with what it changes.
 struct Pending {
     scenario: String,
-    /// The stored baseline it would replace (`None`: a new one).
-    old: Option<Baseline>,
     new: Baseline,
+    /// The stored baseline it would replace, compared with it (`None`: a new one).
+    stored: Option<Compared>,
+}
+
+/// A stored baseline and how a pending one differs from it.
+struct Compared {
+    old: Baseline,
+    diff: Diff,
+    /// Matched spans slower than their stored counterparts by the rule.
+    slower: Vec<Slower>,
+    rule: Rule,
 }
 
 impl Pending {
+    fn new(scenario: String, old: Option<Baseline>, new: Baseline, rule: Rule) -> Pending {
+        let stored = old.map(|old| {
+            let diff = diff(&old, &new);
+            let slower = thresholds::slower(&diff, &new, rule.percent, rule.floor);
+            Compared { old, diff, slower, rule }
+        });
+        Pending { scenario, new, stored }
+    }
+
+    /// One line: what changed, or that nothing did by the rule (a reviewer must not read "no
+    /// differences" where durations moved within it), and the run counts when they differ.
     fn summary(&self) -> String {
-        match &self.old {
-            Some(old) => format!("changed: {}", show::summary(&diff(old, &self.new), &[])),
-            None => format!("new: {}", output::count(self.new.spans.len(), "span")),
+        let Some(c) = &self.stored else { return format!("new: {}", count(self.new.spans.len(), "span")) };
+        let what = if c.diff.is_same_shape() && c.slower.is_empty() {
+            format!(
+                "unchanged: same spans, none slower by more than +{}% and {}",
+                c.rule.percent,
+                duration(c.rule.floor)
+            )
+        } else {
+            format!("changed: {}", show::summary(&c.diff, &c.slower))
+        };
+        if c.old.runs == self.new.runs {
+            return what;
         }
+        format!("{what}; {} (stored: {})", count(self.new.runs as usize, "run"), count(c.old.runs as usize, "run"))
     }
 
     /// The differences as a tree, for the terminal; a new baseline shows all its spans as added.
     fn tree(&self) -> String {
-        let empty = Baseline { spans: Vec::new(), ..self.new.clone() };
-        let old = self.old.as_ref().unwrap_or(&empty);
-        show::tree(old, &self.new, &diff(old, &self.new), &[]).styled()
+        match &self.stored {
+            Some(c) => show::tree(&c.old, &self.new, &c.diff, &c.slower).styled(),
+            None => {
+                let empty = Baseline { spans: Vec::new(), ..self.new.clone() };
+                show::tree(&empty, &self.new, &diff(&empty, &self.new), &[]).styled()
+            }
+        }
+    }
+
+    /// What accepting it writes: the stored statistics kept where they stand better.
+    fn accepted(&self) -> Accepted {
+        match &self.stored {
+            Some(c) => merge::accepted(&c.old, &self.new, &c.diff, c.rule.percent, c.rule.floor),
+            None => Accepted { baseline: self.new.clone(), kept: 0 },
+        }
     }
 }
 
 /// Reads the pending baselines of `names` (all when empty). A name without one is a usage error
 /// that lists those there are; a pending or stored file that is not a baseline is exit 3, naming it.
-fn load(baselines: &Baselines, names: &[String], format: Format) -> Result<Vec<Pending>, Error> {
+fn load(baselines: &Baselines, rule: Rule, names: &[String], format: Format) -> Result<Vec<Pending>, Error> {
     let all = baselines.pending().map_err(|e| Error::io(format!("cannot list {DIR}/"), e))?;
     if let Some(unknown) = names.iter().find(|n| !all.contains(n)) {
         let there = if all.is_empty() { "there are none".to_string() } else { format!("pending: {}", all.join(", ")) };
@@ -65,24 +132,26 @@ fn load(baselines: &Baselines, names: &[String], format: Format) -> Result<Vec<P
             let new =
                 files::read(&baselines.pending_path(&scenario), &format!("{file}.new")).map_err(invalid)?.baseline;
             let old = baselines.load(&scenario, &file).map_err(invalid)?.map(|s| s.baseline);
-            Ok(Pending { scenario, old, new })
+            Ok(Pending::new(scenario, old, new, rule))
         })
         .collect()
 }
 
-fn pending(baselines: &Baselines, format: Format) -> Result<(), Error> {
-    let pending = load(baselines, &[], format)?;
+fn pending(baselines: &Baselines, rule: Rule, format: Format) -> Result<(), Error> {
+    let pending = load(baselines, rule, &[], format)?;
     if format == Format::Json {
         let items: Vec<_> = pending
             .iter()
             .map(|p| {
-                let d = p.old.as_ref().map(|old| show::json(old, &p.new, &diff(old, &p.new), &[]));
+                let stored = p.stored.as_ref();
                 json!({
                     "scenario": p.scenario,
                     "file": format!("{DIR}/{}.toml.new", p.scenario),
-                    "kind": if p.old.is_some() { "changed" } else { "new" },
+                    "kind": if stored.is_some() { "changed" } else { "new" },
                     "summary": p.summary(),
-                    "diff": d,
+                    "runs": p.new.runs,
+                    "stored_runs": stored.map(|c| c.old.runs),
+                    "diff": stored.map(|c| show::json(&c.old, &p.new, &c.diff, &c.slower)),
                 })
             })
             .collect();
@@ -118,9 +187,9 @@ fn refuse_in_ci() -> Result<(), Error> {
     Ok(())
 }
 
-fn decide(baselines: &Baselines, names: &[String], decision: Decision) -> Result<(), Error> {
+fn decide(baselines: &Baselines, rule: Rule, names: &[String], decision: Decision) -> Result<(), Error> {
     refuse_in_ci()?;
-    let pending = load(baselines, names, Format::Human)?;
+    let pending = load(baselines, rule, names, Format::Human)?;
     if pending.is_empty() {
         output::line("no pending baselines");
     }
@@ -130,14 +199,15 @@ fn decide(baselines: &Baselines, names: &[String], decision: Decision) -> Result
     Ok(())
 }
 
-/// Accepts (renames the pending file over the baseline) or rejects (deletes it), and says so.
+/// Accepts (writes the pending baseline over the stored one, keeping the stored statistics where
+/// they stand better, and removes the pending file) or rejects (deletes it), and says so.
 fn apply(baselines: &Baselines, pending: &Pending, decision: Decision) -> Result<(), Error> {
     let scenario = &pending.scenario;
     let file = format!("{DIR}/{scenario}.toml");
     match decision {
         Decision::Accept => {
-            baselines.accept(scenario).map_err(|e| Error::io(format!("cannot accept {file}.new"), e))?;
-            output::line(format!("{OK}accepted{OK:#} {file} ({})", pending.summary()));
+            let (what, _) = write_accepted(baselines, pending)?;
+            output::line(format!("{OK}accepted{OK:#} {file} ({what})"));
         }
         Decision::Reject => {
             baselines.discard(scenario).map_err(|e| Error::io(format!("cannot delete {file}.new"), e))?;
@@ -147,9 +217,32 @@ fn apply(baselines: &Baselines, pending: &Pending, decision: Decision) -> Result
     Ok(())
 }
 
+/// Writes what accepting `pending` makes of it ([`Pending::accepted`]) as the baseline and removes
+/// the pending file; what it accepted, in words, and the hash of the file written.
+fn write_accepted(baselines: &Baselines, pending: &Pending) -> Result<(String, blake3::Hash), Error> {
+    let accepted = pending.accepted();
+    let file = format!("{DIR}/{}.toml.new", pending.scenario);
+    let hash = baselines.write(&accepted.baseline).map_err(|e| Error::io(format!("cannot accept {file}"), e))?;
+    let mut what = pending.summary();
+    if let (Some(c), kept @ 1..) = (&pending.stored, accepted.kept) {
+        let runs = count(c.old.runs as usize, "run");
+        what += &format!("; kept the stored statistics ({runs}) of {}", count(kept, "span"));
+    }
+    Ok((what, hash))
+}
+
+/// Accepts the scenario's pending baseline as `clnrm baseline accept SCENARIO` does, for `watch`'s
+/// `a` key: what it accepted, in words, and the hash of the file written.
+pub fn accept(project: &Project, scenario: &str) -> Result<(String, blake3::Hash), Error> {
+    let baselines = Baselines::new(&project.root);
+    let rule = Rule::of(&project.config.thresholds);
+    let pending = load(&baselines, rule, &[scenario.to_string()], Format::Human)?;
+    write_accepted(&baselines, &pending[0])
+}
+
 /// Shows each pending diff and asks what to do. Needs a terminal: answers typed ahead into a pipe
 /// would accept changes nobody looked at.
-fn review(baselines: &Baselines, names: &[String]) -> Result<(), Error> {
+fn review(baselines: &Baselines, rule: Rule, names: &[String]) -> Result<(), Error> {
     refuse_in_ci()?;
     if !std::io::stdin().is_terminal() {
         return Err(Error::Usage(
@@ -158,7 +251,7 @@ fn review(baselines: &Baselines, names: &[String]) -> Result<(), Error> {
                 .into(),
         ));
     }
-    let pending = load(baselines, names, Format::Human)?;
+    let pending = load(baselines, rule, names, Format::Human)?;
     if pending.is_empty() {
         output::line("no pending baselines");
         return Ok(());

@@ -1,6 +1,6 @@
 //! One module per command; each takes parsed arguments and returns how the command ended.
 
-mod baseline;
+pub(crate) mod baseline;
 mod collect;
 mod diff;
 mod dry_run;

@@ -270,7 +270,8 @@ impl Watcher {
     }
 
     /// `a`: every pending baseline becomes the baseline, and its scenario's comparison reruns at
-    /// once (the renames' own events, arriving later, are then not changes).
+    /// once (the writes' own events, arriving later, are then not changes). Stored statistics are
+    /// kept as `clnrm baseline accept` keeps them.
     async fn accept(&mut self) {
         let pending = self.baselines.pending().unwrap_or_default();
         if pending.is_empty() {
@@ -280,10 +281,10 @@ impl Watcher {
         let mut accepted = Vec::new();
         for name in &pending {
             let path = self.baselines.path(name);
-            match self.baselines.accept(name).and_then(|()| std::fs::read(&path)) {
-                Ok(bytes) => {
-                    output::line(format!("accepted the baseline of {name}"));
-                    self.written.insert(path.clone(), blake3::hash(&bytes));
+            match crate::commands::baseline::accept(&self.files.project, name) {
+                Ok((what, hash)) => {
+                    output::line(format!("accepted the baseline of {name} ({what})"));
+                    self.written.insert(path.clone(), hash);
                     accepted.push(path);
                 }
                 Err(e) => output::line(format!("{BAD}error{BAD:#}: cannot accept the baseline of {name}: {e}")),
