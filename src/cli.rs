@@ -64,7 +64,8 @@ pub enum Command {
 
     /// Format scenario files (and the config) in place: consistent spacing, comments kept.
     ///
-    /// Only whitespace changes. Files using Tera block tags ({% … %}) are skipped, never changed.
+    /// Only whitespace changes; Tera tags ({% … %}), expressions and comments are kept as written.
+    /// Files with a {% macro %} or {% filter %} block are skipped, never changed.
     Fmt {
         /// Report files that would change, with a diff, and exit 1 if any; change nothing.
         #[arg(long)]

@@ -89,17 +89,52 @@ fn fmt_check_shows_a_diff_exits_1_and_changes_nothing() {
 }
 
 #[test]
-fn fmt_skips_files_with_block_tags_and_keeps_expressions() {
+fn fmt_keeps_expressions() {
     let p = Project::init();
-    let with_blocks = p.read("scenarios/hello.clnrm.toml");
     p.write(
         "scenarios/expr.clnrm.toml",
         "[scenario]\nname=\"{{ who }}-x\"\n[[steps]]\nname = \"s\"\nimage=\"b\"\nrun = [\"true\"]\ncount={{ 1 + 1 }}\n",
     );
-    p.clnrm(&["fmt"]).success().stdout_has("skipped scenarios/hello.clnrm.toml").stdout_has("from line 1");
-    assert_eq!(p.read("scenarios/hello.clnrm.toml"), with_blocks);
+    p.clnrm(&["fmt"]).success();
     let expr = p.read("scenarios/expr.clnrm.toml");
     assert!(expr.contains("name = \"{{ who }}-x\"\n") && expr.contains("count = {{ 1 + 1 }}\n"), "{expr}");
+}
+
+/// A scenario in the shape `clnrm init` writes, importing macros and looping over a call.
+const MESSY_WITH_TAGS: &str = "{% import \"macros.tera\" as m %}\n[scenario]\nname=\"tags\"\n\
+    {% for i in range(end=2) %}\n{{ m::step(name=\"step \" ~ i, image=\"busybox:1.36\", run=[\"echo\",  \"hi\"]) }}\n\
+    {% endfor %}\n[[steps]]\nname  =  \"last\"\nimage=\"busybox:1.36\"\n  run = [ \"true\" ]\n";
+
+#[test]
+fn fmt_formats_files_with_tera_tags_keeping_the_tags() {
+    let p = Project::init();
+    let from_init = p.read("scenarios/hello.clnrm.toml");
+    p.write("scenarios/tags.clnrm.toml", MESSY_WITH_TAGS);
+    p.clnrm(&["fmt"])
+        .success()
+        .stdout_has("formatted scenarios/tags.clnrm.toml")
+        .stdout_has("1 formatted, 2 unchanged");
+    assert_eq!(p.read("scenarios/hello.clnrm.toml"), from_init);
+    assert_eq!(
+        p.read("scenarios/tags.clnrm.toml"),
+        "{% import \"macros.tera\" as m %}\n[scenario]\nname = \"tags\"\n{% for i in range(end=2) %}\n\
+         {{ m::step(name=\"step \" ~ i, image=\"busybox:1.36\", run=[\"echo\",  \"hi\"]) }}\n{% endfor %}\n\
+         [[steps]]\nname = \"last\"\nimage = \"busybox:1.36\"\nrun = [\"true\"]\n"
+    );
+    p.clnrm(&["fmt", "--check"]).success().stdout_has("0 would reformat, 3 unchanged");
+    p.clnrm(&["dry-run"]).success();
+}
+
+#[test]
+fn fmt_skips_files_with_macro_definitions() {
+    let p = Project::empty();
+    let with_macro = "[scenario]\n{% macro n() %}1  2{% endmacro %}\nname  =  \"{{ self::n() }}\"\n";
+    p.write("scenarios/macro.clnrm.toml", with_macro);
+    p.clnrm(&["fmt"])
+        .success()
+        .stdout_has("skipped scenarios/macro.clnrm.toml")
+        .stdout_has("the {% macro %} block on line 2");
+    assert_eq!(p.read("scenarios/macro.clnrm.toml"), with_macro);
 }
 
 #[test]
@@ -119,6 +154,7 @@ fn fmt_reports_untokenizable_files_without_touching_them() {
 fn fmt_json_lists_each_file() {
     let p = Project::init();
     p.write("scenarios/m.clnrm.toml", MESSY);
+    p.write("scenarios/n.clnrm.toml", "a = 1\n\n{%- filter upper %}\nb = true\n{% endfilter %}\n");
     let json = p.clnrm(&["fmt", "--check", "--format", "json"]).json();
     let statuses: Vec<(&str, &str)> = json["files"]
         .as_array()
@@ -130,10 +166,13 @@ fn fmt_json_lists_each_file() {
         statuses,
         [
             (".clnrm/config.toml", "unchanged"),
-            ("scenarios/hello.clnrm.toml", "skipped"),
+            ("scenarios/hello.clnrm.toml", "unchanged"),
             ("scenarios/m.clnrm.toml", "would-reformat"),
+            ("scenarios/n.clnrm.toml", "skipped"),
         ]
     );
+    let skipped = &json["files"][3];
+    assert_eq!((skipped["reason"].as_str(), skipped["line"].as_u64()), (Some("tera-filter-block"), Some(3)));
 }
 
 #[test]

@@ -18,8 +18,10 @@ enum Outcome {
     Unchanged,
     /// Reformatted (or, with `--check`, would be), with the old and new text.
     Changed(String, String),
+    /// Left alone because of the `{% macro %}` or `{% filter %}` block (`tag`) opening on `line`.
     Skipped {
         line: usize,
+        tag: &'static str,
     },
     Failed(Diagnostic),
 }
@@ -70,7 +72,7 @@ fn format_file(project: &Project, path: &std::path::Path) -> Outcome {
     match format(&source.text) {
         Ok(Formatted::Unchanged) => Outcome::Unchanged,
         Ok(Formatted::Changed(new)) => Outcome::Changed(source.text, new),
-        Ok(Formatted::SkippedBlockTags { offset }) => Outcome::Skipped { line: source.line_index(offset) + 1 },
+        Ok(Formatted::SkippedBlock { offset, tag }) => Outcome::Skipped { line: source.line_index(offset) + 1, tag },
         Err(err) => Outcome::Failed(
             Diagnostic::error("fmt", format!("cannot format: {}", err.message))
                 .at(&source, err.span)
@@ -94,8 +96,8 @@ fn report(results: &[(String, Outcome)], check: bool, format_: Format) {
                 Outcome::Changed(..) => {
                     json!({ "path": path, "status": if check { "would-reformat" } else { "formatted" } })
                 }
-                Outcome::Skipped { line } => {
-                    json!({ "path": path, "status": "skipped", "reason": "tera-block-tags", "line": line })
+                Outcome::Skipped { line, tag } => {
+                    json!({ "path": path, "status": "skipped", "reason": format!("tera-{tag}-block"), "line": line })
                 }
                 Outcome::Failed(d) => json!({ "path": path, "status": "error", "diagnostics": [d] }),
             })
@@ -112,8 +114,8 @@ fn report(results: &[(String, Outcome)], check: bool, format_: Format) {
                 output::line(diff(path, old, new));
             }
             Outcome::Changed(..) => output::line(format!("{OK}formatted{OK:#} {path}")),
-            Outcome::Skipped { line } => output::line(format!(
-                "{NOTE}skipped{NOTE:#} {path} {DIM}(uses Tera block tags {{% … %}} from line {line}; formatting could change what they produce){DIM:#}"
+            Outcome::Skipped { line, tag } => output::line(format!(
+                "{NOTE}skipped{NOTE:#} {path} {DIM}(the {{% {tag} %}} block on line {line} is not output as written, so formatting could change what it produces){DIM:#}"
             )),
             Outcome::Failed(d) => output::diagnostics([d]),
         }

@@ -2,10 +2,16 @@
 //!
 //! Scenario files are Tera templates of TOML, so they cannot be parsed as TOML before rendering,
 //! and rendering would throw the template away. The formatter therefore never parses: a lexer
-//! splits the source into TOML tokens (with `{{ … }}` and `{# … #}` as opaque tokens), and a
-//! printer regenerates only the whitespace between them, from the bracket structure and the line
-//! breaks the user wrote. Finally the output is lexed again and compared with the input token by
-//! token, so a printer bug can only ever produce an error, never a changed meaning.
+//! splits the source into TOML tokens (with `{{ … }}`, `{% … %}` and `{# … #}` as opaque tokens),
+//! and a printer regenerates only the whitespace between them, from the bracket structure and the
+//! line breaks the user wrote. Finally the output is lexed again and compared with the input token
+//! by token, so a printer bug can only ever produce an error, never a changed meaning.
+//!
+//! Tera tags need no structural understanding: Tera outputs the text around them where it stands
+//! (an `{% if %}` or `{% for %}` only chooses or repeats it), so the rendered TOML changes only in
+//! whitespace between TOML tokens, which means nothing. The exceptions are `{% raw %}` blocks,
+//! lexed as one verbatim token, and `{% macro %}` and `{% filter %}` bodies, whose text is output
+//! elsewhere or transformed first; files with those are skipped.
 
 use std::ops::Range;
 
@@ -20,12 +26,13 @@ pub enum Formatted {
     Unchanged,
     /// The formatted text, to be written back (or shown as a diff).
     Changed(String),
-    /// The file uses Tera block tags; `offset` is the byte offset of the first `{%`.
+    /// The file has a `{% macro %}` or `{% filter %}` block (`tag` is `"macro"` or `"filter"`)
+    /// whose opening tag starts at byte `offset`.
     ///
-    /// Block tags (`{% if %}`, `{% for %}`, …) can make any line conditional or repeated, so
-    /// whitespace decisions based on the TOML structure could be wrong; such files are left
-    /// alone and the offset lets the caller point at the reason.
-    SkippedBlockTags { offset: usize },
+    /// A macro body is output wherever the macro is called, perhaps inside a TOML string, and a
+    /// filter section's text goes through the filter before it is output, so whitespace there
+    /// may matter; such files are left alone and the offset lets the caller point at the reason.
+    SkippedBlock { offset: usize, tag: &'static str },
 }
 
 /// A file the formatter cannot tokenize (e.g. an unterminated string): nothing is changed.
@@ -43,22 +50,34 @@ pub struct FormatError {
 /// Formats one scenario file.
 ///
 /// Only whitespace is ever changed, which is verified on every call: the result is either a
-/// text with the same tokens as `source`, a refusal (`SkippedBlockTags`), or an error. Formatting
+/// text with the same tokens as `source`, a refusal (`SkippedBlock`), or an error. Formatting
 /// is idempotent, so formatting the output again yields [`Formatted::Unchanged`].
 ///
 /// # Errors
 ///
 /// A [`FormatError`] when the source cannot be tokenized (an unterminated string, Tera
-/// expression or Tera comment, or a carriage return without a line feed), or, should the printer
-/// ever get something wrong, an "internal formatter error" instead of a damaged output.
+/// expression, tag, comment or raw block, or a carriage return without a line feed), or, should
+/// the printer ever get something wrong, an "internal formatter error" instead of a damaged
+/// output.
 pub fn format(source: &str) -> Result<Formatted, FormatError> {
-    if let Some(offset) = source.find("{%") {
-        return Ok(Formatted::SkippedBlockTags { offset });
-    }
     let tokens = lex(source)?;
+    if let Some((offset, tag)) = detached_block(&tokens) {
+        return Ok(Formatted::SkippedBlock { offset, tag });
+    }
     let output = print(source, &tokens);
     verify(&tokens, &output)?;
     if output == source { Ok(Formatted::Unchanged) } else { Ok(Formatted::Changed(output)) }
+}
+
+/// Tera blocks whose body is not output where it stands, so formatting it could change the result.
+const DETACHED_BLOCKS: [&str; 2] = ["macro", "filter"];
+
+/// The offset and name of the first tag opening a [`DETACHED_BLOCKS`] block, if any.
+fn detached_block(tokens: &[Token]) -> Option<(usize, &'static str)> {
+    tokens.iter().filter(|token| token.kind == Kind::TeraTag).find_map(|token| {
+        let name = tag_name(token.text.as_bytes());
+        DETACHED_BLOCKS.into_iter().find(|block| block.as_bytes() == name).map(|block| (token.start, block))
+    })
 }
 
 /// Indentation per open bracket inside multi-line arrays and inline tables.
@@ -85,8 +104,11 @@ enum Kind {
     String,
     /// Bare keys, dotted keys, numbers, booleans, dates: everything up to a delimiter.
     Bare,
-    /// `{{ … }}` up to the first `}}`, verbatim.
+    /// `{{ … }}` up to the first `}}` outside Tera strings, verbatim.
     TeraExpr,
+    /// `{% … %}` up to the first `%}` outside Tera strings, verbatim; a `{% raw %}` tag runs on
+    /// through its `{% endraw %}`, since Tera outputs everything between them as written.
+    TeraTag,
     /// `{# … #}` up to the first `#}`, verbatim.
     TeraComment,
 }
@@ -123,6 +145,9 @@ fn lex(source: &str) -> Result<Vec<Token<'_>>, FormatError> {
 /// character boundary.
 fn lex_one(rest: &[u8], byte: u8, start: usize) -> Result<(Kind, usize), FormatError> {
     let token = |kind, len| Ok((kind, start + len));
+    // A Tera delimiter without its closing one: the error points at the opening one.
+    let tera =
+        |kind, len: Option<usize>, message| Ok((kind, start + len.ok_or_else(|| error(start..start + 2, message))?));
     match byte {
         b'\n' => token(Kind::Newline, 1),
         b'\r' if rest.starts_with(b"\r\n") => token(Kind::Newline, 2),
@@ -132,11 +157,10 @@ fn lex_one(rest: &[u8], byte: u8, start: usize) -> Result<(Kind, usize), FormatE
         b' ' | b'\t' => token(Kind::Whitespace, run(rest, |b| b == b' ' || b == b'\t')),
         b'#' => token(Kind::Comment, comment_len(rest)),
         b'"' | b'\'' => token(Kind::String, string_len(rest, byte, start)?),
-        b'{' if rest.starts_with(b"{{") => {
-            token(Kind::TeraExpr, delimited_len(rest, b"}}", start, "unterminated Tera expression")?)
-        }
+        b'{' if rest.starts_with(b"{{") => tera(Kind::TeraExpr, tera_len(rest, b"}}"), "unterminated Tera expression"),
+        b'{' if rest.starts_with(b"{%") => tera(Kind::TeraTag, tag_len(rest, start)?, "unterminated Tera tag"),
         b'{' if rest.starts_with(b"{#") => {
-            token(Kind::TeraComment, delimited_len(rest, b"#}", start, "unterminated Tera comment")?)
+            tera(Kind::TeraComment, find(&rest[2..], b"#}").map(|i| i + 4), "unterminated Tera comment")
         }
         b'{' => token(Kind::LBrace, 1),
         b'}' => token(Kind::RBrace, 1),
@@ -206,12 +230,63 @@ fn multi_line_string_len(rest: &[u8], quote: u8) -> Option<usize> {
     }
 }
 
-/// Length of a Tera expression or comment: up to and including the first `close`.
-fn delimited_len(rest: &[u8], close: &[u8], start: usize, message: &str) -> Result<usize, FormatError> {
-    rest.get(2..)
-        .and_then(|inner| inner.windows(close.len()).position(|w| w == close))
-        .map(|i| i + 2 + close.len())
-        .ok_or_else(|| error(start..start + 2, message))
+/// Offset of the first occurrence of `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// Length of a Tera expression or tag opening `rest`: up to and including the first `close`
+/// outside a Tera string literal (`"…"`, `'…'` or `` `…` ``, which have no escapes), because
+/// Tera reads those whole: `{% set s = "%}" %}` is one tag.
+fn tera_len(rest: &[u8], close: &[u8]) -> Option<usize> {
+    let mut i = 2;
+    while i < rest.len() {
+        match rest[i] {
+            _ if rest[i..].starts_with(close) => return Some(i + close.len()),
+            quote @ (b'"' | b'\'' | b'`') => i += 2 + rest[i + 1..].iter().position(|&b| b == quote)?,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Length of the tag opening `rest`, or `None` if it is unterminated. A `{% raw %}` tag runs on
+/// through its `{% endraw %}`, which must exist: what lies between is output verbatim by Tera,
+/// so it is one verbatim token here.
+fn tag_len(rest: &[u8], start: usize) -> Result<Option<usize>, FormatError> {
+    let Some(len) = tera_len(rest, b"%}") else { return Ok(None) };
+    if tag_body(&rest[..len]) != b"raw" {
+        return Ok(Some(len));
+    }
+    let end = endraw_end(&rest[len..]).ok_or_else(|| error(start..start + len, "unterminated {% raw %} block"))?;
+    Ok(Some(len + end))
+}
+
+/// End offset of the first `{% endraw %}` tag (in any whitespace-control variant) in `text`.
+fn endraw_end(text: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let open = from + find(&text[from..], b"{%")?;
+        let close = open + 2 + find(&text[open + 2..], b"%}")? + 2;
+        if tag_body(&text[open..close]) == b"endraw" {
+            return Some(close);
+        }
+        from = open + 2;
+    }
+}
+
+/// What a tag says, without its delimiters, whitespace-control dashes and surrounding
+/// whitespace: `{%- endraw %}` says `endraw`.
+fn tag_body(tag: &[u8]) -> &[u8] {
+    let inner = &tag[2..tag.len() - 2];
+    let inner = inner.strip_prefix(b"-").unwrap_or(inner);
+    inner.strip_suffix(b"-").unwrap_or(inner).trim_ascii()
+}
+
+/// The tag's keyword: `macro` for `{% macro step(name) %}`.
+fn tag_name(tag: &[u8]) -> &[u8] {
+    let body = tag_body(tag);
+    &body[..run(body, |b| b.is_ascii_alphanumeric() || b == b'_')]
 }
 
 /// Where in a statement the printer is; dots in keys are joined, dots in values are not.
@@ -250,6 +325,8 @@ enum LineKind {
     Comment,
     Header,
     Code,
+    /// Only Tera tags, as in `{% for i in range(end=3) %}` or `{% endif %}`.
+    Tag,
 }
 
 /// One printed line; its text may contain line breaks of verbatim tokens.
@@ -300,17 +377,23 @@ fn physical_lines<'a>(tokens: &[Token<'a>]) -> Vec<Vec<Item<'a>>> {
 }
 
 impl Printer<'_> {
-    /// Prints one source line: indentation from the open brackets, then its tokens.
+    /// Prints one source line: indentation from the open brackets, then its tokens. A line's
+    /// kind and indentation come from its first token that is not a Tera tag, so a line like
+    /// `{% if x %}[t]{% endif %}` is still a table header.
     fn print_line(&mut self, items: &[Item]) {
         let Some(first) = items.first() else {
             self.lines.push(Line::blank());
             return;
         };
-        let kind = self.line_kind(first.token.kind);
+        let Some(lead) = items.iter().find(|item| item.token.kind != Kind::TeraTag) else {
+            self.lines.push(self.tag_line(first, &items[items.len() - 1]));
+            return;
+        };
+        let kind = self.line_kind(lead.token.kind);
         if self.open.is_empty() {
             self.context = if kind == LineKind::Header { Context::Header } else { Context::Key };
         }
-        let indent = self.indent(first.token.kind);
+        let indent = self.indent(lead.token.kind);
         let mut text = " ".repeat(indent);
         text.push_str(first.token.text);
         self.track(first.token.kind, indent);
@@ -320,6 +403,15 @@ impl Printer<'_> {
             self.track(item.token.kind, indent);
         }
         self.lines.push(Line { kind, text });
+    }
+
+    /// A line of only Tera tags (from `first` to `last`) as written, indentation included, minus
+    /// trailing whitespace: tags shape the template rather than the TOML, and their indentation
+    /// may show a nesting of blocks the formatter knows nothing about.
+    fn tag_line(&self, first: &Item, last: &Item) -> Line {
+        let line_start = self.source[..first.token.start].rfind('\n').map_or(0, |i| i + 1);
+        let end = last.token.start + last.token.text.len();
+        Line { kind: LineKind::Tag, text: self.source[line_start..end].to_string() }
     }
 
     fn line_kind(&self, first: Kind) -> LineKind {
@@ -429,7 +521,10 @@ fn render(lines: Vec<Line>, newline: &str) -> String {
 }
 
 /// Drops blank lines at both ends, collapses runs of them, and separates each table header
-/// (together with the comments directly above it, which describe it) from what precedes it.
+/// (together with the comments directly above it, which describe it) from the TOML that
+/// precedes it. Below a Tera tag line the blank line is left as written: the header may open an
+/// `{% if %}` or `{% for %}` body, which reads best right under its tag, or follow an
+/// `{% endif %}`, and the formatter cannot tell which.
 fn arrange_blank_lines(lines: Vec<Line>) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::with_capacity(lines.len());
     for line in lines {
@@ -437,7 +532,7 @@ fn arrange_blank_lines(lines: Vec<Line>) -> Vec<Line> {
             LineKind::Blank if out.last().is_none_or(|last| last.kind == LineKind::Blank) => {}
             LineKind::Header => {
                 let at = out.iter().rposition(|l| l.kind != LineKind::Comment).map_or(0, |i| i + 1);
-                if at > 0 && out[at - 1].kind != LineKind::Blank {
+                if at > 0 && matches!(out[at - 1].kind, LineKind::Code | LineKind::Header) {
                     out.insert(at, Line::blank());
                 }
                 out.push(line);
@@ -555,7 +650,7 @@ count = { min = 1, max = 5 }
 "#;
 
     fn has_tera(text: &str) -> bool {
-        text.contains("{{") || text.contains("{#")
+        text.contains("{{") || text.contains("{#") || text.contains("{%")
     }
 
     fn parse(text: &str) -> toml::Table {
@@ -810,12 +905,123 @@ count = { min = 1, max = 5 }
         check("{#  a\n   note #}\na = 1\n", "{#  a\n   note #}\na = 1\n");
     }
 
+    /// The scenario `clnrm init` writes, which imports macros and calls one.
+    const INIT_SCENARIO: &str = include_str!("../../assets/init/hello.clnrm.toml");
+
     #[test]
-    fn block_tags_skip_the_file() {
-        let input = "a = 1\n{% if x %}\nb  =  2\n{% endif %}\n";
-        assert_eq!(format(input), Ok(Formatted::SkippedBlockTags { offset: 6 }));
-        assert_eq!(format("s = \"{%\"\n"), Ok(Formatted::SkippedBlockTags { offset: 5 }));
-        assert_eq!(format("s = \"unterminated {%"), Ok(Formatted::SkippedBlockTags { offset: 18 }));
+    fn the_init_scenario_is_already_formatted() {
+        assert_eq!(format(INIT_SCENARIO), Ok(Formatted::Unchanged));
+    }
+
+    #[test]
+    fn the_init_scenario_is_restored_from_a_mess() {
+        let messy = INIT_SCENARIO
+            .replace(" = ", "=")
+            .replace("\n\n[services", "\n  [services")
+            .replace("\n\n[[steps]]", "\n\n\n\n[[steps]]")
+            .replace("\nimage", "\n\timage");
+        assert_ne!(messy, INIT_SCENARIO);
+        check(&messy, INIT_SCENARIO);
+    }
+
+    #[test]
+    fn import_lines_are_kept_and_the_toml_around_them_formatted() {
+        check(
+            "{% import \"services.tera\" as svc %}   \n[scenario]\nname=\"imports\"\n\
+             {{ svc::service(name=\"db\",  image = 'x') }}\n[[steps]]\nname  =  \"s\"\n  run=[ \"true\" ]\n",
+            "{% import \"services.tera\" as svc %}\n[scenario]\nname = \"imports\"\n\
+             {{ svc::service(name=\"db\",  image = 'x') }}\n\n[[steps]]\nname = \"s\"\nrun = [\"true\"]\n",
+        );
+    }
+
+    #[test]
+    fn for_and_if_blocks_keep_their_tag_lines_and_headers() {
+        check(
+            "[scenario]\nname = \"loop\"\n{% for i in range(end=3) %}\n[[steps]]\nname=\"step {{ i }}\"\n  \
+             run = [\"echo\",\"{{ i }}\"]\n{% if i > 0 %}\n\n\n[[steps]]\nname =  \"after {{ i }}\"\n\
+             [[steps]]\nname = \"last\"\n  {% endif %}\n{% endfor %}\n",
+            "[scenario]\nname = \"loop\"\n{% for i in range(end=3) %}\n[[steps]]\nname = \"step {{ i }}\"\n\
+             run = [\"echo\", \"{{ i }}\"]\n{% if i > 0 %}\n\n[[steps]]\nname = \"after {{ i }}\"\n\n\
+             [[steps]]\nname = \"last\"\n  {% endif %}\n{% endfor %}\n",
+        );
+    }
+
+    /// Headers that repeat in the branches of an `{% if %}` stay where they are, and the blank
+    /// line (or none) between a tag line and a header is the author's.
+    #[test]
+    fn conditional_headers_are_left_in_place() {
+        let input = "{% if a %}\n[t]\nx = 1\n{% else %}\n\n[t]\nx = 2\n{% endif %}\n[u]\n";
+        check(input, input);
+        check("a = 1\n{% if x %}\n# about t\n[t]\n{% endif %}\n", "a = 1\n{% if x %}\n# about t\n[t]\n{% endif %}\n");
+    }
+
+    #[test]
+    fn tag_lines_inside_arrays_keep_their_indentation() {
+        check(
+            "run = [\n\"a\",\n  {% if x %}\n\"b\",\n  {% endif %}\n]\n",
+            "run = [\n    \"a\",\n  {% if x %}\n    \"b\",\n  {% endif %}\n]\n",
+        );
+    }
+
+    #[test]
+    fn whitespace_control_tags_are_kept_verbatim() {
+        check(
+            "[vars]\n{%- set n = 3 %}\nx={{ n }}\n  {%- if n > 2 -%}  \ny  =  1\n{% endif -%}\n{%-endif-%}\n",
+            "[vars]\n{%- set n = 3 %}\nx = {{ n }}\n  {%- if n > 2 -%}\ny = 1\n{% endif -%}\n{%-endif-%}\n",
+        );
+    }
+
+    #[test]
+    fn raw_blocks_are_untouched() {
+        check(
+            "a={% raw %}{{ x   }}{% endraw %}\n{%- raw -%}\ns  =  \"{{\"   [ 1,2 ]\n  {% if %}\n{%- endraw %}\nb=2\n",
+            "a = {% raw %}{{ x   }}{% endraw %}\n{%- raw -%}\ns  =  \"{{\"   [ 1,2 ]\n  {% if %}\n{%- endraw %}\nb = 2\n",
+        );
+        // Only an `endraw` tag ends the block, whatever other tags or strings are inside.
+        let input = "{% raw %}{% endif %}\"{%   endraw-%}\n";
+        check(input, input);
+    }
+
+    /// Tags inside a line are formatted, not skipped: each is kept verbatim and spaced like a
+    /// value (a space on either side only if there was one), so the TOML a branch renders to
+    /// differs only in whitespace between its tokens, which means nothing. Brackets that only
+    /// some branch opens can at worst throw off the indentation of the following lines.
+    #[test]
+    fn tags_inside_a_line_are_spaced_like_values() {
+        check(
+            "x = {% if a %}1{% else %}2{% endif %}\ny={%if a%} [ 1,2 ]{%else%}[]{%endif%}\n{% if a %}[ t . u ]{% endif %}\n",
+            "x = {% if a %}1{% else %}2{% endif %}\ny = {%if a%} [1, 2]{%else%}[]{%endif%}\n\n{% if a %}[t.u]{% endif %}\n",
+        );
+        // Still a header after a tag: `[ [t] ]` must not become `[[t]]`.
+        check("{% if a %}[ [t] ]\n", "{% if a %}[ [t] ]\n");
+        check("a = [1 {% if b %}, 2 {% endif %}]\n", "a = [1 {% if b %}, 2 {% endif %}]\n");
+    }
+
+    #[test]
+    fn tera_strings_do_not_end_tags_or_expressions() {
+        check("{% set s = \"%}\" %}\na={{ 'x }}' }}\n", "{% set s = \"%}\" %}\na = {{ 'x }}' }}\n");
+    }
+
+    #[test]
+    fn formatting_templated_files_is_idempotent() {
+        let messy = "  {% import \"m.tera\" as m %}\n\n\n{%- for s in [1, 2] -%}\n[[steps]]\nname={{ s }}\n\
+                     {% if s %}\n  x = [\n1,\n{% raw %} {{ }}{% endraw %}\n]\n{%endif%}{# n #}\n{% endfor %}\n\n";
+        let once = formatted(messy);
+        assert_eq!(format(&once), Ok(Formatted::Unchanged), "{once}");
+    }
+
+    #[test]
+    fn macro_and_filter_blocks_skip_the_file() {
+        let input = "a = 1\n{% macro step(name) %}\n[[steps]]\nname  =  \"{{ name }}\"\n{% endmacro %}\n";
+        assert_eq!(format(input), Ok(Formatted::SkippedBlock { offset: 6, tag: "macro" }));
+        let input = "a = 1\n{% if x %}\n{%- filter upper -%}\nb  =  true\n{% endfilter %}\n{% endif %}\n";
+        assert_eq!(format(input), Ok(Formatted::SkippedBlock { offset: 17, tag: "filter" }));
+        // Not tags: in a raw block or a string, or a different keyword.
+        check(
+            "{% raw %}{% macro x() %}{% endraw %}\ns=\"{% filter upper %}\"\n",
+            "{% raw %}{% macro x() %}{% endraw %}\ns = \"{% filter upper %}\"\n",
+        );
+        check("{% set macros = 1 %}\n", "{% set macros = 1 %}\n");
     }
 
     #[test]
@@ -841,6 +1047,18 @@ count = { min = 1, max = 5 }
         assert_eq!(
             error("a = {{ n }\n"),
             FormatError { span: 4..6, message: "unterminated Tera expression".to_string() }
+        );
+        assert_eq!(
+            error("a = 1\n{% if x }\n"),
+            FormatError { span: 6..8, message: "unterminated Tera tag".to_string() }
+        );
+        assert_eq!(
+            error("{% set s = \"%} %}\n"),
+            FormatError { span: 0..2, message: "unterminated Tera tag".to_string() }
+        );
+        assert_eq!(
+            error("a = 1\n{%- raw %}\n{% endraw\n"),
+            FormatError { span: 6..16, message: "unterminated {% raw %} block".to_string() }
         );
         assert_eq!(
             error("a = 1\n{# note\n"),
@@ -873,7 +1091,8 @@ count = { min = 1, max = 5 }
         "\"", "'", "\"\"", "''", "\"\"\"", "'''", "\"\"\"\"\"\"\"\"", "{{{", "{{", "}}", "{#", "#}", "]]]", "[[[",
         "= = =", "==", ",,,", "...", ". . .", "a.", ".a", "{ {", "} }", "[ [a] ]", "[a]]", "[a}", "{]",
         "\\", "\r", "\r\r\n", "é = ü", "\u{feff}[a]", "a =\n1", "[\n", "]\n[", "{\n\n\n}", "# é  ", "\"\\",
-        "'''a''''''", "a = 1 .5", "{ # c\n}", "x = [1,,]", "\t\t\n\t", "[a] b = 1 # c",
+        "'''a''''''", "a = 1 .5", "{ # c\n}", "x = [1,,]", "\t\t\n\t", "[a] b = 1 # c", "{%", "%}", "{%}",
+        "{%%}", "{%-%}", "{% '", "{% raw %}", "{% raw %}{% endraw", "{{ `", "{% if %}\n[a]\n{% endif %}",
     ];
 
     /// Building blocks for random inputs, biased towards what breaks lexers and printers.
@@ -881,7 +1100,8 @@ count = { min = 1, max = 5 }
     const TRICKY_FRAGMENTS: &[&str] = &[
         "a", "1", ".", " ", "\t", "\n", "\r\n", "=", ",", "[", "]", "{", "}", "#", "\"", "'", "\"\"\"", "'''",
         "{{", "}}", "{#", "#}", "\\", "é", "x.y", "\r", "# c\n", "\"s\"", "'l'", "{{ v }}", "[[", "]]", "  ",
-        "\n\n", "a . b", "= [", "x = {", "{# n #}", "1979-05-27 07:32:00",
+        "\n\n", "a . b", "= [", "x = {", "{# n #}", "1979-05-27 07:32:00", "{%", "%}", "{% if a %}", "{%- endif -%}",
+        "{% raw %}", "{%- endraw %}", "`",
     ];
 
     /// Building blocks for random inputs, biased towards valid TOML.
@@ -889,6 +1109,15 @@ count = { min = 1, max = 5 }
     const TOML_FRAGMENTS: &[&str] = &[
         "a", "b", "1", " ", "\t", "\n", " = ", "=", ",", "[", "]", "{", "}", "# c\n", "\"s\"", "'l'", "[t]\n",
         "[[u]]\n", " . ", ".", "\"\"\"\n[x]\n\"\"\"", "1979-05-27 07:32:00", "x = [", "y = {", "\n\n", "  ",
+    ];
+
+    /// Building blocks for random templates: tag lines among TOML lines.
+    #[rustfmt::skip]
+    const TEMPLATE_FRAGMENTS: &[&str] = &[
+        "{% import \"m.tera\" as m %}\n", "{% for i in range(end=2) %}\n", "{% endfor %}\n", "  {%- if a -%}\n",
+        "{% else %}\n", "{%- endif %}\n", "{% raw %}", "{% endraw %}", "[t]\n", "[[u]]\n", "a=1\n", " x = [", "1,",
+        "]\n", "\n", "\n\n", "# c\n", "{{ m::s() }}\n", " ", "b = {% if a %}1{% else %}2{% endif %}\n", "\"s\"",
+        "\"\"\"\n",
     ];
 
     /// `count` deterministic pseudo-random concatenations of up to `max_len` fragments.
@@ -926,6 +1155,28 @@ count = { min = 1, max = 5 }
         for input in random_inputs(TRICKY_FRAGMENTS, 50_000, 16) {
             check_robust(&input);
         }
+    }
+
+    /// Besides the checks on any input, every line that is one of the whole-line tag fragments is
+    /// still a line of the output. (Not `{% raw %}`: a raw block may end on a later line with
+    /// TOML after it, and that physical line is then not one of only tags.)
+    #[test]
+    fn random_templates_keep_their_tag_lines() {
+        let is_tag_line = |line: &str| {
+            TEMPLATE_FRAGMENTS
+                .iter()
+                .any(|f| f.trim_start().starts_with("{%") && f.ends_with('\n') && f.trim_end() == line)
+        };
+        let mut checked = 0;
+        for input in random_inputs(TEMPLATE_FRAGMENTS, 20_000, 16) {
+            check_robust(&input);
+            let Ok(Formatted::Changed(output)) = format(&input) else { continue };
+            for line in input.lines().map(str::trim_end).filter(|line| is_tag_line(line)) {
+                assert!(output.lines().any(|out| out.trim_end() == line), "{line:?} lost from {input:?}:\n{output}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 5_000, "only {checked} tag lines were checked");
     }
 
     #[test]
