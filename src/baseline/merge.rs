@@ -67,7 +67,7 @@ fn keeps_stored(m: &Matched, old: &NormSpan, new: &NormSpan, percent: f64, floor
 mod tests {
     use super::*;
     use crate::baseline::diff::diff;
-    use crate::baseline::normalize::{Stats, normalize};
+    use crate::baseline::normalize::{Recorded, Stats, normalize};
     use crate::expect::matcher::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
@@ -91,12 +91,12 @@ mod tests {
     /// The stored baseline: five runs, `charge` taking 40 to 60 ms (median 50).
     fn five_runs() -> Baseline {
         let runs: Vec<Vec<Span>> = [40, 45, 50, 55, 60].into_iter().map(|c| trace(c, |_| {})).collect();
-        let runs: Vec<&[Span]> = runs.iter().map(Vec::as_slice).collect();
-        normalize("checkout", &runs, &[])
+        let runs: Vec<Recorded> = runs.iter().map(|run| Recorded::plain(run)).collect();
+        normalize("checkout", &runs)
     }
 
     fn one_run(charge: u64, edit: impl FnOnce(&mut Vec<SpanBuilder>)) -> Baseline {
-        normalize("checkout", &[&trace(charge, edit)], &[])
+        normalize("checkout", &[Recorded::plain(&trace(charge, edit))])
     }
 
     fn accept(stored: &Baseline, new: &Baseline) -> Accepted {
@@ -159,8 +159,8 @@ mod tests {
     fn as_many_or_more_new_samples_replace_the_stored_ones() {
         let stored = five_runs();
         let runs: Vec<Vec<Span>> = [48, 49, 51, 52, 53].into_iter().map(|c| trace(c, |_| {})).collect();
-        let runs: Vec<&[Span]> = runs.iter().map(Vec::as_slice).collect();
-        let new = normalize("checkout", &runs, &[]);
+        let runs: Vec<Recorded> = runs.iter().map(|run| Recorded::plain(run)).collect();
+        let new = normalize("checkout", &runs);
         assert_eq!(accept(&stored, &new), Accepted { baseline: new.clone(), kept: 0 });
         // Over one stored run, one new run wins too.
         let single = one_run(50, |_| {});
