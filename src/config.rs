@@ -443,5 +443,55 @@ debounce = "80ms"
         assert_eq!(parse("[run]\njobs = 8\n").unwrap().fingerprint(), base);
         assert_ne!(parse("[defaults]\npull = \"never\"\n").unwrap().fingerprint(), base);
         assert_ne!(parse("[vars]\nx = 1\n").unwrap().fingerprint(), base);
+        assert_ne!(parse("[baseline]\nignore_attrs = [\"a\"]\n").unwrap().fingerprint(), base);
+    }
+
+    #[test]
+    fn baseline_ignores_are_keys_or_scoped_tables() {
+        let c = parse(
+            r#"
+[baseline]
+ignore_attrs = [
+  "order.id",
+  "http.request.header.*",
+  { key = "db.statement", service = "catalog" },
+  { key = "app.seed", span = 'span[name="seed"]' },
+]
+"#,
+        )
+        .unwrap();
+        let written: Vec<String> = c.baseline.ignore_attrs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            written,
+            [
+                r#""order.id""#,
+                r#""http.request.header.*""#,
+                r#"{ key = "db.statement", service = "catalog" }"#,
+                r#"{ key = "app.seed", span = "span[name=\"seed\"]" }"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_ignore_is_pointed_at() {
+        let errors = parse(
+            "[baseline]\nignore_attrs = [\"a*b\", { service = \"x\" }, { key = \"k\", span = \"span[\" }, 3, { key = \"k\", servce = \"x\" }]\n",
+        )
+        .unwrap_err();
+        let found: Vec<(&str, usize)> =
+            errors.iter().map(|d| (d.code, d.location.as_ref().map_or(0, |l| l.column))).collect();
+        assert_eq!(
+            found,
+            [
+                ("invalid-value", 17),
+                ("missing-key", 24),
+                ("invalid-selector", 69),
+                ("wrong-type", 74),
+                ("unknown-key", 90)
+            ]
+        );
+        assert!(errors[0].help.as_deref().unwrap().contains("http.request.header.*"), "{errors:#?}");
+        let errors = parse("[baseline]\nignore_attrs = \"order.id\"\n").unwrap_err();
+        assert_eq!(errors[0].message, "`ignore_attrs` in [baseline] must be an array, found a string");
     }
 }

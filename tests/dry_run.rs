@@ -411,3 +411,31 @@ fn an_error_far_along_a_long_line_is_reported() {
         .stderr_has("error[toml-syntax]: invalid TOML")
         .stderr_has("--> scenarios/long.clnrm.toml:2:");
 }
+
+#[test]
+fn bad_hermetic_and_ignore_settings_point_at_the_line() {
+    let p = Project::init();
+    p.write(
+        "scenarios/bad.clnrm.toml",
+        "[scenario]\nname = \"bad\"\n\n[[steps]]\nname = \"s\"\nimage = \"busybox\"\nrun = [\"true\"]\n\n\
+         [expect.trace]\nhermetic = { allow = [\"http://api.example.com/\"], outbound = true }\n\n\
+         [baseline]\nignore_attrs = [{ service = \"app\" }]\n",
+    );
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stderr_has("error[invalid-value]: `allow` in `hermetic` in [expect.trace] takes host names and addresses")
+        .stderr_has("--> scenarios/bad.clnrm.toml:10:23")
+        .stderr_has("error[unknown-key]: unknown key `outbound`")
+        .stderr_has("help: valid keys here: `allow`, `outbound_only`")
+        .stderr_has("error[missing-key]")
+        .stderr_has("--> scenarios/bad.clnrm.toml:13:17");
+    p.write(
+        "scenarios/bad.clnrm.toml",
+        "[scenario]\nname = \"bad\"\n\n[[steps]]\nname = \"s\"\nimage = \"busybox\"\nrun = [\"true\"]\n\n\
+         [expect.trace]\nhermetic = \"yes\"\n",
+    );
+    p.clnrm(&["dry-run"])
+        .code(3)
+        .stderr_has("error[wrong-type]: `hermetic` in [expect.trace] must be true, false or a table, found a string")
+        .stderr_has("--> scenarios/bad.clnrm.toml:10:12");
+}
