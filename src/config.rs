@@ -104,10 +104,13 @@ pub enum OtlpProtocol {
 /// which baseline differences fail the gate. Unset keys fall back to the next level.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Thresholds {
-    /// `duration = "25%"`: allowed growth of a span's duration over its baseline.
+    /// `duration = "25%"`: allowed growth of a span's duration over its baseline; `"off"` (read
+    /// as an infinite percentage) leaves durations ungated.
     pub duration: Option<f64>,
     /// `duration_floor = "2ms"`: growth smaller than this never fails, whatever the percentage.
     pub duration_floor: Option<Duration>,
+    /// `duration_runs = 5`: runs a duration regression must show in before it counts.
+    pub duration_runs: Option<u64>,
     /// `added_spans`: how many spans may appear that the baseline lacks.
     pub added_spans: Option<u64>,
     /// `removed_spans`: how many baseline spans may disappear.
@@ -264,6 +267,10 @@ pub fn read_thresholds(cx: &mut Cx, mut t: Table) -> Thresholds {
     let thresholds = Thresholds {
         duration: t.string(cx, "duration").and_then(|s| percent(cx, s)),
         duration_floor: t.duration(cx, "duration_floor").map(|d| d.value),
+        duration_runs: {
+            let runs = t.uint(cx, "duration_runs");
+            positive(cx, runs)
+        },
         added_spans: t.uint(cx, "added_spans").map(|n| n.value),
         removed_spans: t.uint(cx, "removed_spans").map(|n| n.value),
         new_errors: t.uint(cx, "new_errors").map(|n| n.value),
@@ -321,13 +328,16 @@ pub fn read_ignore_attrs(cx: &mut Cx, value: &Value, what: &str) -> Vec<IgnoreAt
     ignores
 }
 
-/// `"25%"` → 25.0.
+/// `"25%"` → 25.0; `"off"` → infinity (no growth is too much).
 fn percent(cx: &mut Cx, text: Spanned<String>) -> Option<f64> {
+    if *text == "off" {
+        return Some(f64::INFINITY);
+    }
     let parsed = text.strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()).filter(|n| *n >= 0.0);
     if parsed.is_none() {
         let d = Diagnostic::error("invalid-value", format!("`{}` is not a percentage", *text))
             .label("expected a percentage")
-            .help("write a non-negative number followed by %, e.g. \"25%\"");
+            .help("write a non-negative number followed by %, e.g. \"25%\", or \"off\"");
         cx.report(d, text.span);
     }
     parsed

@@ -201,7 +201,15 @@ fn span(id: u64, parent: Option<u64>, name: &str, resource: &Arc<Resource>, star
 
 /// The strictest limits: nothing added, removed, newly failing or changed, no growth at all.
 fn strictest() -> Limits {
-    Limits { duration: Some(0.0), floor: Duration::ZERO, added: 0, removed: 0, new_errors: 0, attrs: AttrPolicy::Fail }
+    Limits {
+        duration: Some(0.0),
+        floor: Duration::ZERO,
+        duration_runs: 1,
+        added: 0,
+        removed: 0,
+        new_errors: 0,
+        attrs: AttrPolicy::Fail,
+    }
 }
 
 /// Gives every span a new id (distinct, any value), its parent link following.

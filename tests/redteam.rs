@@ -60,8 +60,9 @@ fn half_closing_clients_lose_no_span() {
     p.assert_clean();
 }
 
-/// Shell that defines `send NAME TRACE PARENT STATUS RESOURCE_ATTRS SPAN_ATTRS`: one span (a new
-/// random id) to the receiver over OTLP/HTTP JSON through busybox `nc`. `new_trace` prints a random
+/// Shell that defines `send NAME TRACE PARENT STATUS RESOURCE_ATTRS SPAN_ATTRS [END]`: one span (a
+/// new random id, from 1 ns to END ns, default 2) to the receiver over OTLP/HTTP JSON through
+/// busybox `nc`. `new_trace` prints a random
 /// trace id; `$trace` and `$parent` are the step's own, from `TRACEPARENT`.
 const SENDER: &str = r#"
 endpoint=${OTEL_EXPORTER_OTLP_ENDPOINT#http://}
@@ -69,7 +70,7 @@ t=${TRACEPARENT#00-}; trace=${t%%-*}; rest=${t#*-}; parent=${rest%%-*}
 hexes() { head -c $1 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 new_trace() { hexes 16; }
 send() {
-  body='{"resourceSpans":[{"resource":{"attributes":'"$5"'},"scopeSpans":[{"spans":[{"traceId":"'$2'","spanId":"'$(hexes 8)'","parentSpanId":"'$3'","name":"'$1'","startTimeUnixNano":"1","endTimeUnixNano":"2","status":{"code":'$4'},"attributes":'"$6"'}]}]}]}'
+  body='{"resourceSpans":[{"resource":{"attributes":'"$5"'},"scopeSpans":[{"spans":[{"traceId":"'$2'","spanId":"'$(hexes 8)'","parentSpanId":"'$3'","name":"'$1'","startTimeUnixNano":"1","endTimeUnixNano":"'${7:-2}'","status":{"code":'$4'},"attributes":'"$6"'}]}]}]}'
   printf 'POST /v1/traces HTTP/1.1\r\nHost: receiver\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' $(printf %s "$body" | wc -c) "$body" \
     | nc ${endpoint%:*} ${endpoint##*:} | grep -q '^HTTP/1.1 200' || echo "not delivered: $1" >&2
 }
@@ -243,6 +244,48 @@ fn every_repeated_run_is_compared_not_only_the_first() {
     let out = p.clnrm_env(&["run", "--reuse", "--repeat", "3"], &[("CI", "true")]);
     out.code(4).stdout_has("run 2 of 3 against the baseline").stdout_has("new_errors");
     assert_eq!(p.read("baselines/flaky.toml"), recorded);
+    p.assert_clean();
+}
+
+/// Issue 13, defect 4: durations gated at once on one run failed whenever the machine was loaded
+/// for a moment. Now a run broken by durations alone is run again, and only a span slower in every
+/// run (its fastest time past the limits) regresses. With `--reuse` a counter file lasts from run
+/// to run: `burst` is slow in its first run only, `slower` in every run.
+#[test]
+fn a_duration_regression_must_show_in_every_run() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.write(
+        ".clnrm/config.toml",
+        "[defaults]\nimage = \"clnrm-fixture:busybox\"\npull = \"never\"\n\n[thresholds]\nduration = \"50%\"\n",
+    );
+    let service = attrs(&[("service.name", "pay")]);
+    // The counter file is the scenario's own: both may run in the same reused container.
+    let sends = |first_ms: u64, later_ms: u64| {
+        let (first, later) = (first_ms * 1_000_000 + 1, later_ms * 1_000_000 + 1);
+        format!(
+            "n=$(($(cat /tmp/runs-{first}-{later} 2>/dev/null || echo 0) + 1)); echo $n > /tmp/runs-{first}-{later}\n\
+             if [ $n -eq 1 ]; then end={first}; else end={later}; fi\nsend charge $trace $parent 0 '{service}' '[]' $end"
+        )
+    };
+    for name in ["burst", "slower"] {
+        p.scenario(name, &sending_step("pay", &sends(10, 10)));
+    }
+    p.clnrm(&["run", "--update-baselines"]).success();
+    p.scenario("burst", &sending_step("pay", &sends(100, 10)));
+    p.scenario("slower", &sending_step("pay", &sends(100, 100)));
+    let out = p.clnrm_env(&["run", "--reuse", "-j", "1"], &[("CI", "true")]);
+    out.code(4)
+        .stdout_has("PASS")
+        .stdout_has("slower than its baseline at first")
+        .stdout_has("but not in all of 2 runs")
+        .stdout_has("REGRESS")
+        .stdout_has("1 span slower than allowed in each of 5 runs (fastest times) (more than +50% and more than 2ms)")
+        .stdout_has("`slower › pay › charge` 10ms → 100ms");
+    p.clnrm_env(&["run", "--force", "--reuse", "-j", "1", "--report", "json=report.json"], &[("CI", "true")]).code(4);
+    let report: serde_json::Value = serde_json::from_str(&p.read("report.json")).unwrap();
+    assert_eq!(status_in(&report, "burst"), "pass", "{report:#}");
+    assert_eq!(status_in(&report, "slower"), "regressed", "{report:#}");
     p.assert_clean();
 }
 

@@ -96,3 +96,22 @@ fn a_call_to_an_outside_host_breaks_hermetic_unless_it_is_allowed() {
     p.clnrm(&["run"]).success().stdout_has("1 passed");
     p.assert_clean();
 }
+
+/// The project's deliberate regression: an extra query per read, against the committed baseline
+/// recorded without it. Every step and expectation holds; the baseline catches it, exit 4.
+#[test]
+fn the_extra_query_example_regresses_against_its_committed_baseline() {
+    require_engine!();
+    let p = stack_project();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for path in [".clnrm/config.toml", "examples/failing/extra-query.clnrm.toml", "baselines/stack-extra-query.toml"] {
+        p.write(path, std::fs::read(root.join(path)).unwrap());
+    }
+    p.clnrm_env(&["run", "examples/failing/extra-query.clnrm.toml"], &[("CI", "true")])
+        .code(4)
+        .stdout_has("REGRESS")
+        .stdout_has("added_spans: 1 span added, at most 0 allowed: `GET /items/<int:item_id> › SELECT#")
+        .stdout_has("db.statement = SELECT count(*) FROM items")
+        .stdout_lacks("attrs:");
+    p.assert_clean();
+}

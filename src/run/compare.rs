@@ -33,6 +33,11 @@ pub struct Traced {
 }
 
 impl Comparison {
+    /// How many runs in all a duration regression of `scenario` must show in before it counts.
+    pub fn duration_runs(&self, scenario: &Scenario) -> usize {
+        Limits::resolve(&self.thresholds, &scenario.baseline.thresholds).duration_runs as usize
+    }
+
     /// Compares a passed scenario's `runs` (one trace per `--repeat`) with `stored` and records
     /// the result in `outcome`: a broken threshold makes it [`Status::Regressed`], a missing
     /// baseline under CI makes it fail with how to record one.

@@ -111,6 +111,11 @@ pub struct BaselineOutcome {
 }
 
 impl BaselineOutcome {
+    /// Whether durations are all that broke: another run may take it back.
+    pub fn only_durations(&self) -> bool {
+        !self.broken.is_empty() && self.broken.iter().all(|b| b.threshold == "duration")
+    }
+
     /// Why a regression fails: each broken threshold, then the tree of differences. Plain text for
     /// reports; `styled` for the terminal alone.
     pub fn regression(&self, styled: bool) -> String {
