@@ -170,6 +170,7 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
         reuse: false,
         background: Arc::default(),
         cancel: clnrm::run::Cancel::never(),
+        quiet: tokio::sync::RwLock::new(()),
     });
     let mut scenario_times = Vec::new();
     for _ in 0..SCENARIOS {

@@ -247,6 +247,23 @@ fn every_repeated_run_is_compared_not_only_the_first() {
     p.assert_clean();
 }
 
+/// Found with the real stack: after an intended change, `--update-baselines --repeat N` compared the
+/// later runs with the baseline being replaced, found them all different, and recorded nothing.
+#[test]
+fn re_recording_with_repeat_replaces_a_baseline_after_an_intended_change() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = attrs(&[("service.name", "pay")]);
+    p.scenario("intended", &sending_step("pay", &format!("send charge $trace $parent 0 '{service}' '[]'")));
+    p.clnrm(&["run", "--update-baselines"]).success();
+    p.scenario("intended", &sending_step("pay", &format!("send refund $trace $parent 0 '{service}' '[]'")));
+    p.clnrm(&["run", "--repeat", "3", "--update-baselines"]).success().stdout_has("updated baselines/intended.toml");
+    let baseline = p.read("baselines/intended.toml");
+    assert!(baseline.contains("refund") && !baseline.contains("charge"), "{baseline}");
+    assert!(baseline.contains("runs = 3"), "{baseline}");
+    p.assert_clean();
+}
+
 /// Issue 13, defect 4: durations gated at once on one run failed whenever the machine was loaded
 /// for a moment. Now a run broken by durations alone is run again, and only a span slower in every
 /// run (its fastest time past the limits) regresses. With `--reuse` a counter file lasts from run

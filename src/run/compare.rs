@@ -84,7 +84,10 @@ impl Comparison {
         };
         result.warnings = verdict.warnings;
         result.broken = verdict.broken;
-        let unstable = later_run_differs(scenario, stored, &traces, &limits);
+        // Re-recording (`--update-baselines`) replaces the stored baseline: later runs must agree
+        // with the first, not with what is being replaced.
+        let reference = stored.filter(|_| self.update != Update::Always);
+        let unstable = later_run_differs(scenario, reference, &traces, &limits);
         if let Some(unstable) = &unstable {
             if result.broken.is_empty() {
                 (result.summary, result.tree, result.diff) =

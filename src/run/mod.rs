@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
+use futures_util::future::{Either, join_all};
 use tokio::task::JoinSet;
 
 use crate::baseline::normalize::Baseline;
@@ -288,6 +288,7 @@ impl Runner {
             reuse: self.options.reuse,
             background: Arc::clone(&self.background),
             cancel: cancel.clone(),
+            quiet: tokio::sync::RwLock::new(()),
         });
         self.schedule(&shared, to_run, reporter, progress).await;
         Ok(())
@@ -502,8 +503,8 @@ impl Runner {
 
 /// Runs a scenario `--repeat` times (stopping at the first run that does not pass), then compares
 /// the traces with its baseline. A comparison broken by durations alone is not believed at once:
-/// the scenario runs again until its fastest times are within the limits or it has run
-/// `duration_runs` times (`baseline::thresholds`). The outcome is the last run's, with the time of
+/// the scenario runs again, alone (`Shared::quiet`), until its fastest times are within the limits
+/// or it has run `duration_runs` times (`baseline::thresholds`). The outcome is the last run's, with the time of
 /// all of them, and whether it failed on the engine; none when the batch was cancelled.
 async fn repeat(
     shared: Arc<Shared>,
@@ -519,6 +520,19 @@ async fn repeat(
     let mut first_slower: Option<String> = None;
     loop {
         let run = scenario::execute(Arc::clone(&shared), Arc::clone(scenario), planned.file.clone(), cache);
+        // The run's hold on `quiet`: alone to confirm a duration regression, else beside others.
+        let turn = async {
+            match first_slower {
+                Some(_) => Either::Left(shared.quiet.write().await),
+                None => Either::Right(shared.quiet.read().await),
+            }
+        };
+        // Cancelled while waiting for its turn, the run still starts: it ends at once, handing
+        // back what it holds in the pool.
+        let _turn = tokio::select! {
+            turn = turn => Some(turn),
+            () = shared.cancel.cancelled() => None,
+        };
         let mut executed = run.await;
         if executed.cancelled {
             return None;

@@ -48,6 +48,10 @@ pub struct Shared {
     pub background: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     /// Stops the batch these scenarios belong to.
     pub cancel: Cancel,
+    /// Every run of a scenario holds it shared; a run that confirms a duration regression holds it
+    /// alone, so that it measures the system on a machine as quiet as the batch can make it (the
+    /// other scenarios' runs finish first, and new ones wait).
+    pub quiet: tokio::sync::RwLock<()>,
 }
 
 impl Shared {
