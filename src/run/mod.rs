@@ -503,9 +503,10 @@ impl Runner {
 
 /// Runs a scenario `--repeat` times (stopping at the first run that does not pass), then compares
 /// the traces with its baseline. A comparison broken by durations alone is not believed at once:
-/// the scenario runs again, alone (`Shared::quiet`), until its fastest times are within the limits
-/// or it has run `duration_runs` times (`baseline::thresholds`). The outcome is the last run's, with the time of
-/// all of them, and whether it failed on the engine; none when the batch was cancelled.
+/// the scenario runs again, alone (`Shared::quiet`), until its fastest times are within the
+/// limits or it has run `duration_runs` times (`baseline::thresholds`). The outcome is the last
+/// run's, with the time of all of them, and whether it failed on the engine; none when the batch
+/// was cancelled.
 async fn repeat(
     shared: Arc<Shared>,
     planned: &Planned,

@@ -121,7 +121,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     let span = telemetry.tracing.scenario(&scenario.name, &file);
     span.set("clnrm.cache", cache.as_str());
     telemetry.store.open(&scenario.name, span.trace_id());
-    let mut held = Held { peers: Peers::new(), ..Held::default() };
+    let mut held = Held::default();
     let receiver = telemetry.address;
     held.peers.add_address(receiver.ip(), CLNRM);
     let mut steps = Vec::new();
