@@ -351,6 +351,7 @@ fn norm_span(runs: u32) -> impl Strategy<Value = NormSpan> {
             attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect::<BTreeMap<_, _>>(),
             events,
             start,
+            fastest: Some(duration.min),
             duration,
         })
 }

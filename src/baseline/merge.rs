@@ -44,6 +44,7 @@ pub fn accepted(stored: &Baseline, new: &Baseline, diff: &Diff, percent: f64, fl
         if keeps_stored(m, old, span, percent, floor) {
             span.start = old.start;
             span.duration = old.duration;
+            span.fastest = old.fastest;
             kept += 1;
         }
     }

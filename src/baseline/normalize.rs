@@ -45,8 +45,9 @@ pub struct Baseline {
     pub spans: Vec<NormSpan>,
 }
 
-/// One span, normalized.
-#[derive(Debug, Clone, PartialEq)]
+/// One span, normalized. Two are equal when what a baseline file holds of them is: `fastest` is
+/// a judgement of the runs compared, not part of the recorded trace.
+#[derive(Debug, Clone)]
 pub struct NormSpan {
     /// Structural path: names from the root, ` › ` between them.
     pub path: String,
@@ -60,6 +61,30 @@ pub struct NormSpan {
     /// Start, as an offset from the scenario's start.
     pub start: Stats,
     pub duration: Stats,
+    /// What duration gating compares (`baseline::thresholds`): the fastest time over the runs that
+    /// were as quiet as the recording, or, when none was, over all runs with each one's load
+    /// divided out. `None` for a span that began before the scenario's first step: a service's
+    /// start-up (cold caches, a fresh data directory) took 1.5–6× as long from one machine or
+    /// moment to the next with the system unchanged (docs/benchmarks.md, "Duration gating"), so
+    /// its duration is shown, not gated. Not stored: a stored baseline's is its `duration.min`.
+    pub fastest: Option<Duration>,
+}
+
+impl PartialEq for NormSpan {
+    fn eq(&self, other: &Self) -> bool {
+        let NormSpan { path, service, kind, status, attrs, events, start, duration, fastest: _ } = self;
+        (path, service, kind, status, attrs, events, start, duration)
+            == (
+                &other.path,
+                &other.service,
+                &other.kind,
+                &other.status,
+                &other.attrs,
+                &other.events,
+                &other.start,
+                &other.duration,
+            )
+    }
 }
 
 impl NormSpan {
@@ -131,17 +156,20 @@ impl Stats {
     }
 }
 
-/// One recorded trace with what its redaction needs.
+/// One recorded trace with what its redaction needs, and how loaded the machine was.
 #[derive(Debug, Clone, Copy)]
 pub struct Recorded<'a> {
     pub spans: &'a [Span],
     pub redaction: Redaction<'a>,
+    /// How many times slower than at recording the machine ran this trace (`thresholds::load`);
+    /// exactly 1 for a run as quiet as the recording, whose durations are taken as they are.
+    pub load: f64,
 }
 
 impl<'a> Recorded<'a> {
-    /// A trace with no ignores and no known containers.
+    /// A quiet run's trace with no ignores and no known containers.
     pub fn plain(spans: &'a [Span]) -> Recorded<'a> {
-        Recorded { spans, redaction: Redaction::none() }
+        Recorded { spans, redaction: Redaction::none(), load: 1.0 }
     }
 }
 
@@ -155,23 +183,41 @@ pub fn normalize(scenario: &str, runs: &[Recorded]) -> Baseline {
         // One run: its spans' one-sample statistics are already the answer.
         return Baseline { scenario: scenario.to_string(), clnrm: version(), runs: runs.len() as u32, spans: first };
     }
-    let mut others: Vec<BTreeMap<&str, &NormSpan>> =
-        recorded.iter().map(|run| run.iter().map(|s| (s.path.as_str(), s)).collect()).collect();
+    let mut others: Vec<(f64, BTreeMap<&str, &NormSpan>)> = runs[1..]
+        .iter()
+        .zip(&recorded)
+        .map(|(r, run)| (r.load, run.iter().map(|s| (s.path.as_str(), s)).collect()))
+        .collect();
     let spans = first
         .into_iter()
         .map(|span| {
             let mut starts = vec![span.start.median];
             let mut durations = vec![span.duration.median];
-            for run in &mut others {
+            let mut loaded = vec![(span.duration.median, runs[0].load)];
+            for (load, run) in &mut others {
                 if let Some(other) = run.remove(span.path.as_str()) {
                     starts.push(other.start.median);
                     durations.push(other.duration.median);
+                    loaded.push((other.duration.median, *load));
                 }
             }
-            NormSpan { start: Stats::of(&mut starts), duration: Stats::of(&mut durations), ..span }
+            NormSpan {
+                start: Stats::of(&mut starts),
+                duration: Stats::of(&mut durations),
+                fastest: span.fastest.map(|_| fastest(&loaded)),
+                ..span
+            }
         })
         .collect();
     Baseline { scenario: scenario.to_string(), clnrm: version(), runs: runs.len() as u32, spans }
+}
+
+/// The fastest of `runs` (a duration and its run's load): of the quiet runs' durations when there
+/// are any, as they are; else of every duration divided by its run's load. So a machine that was
+/// loaded throughout does not make the system look slower, while one quiet run judges it as it is.
+fn fastest(runs: &[(Duration, f64)]) -> Duration {
+    let quiet = runs.iter().filter(|(_, load)| *load <= 1.0).map(|&(d, _)| d).min();
+    quiet.unwrap_or_else(|| runs.iter().map(|&(d, load)| d.div_f64(load.max(1.0))).min().unwrap_or_default())
 }
 
 fn version() -> String {
@@ -185,6 +231,7 @@ fn normalize_run(recorded: &Recorded) -> Vec<NormSpan> {
     let ignores = Ignores::for_trace(&recorded.redaction, &index);
     let spans = index.spans();
     let origin = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+    let timed = timed(&index);
     // What ordering siblings compares, looked up once per span rather than at every comparison.
     let keys: Vec<SortKey> = spans.iter().map(|&span| SortKey::of(span)).collect();
     let mut attrs: Vec<Attrs> = vec![Attrs::new(); index.len()];
@@ -240,8 +287,25 @@ fn normalize_run(recorded: &Recorded) -> Vec<NormSpan> {
                 events: span.events.iter().map(|e| e.name.to_string()).collect(),
                 start: Stats::of(&mut [start]),
                 duration: Stats::of(&mut [span.duration()]),
+                fastest: timed[position].then(|| fastest(&[(span.duration(), recorded.load)])),
             }
         })
+        .collect()
+}
+
+/// Which spans' durations are gated: every span below one of the scenario's steps (clnrm's spans
+/// right below its scenario span that neither start nor wait for a service), and every other span
+/// that began after the first step did. The rest is start-up (see [`NormSpan::fastest`]). A trace
+/// without steps has only start-up to time: all of it is gated.
+fn timed(index: &TraceIndex) -> Vec<bool> {
+    let spans = index.spans();
+    let own_root = |p: usize| spans[p].is_own() && index.parent(p).is_none();
+    let step = |p: usize| {
+        spans[p].is_own() && !spans[p].is_start() && !spans[p].is_wait() && index.parent(p).is_some_and(own_root)
+    };
+    let first = (0..index.len()).filter(|&p| step(p)).map(|p| spans[p].start_unix_nano).min();
+    (0..index.len())
+        .map(|p| first.is_none_or(|first| spans[p].start_unix_nano >= first) || index.ancestry(p).skip(1).any(step))
         .collect()
 }
 
@@ -504,7 +568,7 @@ mod tests {
         let spans = vec![span(1, 0, "root", "shop", 0, 1).str("order.id", "o-123").str("kept", "yes").build()];
         let ignores = [IgnoreAttr::everywhere("order.id")];
         let redaction = Redaction { ignores: [&ignores, &[]], ..Redaction::none() };
-        let baseline = normalize("s", &[Recorded { spans: &spans, redaction }]);
+        let baseline = normalize("s", &[Recorded { spans: &spans, redaction, load: 1.0 }]);
         let attrs = &baseline.spans[0].attrs;
         assert_eq!(attrs["order.id"], AttrValue::Str(REDACTED.into()));
         assert_eq!(attrs["kept"], AttrValue::Str("yes".into()));

@@ -264,9 +264,11 @@ fn read_span(span: FileSpan) -> Result<NormSpan, Invalid> {
         let read = attr_value(value.get_ref()).ok_or_else(|| at("attrs", value.span(), problem()))?;
         attrs.insert(key.into(), read);
     }
+    let duration = stats(&span.duration, "duration")?;
     Ok(NormSpan {
         start: stats(&span.start, "start")?,
-        duration: stats(&span.duration, "duration")?,
+        fastest: Some(duration.min),
+        duration,
         path,
         service: span.service,
         kind,

@@ -6,7 +6,7 @@ use crate::baseline::files::{Baselines, DIR, Update};
 use crate::baseline::normalize::{Baseline, Recorded, normalize};
 use crate::baseline::redact::{IgnoreAttr, Redaction};
 use crate::baseline::show::{self, Tree};
-use crate::baseline::thresholds::{Gate, Limits, gate};
+use crate::baseline::thresholds::{Gate, Limits, Slower, gate, load};
 use crate::config::Thresholds;
 use crate::scenario::model::Scenario;
 use crate::telemetry::peers::Peers;
@@ -54,7 +54,11 @@ impl Comparison {
         let ignores = [self.ignore_attrs.as_slice(), scenario.baseline.ignore_attrs.as_slice()];
         let traces: Vec<Recorded> = runs
             .iter()
-            .map(|run| Recorded { spans: &run.spans, redaction: Redaction { ignores, peers: &run.peers } })
+            .map(|run| Recorded {
+                spans: &run.spans,
+                redaction: Redaction { ignores, peers: &run.peers },
+                load: stored.map_or(1.0, |old| load(old, &run.spans)),
+            })
             .collect();
         // The spans of the first run, with durations over all of them.
         let current = normalize(&scenario.name, &traces);
@@ -68,6 +72,7 @@ impl Comparison {
             diff: None,
             broken: Vec::new(),
             warnings: Vec::new(),
+            excused: None,
             written: None,
         };
         let (differs, verdict) = match stored {
@@ -82,6 +87,7 @@ impl Comparison {
                 (!d.is_same_shape() || !verdict.passed() || rerecorded, verdict)
             }
         };
+        result.excused = excused(&current, &verdict.excused, &traces);
         result.warnings = verdict.warnings;
         result.broken = verdict.broken;
         // Re-recording (`--update-baselines`) replaces the stored baseline: later runs must agree
@@ -145,6 +151,30 @@ impl Comparison {
         }
         outcome.baseline = Some(result);
     }
+}
+
+/// What to say of spans that were too slow as measured but pass with the load divided out.
+fn excused(current: &Baseline, spans: &[Slower], traces: &[Recorded]) -> Option<String> {
+    if spans.is_empty() {
+        return None;
+    }
+    let least = traces.iter().map(|t| t.load).fold(f64::INFINITY, f64::min);
+    let named: Vec<String> = spans
+        .iter()
+        .take(3)
+        .map(|s| format!("`{}` {}", current.spans[s.span].path, crate::baseline::store::duration(s.old)))
+        .collect();
+    let runs = match traces.len() {
+        1 => "the run was not".to_string(),
+        n => format!("none of the {n} runs was"),
+    };
+    Some(format!(
+        "durations not judged as measured: {runs} on a machine as quiet as when the baseline was recorded \
+         (clnrm's container starts took {least:.1}× as long or more), and {} slower than allowed as measured \
+         passed only with that load divided out ({}; baseline medians)",
+        crate::output::count(spans.len(), "span"),
+        named.join(", ")
+    ))
 }
 
 /// A later run that breaks a threshold on its own, with what it broke and how it differs.

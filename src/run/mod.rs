@@ -524,7 +524,11 @@ async fn repeat(
         // The run's hold on `quiet`: alone to confirm a duration regression, else beside others.
         let turn = async {
             match first_slower {
-                Some(_) => Either::Left(shared.quiet.write().await),
+                Some(_) => {
+                    let alone = shared.quiet.write().await;
+                    shared.settled().await;
+                    Either::Left(alone)
+                }
                 None => Either::Right(shared.quiet.read().await),
             }
         };
@@ -548,13 +552,20 @@ async fn repeat(
         executed.outcome.warnings.splice(0..0, planned.warnings.iter().cloned());
         let mut outcome = executed.outcome;
         tokio::task::block_in_place(|| comparison.judge(scenario, stored, &traces, &mut outcome));
-        let slower = outcome.baseline.as_ref().filter(|b| outcome.status == Status::Regressed && b.only_durations());
+        // Durations too slow, or too slow as measured and passed only with the load divided out.
+        let slower = outcome.baseline.as_ref().and_then(|b| match outcome.status {
+            Status::Regressed if b.only_durations() => Some(b.broken[0].message.clone()),
+            Status::Pass => b.excused.clone(),
+            _ => None,
+        });
         match slower {
-            Some(baseline) if traces.len() < comparison.duration_runs(scenario).max(repeat) => {
-                first_slower.get_or_insert_with(|| baseline.broken[0].message.clone());
+            Some(message) if traces.len() < comparison.duration_runs(scenario).max(repeat) => {
+                first_slower.get_or_insert(message);
             }
             _ => {
-                if let (Some(first), Status::Pass) = (first_slower, outcome.status) {
+                if let Some(excused) = outcome.baseline.as_ref().and_then(|b| b.excused.clone()) {
+                    outcome.warnings.push(excused);
+                } else if let (Some(first), Status::Pass) = (first_slower, outcome.status) {
                     outcome.warnings.push(format!(
                         "slower than its baseline at first ({first}), but not in all of {} runs: the fastest times \
                          are within the limits, so the machine was loaded rather than the system slower",

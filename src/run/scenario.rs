@@ -32,6 +32,9 @@ use crate::telemetry::wiring::STEPS_SERVICE;
 /// Lines of output shown with a failure.
 const TAIL_LINES: usize = 20;
 
+/// The longest a run that confirms a duration regression waits for earlier teardown work.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(30);
+
 /// What all scenarios of a run share.
 pub struct Shared {
     pub engine: Engine,
@@ -57,6 +60,22 @@ pub struct Shared {
 impl Shared {
     pub fn reference(&self, source: &ImageSource) -> String {
         self.images.get(source).map(|a| a.reference.clone()).unwrap_or_default()
+    }
+
+    /// Returns once the teardown work of the runs before is done (removing a scenario's
+    /// containers keeps the engine busy for a second or more), or after [`SETTLE_AT_MOST`].
+    pub async fn settled(&self) {
+        let deadline = Instant::now() + SETTLE_AT_MOST;
+        while Instant::now() < deadline {
+            {
+                let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
+                while background.try_join_next().is_some() {}
+                if background.is_empty() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {

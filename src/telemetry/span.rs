@@ -218,6 +218,13 @@ impl Span {
         self.is_own() && self.attr(WAIT_STRATEGY).is_some()
     }
 
+    /// Whether this is clnrm's span of starting a service's container: the engine's work alone
+    /// (creating and starting it; waiting for it to be ready is the `wait` span), which no system
+    /// under test makes faster or slower, so its time tells how loaded the machine is.
+    pub fn is_start(&self) -> bool {
+        self.is_own() && self.name.starts_with("start ") && self.attr("container.image.name").is_some()
+    }
+
     pub fn duration(&self) -> Duration {
         Duration::from_nanos(self.end_unix_nano.saturating_sub(self.start_unix_nano))
     }
