@@ -358,8 +358,10 @@ fn a_slower_span_is_excused_only_on_a_machine_loaded_in_every_run_and_then_named
 fn a_build_is_rebuilt_when_its_base_image_changes() {
     require_engine!();
     let p = Project::with_fixture();
-    // A base image unique to this test run, rebuilt under one tag.
+    // A base image unique to this test run, rebuilt under one tag; both images go when the test
+    // ends, passed or failed.
     let base = format!("clnrm-redteam-base:{}", std::process::id());
+    let _images = RemovedImages(vec!["clnrm-build/redteam-app".into(), base.clone()]);
     let build_base = |marker: &str| {
         p.write("base/Dockerfile", format!("FROM clnrm-fixture:busybox\nRUN echo {marker} > /marker\n"));
         let built = std::process::Command::new("docker")
@@ -380,10 +382,20 @@ fn a_build_is_rebuilt_when_its_base_image_changes() {
     build_base("two");
     p.clnrm(&["run"]).code(1).stdout_has("BUILT").stdout_has("does not match /^one$/");
     p.assert_clean();
-    for image in [base.as_str(), "clnrm-build/redteam-app"] {
-        let ids = std::process::Command::new("docker").args(["images", "-q", image]).output().unwrap();
-        for id in String::from_utf8_lossy(&ids.stdout).lines() {
-            let _ = std::process::Command::new("docker").args(["rmi", "-f", id]).output();
+}
+
+/// Images a test made, removed in order (every id of each reference: images built on another
+/// first, or the engine refuses to remove their base) when it is dropped: also when the test
+/// fails half-way, so no image is left behind.
+struct RemovedImages(Vec<String>);
+
+impl Drop for RemovedImages {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let Ok(ids) = std::process::Command::new("docker").args(["images", "-q", image]).output() else { continue };
+            for id in String::from_utf8_lossy(&ids.stdout).lines() {
+                let _ = std::process::Command::new("docker").args(["rmi", "-f", id]).output();
+            }
         }
     }
 }
