@@ -9,12 +9,15 @@
 //! Durations are gated when `duration` is set (they are not by default: docs/benchmarks.md,
 //! "Duration gating", measures why), in a way built to hold on a shared machine. Load only ever
 //! adds time, in bursts that hit one run and not the next, while a real slowdown adds it to every
-//! run. So a span regresses when
-//! its *fastest* time over the runs (`min`) grew past the baseline's median by more than both the
-//! percentage and the absolute floor (a 1 ms span taking 2 ms does not fail a 25% rule), and a run
-//! whose only broken threshold is a duration is not believed at once: the scenario runs again, up
-//! to `duration_runs` times in all, until its fastest times are within the limits (a pass) or every
-//! run was too slow (a regression). Durations of clnrm's own spans are not gated (see [`slower`]).
+//! run. So a span regresses when its *fastest* time over the runs (`NormSpan::fastest`) grew past
+//! the baseline's median by more than both the percentage and the absolute floor (a 1 ms span
+//! taking 2 ms does not fail a 25% rule), and a run whose only broken threshold is a duration is
+//! not believed at once: the scenario runs again, alone, up to `duration_runs` times in all, until
+//! its fastest times are within the limits (a pass) or every run was too slow (a regression).
+//! A run's [`load`] (clnrm's container starts against the baseline's) decides whether its times
+//! are taken as measured (a quiet run) or divided by it (when no run was quiet; what passes only
+//! so is [`Gate::excused`] and named). Durations of clnrm's own spans and of a service's start-up
+//! are not gated (see [`slower`] and `normalize::timed`).
 
 use std::time::Duration;
 
