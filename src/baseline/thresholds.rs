@@ -204,26 +204,27 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits) -> Gat
 /// exec` alone varies by tens of milliseconds from run to run, so their durations are reported but
 /// never gated.
 pub fn slower(diff: &Diff, new: &Baseline, percent: f64, floor: Duration) -> Vec<Slower> {
-    past_limits(diff, new, percent, floor, |span| span.fastest.unwrap_or_default())
+    past_limits(diff, new, percent, floor, |span| span.fastest)
 }
 
 /// Like [`slower`], by the fastest times as measured, load and all.
 fn measured_slower(diff: &Diff, new: &Baseline, percent: f64, floor: Duration) -> Vec<Slower> {
-    past_limits(diff, new, percent, floor, |span| span.duration.min)
+    past_limits(diff, new, percent, floor, |span| span.fastest.map(|_| span.duration.min))
 }
 
+/// Matched spans of the system whose `time` (none: not gated) exceeds the baseline's median by
+/// more than `percent` and `floor`.
 fn past_limits(
     diff: &Diff,
     new: &Baseline,
     percent: f64,
     floor: Duration,
-    time: impl Fn(&NormSpan) -> Duration,
+    time: impl Fn(&NormSpan) -> Option<Duration>,
 ) -> Vec<Slower> {
     diff.matched
         .iter()
         .filter(|m| new.spans[m.new].service != crate::telemetry::own::SERVICE_NAME)
-        .filter(|m| new.spans[m.new].fastest.is_some())
-        .map(|m| (m, m.duration.0, time(&new.spans[m.new])))
+        .filter_map(|m| Some((m, m.duration.0, time(&new.spans[m.new])?)))
         .filter(|&(_, old, fastest)| regressed(old, fastest, percent, floor))
         .map(|(m, old, fastest)| Slower { span: m.new, old, new: fastest })
         .collect()
