@@ -33,8 +33,8 @@ pub fn run(project: &Project, command: BaselineCommand, format: Format) -> Resul
 /// The duration rule pending baselines are judged by: a span is slower when its median grew by
 /// more than `percent` and more than `floor`, and accepting keeps the stored statistics of a span
 /// whose medians are within it both ways ([`merge::accepted`]). It is the config's `[thresholds]`
-/// `duration` and `duration_floor`, so that what a run gated on is what the reviewer sees; where
-/// durations are not gated, what `clnrm diff` shows. A scenario's own `[baseline] thresholds` are
+/// `duration` and `duration_floor` (or their defaults), so that what a run gated on is what the
+/// reviewer sees; where the config turns durations off, what `clnrm diff` shows. A scenario's own `[baseline] thresholds` are
 /// not read: that would load every scenario file to list a directory.
 #[derive(Debug, Clone, Copy)]
 struct Rule {

@@ -6,6 +6,7 @@ use crate::baseline::files::{Baselines, DIR, Update};
 use crate::baseline::normalize::{Baseline, Recorded, normalize};
 use crate::baseline::redact::{IgnoreAttr, Redaction};
 use crate::baseline::show::{self, Tree};
+use crate::baseline::store;
 use crate::baseline::thresholds::{Gate, Limits, Slower, gate, load};
 use crate::config::Thresholds;
 use crate::scenario::model::Scenario;
@@ -79,7 +80,13 @@ impl Comparison {
             None => (true, Gate::default()),
             Some(old) => {
                 let d = diff(old, &current);
-                let verdict = gate(old, &current, &d, &limits);
+                // The runs judged as measured, one by one: what the trace's pace is taken from.
+                let quiet: Vec<Baseline> = traces
+                    .iter()
+                    .filter(|t| t.load <= 1.0)
+                    .map(|t| normalize(&scenario.name, std::slice::from_ref(t)))
+                    .collect();
+                let verdict = gate(old, &current, &d, &limits, &quiet);
                 result.summary = show::summary(&d, &verdict.slower);
                 result.tree = show::tree(old, &current, &d, &verdict.slower);
                 result.diff = Some(show::json(old, &current, &d, &verdict.slower));
@@ -87,7 +94,7 @@ impl Comparison {
                 (!d.is_same_shape() || !verdict.passed() || rerecorded, verdict)
             }
         };
-        result.excused = excused(&current, &verdict.excused, &traces);
+        result.excused = excused(&current, &verdict, &traces);
         result.warnings = verdict.warnings;
         result.broken = verdict.broken;
         // Re-recording (`--update-baselines`) replaces the stored baseline: later runs must agree
@@ -153,28 +160,52 @@ impl Comparison {
     }
 }
 
-/// What to say of spans that were too slow as measured but pass with the load divided out.
-fn excused(current: &Baseline, spans: &[Slower], traces: &[Recorded]) -> Option<String> {
-    if spans.is_empty() {
-        return None;
+/// What to say of spans that were too slow as measured but pass with the load divided out, or
+/// with the pace of the rest of their trace divided out.
+fn excused(current: &Baseline, verdict: &Gate, traces: &[Recorded]) -> Option<String> {
+    let path = |s: &Slower| &current.spans[s.span].path;
+    let mut said = Vec::new();
+    if !verdict.excused.is_empty() {
+        let least = traces.iter().map(|t| t.load).fold(f64::INFINITY, f64::min);
+        let named: Vec<String> =
+            verdict.excused.iter().take(3).map(|s| format!("`{}` {}", path(s), store::duration(s.old))).collect();
+        let runs = match traces.len() {
+            1 => "the run was not".to_string(),
+            n => format!("none of the {n} runs was"),
+        };
+        said.push(format!(
+            "durations not judged as measured: {runs} on a machine as quiet as when the baseline was recorded \
+             (clnrm's container starts took {least:.1}× as long or more), and {} slower than allowed as measured \
+             passed only with that load divided out ({}; baseline medians)",
+            crate::output::count(verdict.excused.len(), "span"),
+            named.join(", ")
+        ));
     }
-    let least = traces.iter().map(|t| t.load).fold(f64::INFINITY, f64::min);
-    let named: Vec<String> = spans
-        .iter()
-        .take(3)
-        .map(|s| format!("`{}` {}", current.spans[s.span].path, crate::baseline::store::duration(s.old)))
-        .collect();
-    let runs = match traces.len() {
-        1 => "the run was not".to_string(),
-        n => format!("none of the {n} runs was"),
-    };
-    Some(format!(
-        "durations not judged as measured: {runs} on a machine as quiet as when the baseline was recorded \
-         (clnrm's container starts took {least:.1}× as long or more), and {} slower than allowed as measured \
-         passed only with that load divided out ({}; baseline medians)",
-        crate::output::count(spans.len(), "span"),
-        named.join(", ")
-    ))
+    if !verdict.paced.is_empty() {
+        let named: Vec<String> = verdict
+            .paced
+            .iter()
+            .take(3)
+            .map(|p| {
+                let s = &p.slower;
+                format!(
+                    "`{}` {} → {} with the rest {:.1}× slower",
+                    path(s),
+                    store::duration(s.old),
+                    store::duration(s.new),
+                    p.pace
+                )
+            })
+            .collect();
+        said.push(format!(
+            "durations judged against their trace's pace: {} slower than allowed as measured, but so was the rest \
+             of the system's trace in every quiet run, as when the machine rather than one part of the system is \
+             slower ({})",
+            crate::output::count(verdict.paced.len(), "span"),
+            named.join(", ")
+        ));
+    }
+    (!said.is_empty()).then(|| said.join("; "))
 }
 
 /// A later run that breaks a threshold on its own, with what it broke and how it differs.
@@ -211,7 +242,7 @@ fn later_run_differs(
     traces.iter().enumerate().skip(1).find_map(|(k, trace)| {
         let run = single(trace);
         let d = diff(reference, &run);
-        let verdict = gate(reference, &run, &d, &limits);
+        let verdict = gate(reference, &run, &d, &limits, &[]);
         let against = if stored.is_some() { "the baseline" } else { "run 1" };
         let tag = |message: &str| format!("run {} of {} against {against}: {message}", k + 1, traces.len());
         (!verdict.passed()).then(|| Unstable {
