@@ -352,6 +352,39 @@ fn a_slower_span_is_excused_only_on_a_machine_loaded_in_every_run_and_then_named
     p.assert_clean();
 }
 
+/// Issue 13, defect 4: durations were gated only when a config asked, so with the defaults a span
+/// three times as slow passed. Now it regresses, while the rest of its trace is as fast as
+/// recorded; a trace slower throughout (as on a slower machine) passes, and the warning names its
+/// spans and the pace they were judged against. Spans of a synthetic system with exact durations.
+#[test]
+fn with_default_thresholds_one_slower_span_regresses_and_a_trace_slower_throughout_is_named() {
+    require_engine!();
+    let p = Project::with_fixture();
+    let service = attrs(&[("service.name", "pay")]);
+    let scenario = |times: [u64; 4]| {
+        let sends: Vec<String> = ["reserve", "charge", "notify", "ship"]
+            .iter()
+            .zip(times)
+            .map(|(name, ms)| format!("send {name} $trace $parent 0 '{service}' '[]' {}", ms * 1_000_000 + 1))
+            .collect();
+        sending_step("pay", &sends.join("\n"))
+    };
+    p.scenario("paced", &scenario([10, 10, 10, 10]));
+    p.clnrm(&["run", "--update-baselines"]).success();
+    p.scenario("paced", &scenario([10, 30, 10, 10]));
+    p.clnrm_env(&["run"], &[("CI", "true")])
+        .code(4)
+        .stdout_has("1 span slower than allowed in each of 5 runs (fastest times) (more than +50% and more than 2ms)")
+        .stdout_has("`paced › pay › charge` 10ms → 30ms")
+        .stdout_lacks("trace's pace");
+    p.scenario("paced", &scenario([30, 30, 30, 30]));
+    p.clnrm_env(&["run"], &[("CI", "true")])
+        .success()
+        .stdout_has("durations judged against their trace's pace: 4 spans slower than allowed as measured")
+        .stdout_has("`paced › pay › charge` 10ms → 30ms with the rest 3.0× slower");
+    p.assert_clean();
+}
+
 /// Defect 4: a `build` image was tagged by its context alone, so rebuilding its `FROM` image under
 /// the same tag kept the stale image and the cached PASS.
 #[test]
