@@ -63,10 +63,10 @@ pub struct NormSpan {
     pub duration: Stats,
     /// What duration gating compares (`baseline::thresholds`): the fastest time over the runs as
     /// measured when one of them was as quiet as the recording, or, when none was, with each
-    /// run's load divided out. `None` for a span that began before the scenario's first step: a service's
-    /// start-up (cold caches, a fresh data directory) took 1.5–6× as long from one machine or
-    /// moment to the next with the system unchanged (docs/benchmarks.md, "Duration gating"), so
-    /// its duration is shown, not gated. Not stored: a stored baseline's is its `duration.min`.
+    /// run's load divided out. `None` for a span that began before the scenario's first step: a
+    /// service's start-up (cold caches, a fresh data directory) took 1.5–6× as long from one
+    /// machine or moment to the next with the system unchanged (docs/benchmarks.md, "Duration
+    /// gating"), so its duration is shown, not gated. Not stored: a stored baseline's is its `duration.min`.
     pub fastest: Option<Duration>,
 }
 

@@ -19,11 +19,10 @@
 //! [`Gate::excused`] and named). Durations of clnrm's own spans and of a service's start-up
 //! are not gated (see [`slower`] and `normalize::timed`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::diff::{Change, Diff};
-use std::collections::HashMap;
-
 use super::normalize::{Baseline, NormSpan, SEPARATOR, push_segment, split_path};
 use crate::config::{AttrPolicy, Thresholds};
 use crate::output;
@@ -142,10 +141,10 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits, quiet:
     let mut changed: Vec<&str> = Vec::new();
     let (slower, paced) = match limits.duration {
         Some(percent) => {
-            let own_times = OwnTimes::of(old);
+            let (recorded, runs) = (OwnTimes::of(old), quiet.iter().map(OwnTimes::of).collect::<Vec<_>>());
             let (mut slower, mut paced) = (Vec::new(), Vec::new());
             for s in self::slower(diff, new, percent, limits.floor) {
-                let pace = pace(&own_times, quiet, &new.spans[s.span].path);
+                let pace = pace(&recorded, &runs, &new.spans[s.span].path);
                 match regressed(s.old, s.new.div_f64(pace), percent, limits.floor) {
                     true => slower.push(s),
                     false => paced.push(Paced { slower: s, pace }),
@@ -262,14 +261,13 @@ const PACED_SPANS: usize = 3;
 /// rest of its trace as fast as before, while a machine whose system under test runs 1.5–2×
 /// slower for minutes (measured here, though clnrm's container starts and a CPU sampler did not
 /// see it: docs/benchmarks.md, "Duration gating") slows the whole trace.
-fn pace(old: &OwnTimes, quiet: &[Baseline], path: &str) -> f64 {
+fn pace(old: &OwnTimes, quiet: &[OwnTimes], path: &str) -> f64 {
     let related =
         |other: &str| other == path || path.strip_prefix(other).is_some_and(|rest| rest.starts_with(SEPARATOR));
     quiet
         .iter()
         .map(|run| {
-            let now = OwnTimes::of(run);
-            let mut ratios: Vec<f64> = now
+            let mut ratios: Vec<f64> = run
                 .0
                 .iter()
                 .filter(|(other, _)| !related(other))

@@ -106,8 +106,9 @@ pub struct BaselineOutcome {
     pub diff: Option<serde_json::Value>,
     pub broken: Vec<crate::baseline::thresholds::Broken>,
     pub warnings: Vec<String>,
-    /// Durations too slow as measured that passed only with the load divided out, because no run
-    /// was as quiet as the recording: what to say if more runs do not settle it.
+    /// Durations too slow as measured that passed only with the load divided out (no run was as
+    /// quiet as the recording) or with their trace's pace divided out: what to say if more runs
+    /// do not settle it.
     pub excused: Option<String>,
     /// The blake3 of the baseline file this run wrote (recorded or updated).
     pub written: Option<blake3::Hash>,
