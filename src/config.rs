@@ -61,7 +61,8 @@ pub struct Defaults {
 /// `[pool]`: warm containers.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pool {
-    /// `size`: warm containers kept per image; default derived from `--jobs`.
+    /// `size`: step containers kept warm ahead of the scenarios to come, across images; default
+    /// twice `--jobs`. Ignored with `reuse`: one container per lane serves every scenario.
     pub size: Option<u64>,
     /// `reuse`: recycle step containers between scenarios (faster, less hermetic); default false.
     pub reuse: bool,

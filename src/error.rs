@@ -25,7 +25,7 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     /// A run finished with failures, an infrastructure failure or an interruption; its summary
-    /// has been printed. The code is 1, 5, 130 or 143.
+    /// has been printed. The code is 1, 4, 5, 129, 130, 131 or 143 (`RunReport::exit_code`).
     #[error("the run ended with exit code {code}")]
     RunFailed { code: u8 },
     /// Reading or writing the project's files failed (exit 5, an infrastructure failure).

@@ -2,8 +2,8 @@
 //! under test emits.
 //!
 //! The pipeline runs one way: scenario file → render (Tera) → parse and validate → cache key →
-//! (later stages: run, collect spans, check, diff against the baseline) → report. The binary is a
-//! thin layer over [`commands`].
+//! run (collecting spans) → check expectations → compare with the baseline → report
+//! (docs/architecture.md). The binary is a thin layer over [`commands`].
 
 pub mod baseline;
 pub mod cache;

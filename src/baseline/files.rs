@@ -34,6 +34,16 @@ pub struct Stored {
     pub hash: blake3::Hash,
 }
 
+/// `baselines/<scenario>.toml` as reports name it: relative to the project's root.
+pub fn shown(scenario: &str) -> String {
+    format!("{DIR}/{scenario}{SUFFIX}")
+}
+
+/// `baselines/<scenario>.toml.new` as reports name it.
+pub fn shown_pending(scenario: &str) -> String {
+    format!("{DIR}/{scenario}{PENDING_SUFFIX}")
+}
+
 impl Baselines {
     pub fn new(root: &Path) -> Self {
         Self { dir: root.join(DIR) }

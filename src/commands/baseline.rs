@@ -127,10 +127,11 @@ fn load(baselines: &Baselines, rule: Rule, names: &[String], format: Format) -> 
     chosen
         .into_iter()
         .map(|scenario| {
-            let file = format!("{DIR}/{scenario}.toml");
+            let file = files::shown(&scenario);
             let invalid = |d: Box<crate::diagnostic::Diagnostic>| super::invalid(format, &[*d]);
-            let new =
-                files::read(&baselines.pending_path(&scenario), &format!("{file}.new")).map_err(invalid)?.baseline;
+            let new = files::read(&baselines.pending_path(&scenario), &files::shown_pending(&scenario))
+                .map_err(invalid)?
+                .baseline;
             let old = baselines.load(&scenario, &file).map_err(invalid)?.map(|s| s.baseline);
             Ok(Pending::new(scenario, old, new, rule))
         })
@@ -146,7 +147,7 @@ fn pending(baselines: &Baselines, rule: Rule, format: Format) -> Result<(), Erro
                 let stored = p.stored.as_ref();
                 json!({
                     "scenario": p.scenario,
-                    "file": format!("{DIR}/{}.toml.new", p.scenario),
+                    "file": files::shown_pending(&p.scenario),
                     "kind": if stored.is_some() { "changed" } else { "new" },
                     "summary": p.summary(),
                     "runs": p.new.runs,
@@ -163,7 +164,7 @@ fn pending(baselines: &Baselines, rule: Rule, format: Format) -> Result<(), Erro
         return Ok(());
     }
     for p in &pending {
-        output::line(format!("{}  {DIM}{DIR}/{}.toml.new{DIM:#}  {}", p.scenario, p.scenario, p.summary()));
+        output::line(format!("{}  {DIM}{}{DIM:#}  {}", p.scenario, files::shown_pending(&p.scenario), p.summary()));
     }
     output::line(format!(
         "{} pending; `clnrm baseline review` shows each diff, `clnrm baseline accept|reject [SCENARIO…]` decides",
@@ -203,7 +204,7 @@ fn decide(baselines: &Baselines, rule: Rule, names: &[String], decision: Decisio
 /// they stand better, and removes the pending file) or rejects (deletes it), and says so.
 fn apply(baselines: &Baselines, pending: &Pending, decision: Decision) -> Result<(), Error> {
     let scenario = &pending.scenario;
-    let file = format!("{DIR}/{scenario}.toml");
+    let file = files::shown(scenario);
     match decision {
         Decision::Accept => {
             let (what, _) = write_accepted(baselines, pending)?;
@@ -221,7 +222,7 @@ fn apply(baselines: &Baselines, pending: &Pending, decision: Decision) -> Result
 /// the pending file; what it accepted, in words, and the hash of the file written.
 fn write_accepted(baselines: &Baselines, pending: &Pending) -> Result<(String, blake3::Hash), Error> {
     let accepted = pending.accepted();
-    let file = format!("{DIR}/{}.toml.new", pending.scenario);
+    let file = files::shown_pending(&pending.scenario);
     let hash = baselines.write(&accepted.baseline).map_err(|e| Error::io(format!("cannot accept {file}"), e))?;
     let mut what = pending.summary();
     if let (Some(c), kept @ 1..) = (&pending.stored, accepted.kept) {

@@ -1,8 +1,9 @@
 //! Nothing of a run stays on the engine.
 //!
-//! - The [`Registry`] is the guard: every container and network is registered the moment `create`
-//!   returns, and [`Registry::remove_all`] removes whatever is still registered — after a normal
-//!   run, a failure, a timeout or Ctrl-C.
+//! - The [`Registry`] is the guard: every container and network is registered by name before it is
+//!   created (so one created as the process is interrupted is still known), and
+//!   [`Registry::remove_all`] removes whatever is still registered — after a normal run, a
+//!   failure, a timeout or Ctrl-C.
 //! - [`sweep`] runs at every start and removes what earlier runs left behind when their process
 //!   died without cleaning up (`kill -9`, a crash, a power cut), using the liveness labels.
 //! - [`gc`] removes everything clnrm ever created on the engine.

@@ -1,9 +1,7 @@
 //! Checking a scenario's expectations against the spans collected from its run.
 //!
 //! Checking is split in two: evaluating an expectation finds what fails, as positions of spans,
-//! without building text; only [`check`] turns that into messages. [`holds`] uses the evaluation
-//! alone, because it runs again and again while spans arrive (to stop waiting once everything
-//! holds).
+//! without building text; only [`check`] turns that into messages.
 //!
 //! `[[expect.span]]`, with S the spans `select` selects: `count` bounds the size of S (default: at
 //! least one). Every other key must hold for each span in S: `attrs` (each attribute, compared as

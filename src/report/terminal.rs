@@ -298,8 +298,8 @@ pub fn print_orphans(orphans: &[String]) {
     for name in orphans {
         let _ = writeln!(
             out,
-            "{NOTE}note{NOTE:#}: {}/{name}.toml belongs to no scenario; delete it if the scenario is gone",
-            crate::baseline::files::DIR
+            "{NOTE}note{NOTE:#}: {} belongs to no scenario; delete it if the scenario is gone",
+            crate::baseline::files::shown(name)
         );
     }
 }

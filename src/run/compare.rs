@@ -2,7 +2,7 @@
 //! and write what the update policy allows (a pending `.new`, the baseline itself, or nothing).
 
 use crate::baseline::diff::diff;
-use crate::baseline::files::{Baselines, DIR, Update};
+use crate::baseline::files::{self, Baselines, Update};
 use crate::baseline::normalize::{Baseline, Recorded, normalize};
 use crate::baseline::redact::{IgnoreAttr, Redaction};
 use crate::baseline::show::{self, Tree};
@@ -64,7 +64,7 @@ impl Comparison {
         // The spans of the first run, with durations over all of them.
         let current = normalize(&scenario.name, &traces);
         let limits = Limits::resolve(&self.thresholds, &scenario.baseline.thresholds);
-        let file = format!("{DIR}/{}.toml", scenario.name);
+        let file = files::shown(&scenario.name);
         let mut result = BaselineOutcome {
             file: file.clone(),
             action: BaselineAction::Unchanged,

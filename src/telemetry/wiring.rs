@@ -3,7 +3,8 @@
 //!
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` and `_PROTOCOL` point the SDK at the receiver, `OTEL_SERVICE_NAME`
 //! names the service (`steps` for step commands), `OTEL_RESOURCE_ATTRIBUTES` carries
-//! `clnrm.scenario` (how spans are routed), a short `OTEL_BSP_SCHEDULE_DELAY` makes batching SDKs
+//! `clnrm.scenario` (only counted when it disagrees: spans are routed by trace and by sender
+//! address, `telemetry::store`), a short `OTEL_BSP_SCHEDULE_DELAY` makes batching SDKs
 //! export promptly, and `TRACEPARENT` is the span of the step (or service start) the process runs
 //! under, so its spans join the scenario's trace. Values the scenario sets explicitly win, except
 //! that `OTEL_RESOURCE_ATTRIBUTES` is merged: the user's attributes plus clnrm's.
