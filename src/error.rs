@@ -1,7 +1,9 @@
-//! Errors that end a command, each with its exit code (contract, see README "Exit codes").
+//! Errors that end a command, each mapped to its [`Exit`] (contract, see README "Exit codes").
 //! Problems inside files are diagnostics, printed before the command returns one of these.
 
 use thiserror::Error;
+
+use crate::exit::Exit;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -24,10 +26,10 @@ pub enum Error {
     /// The engine failed before scenarios could run: unreachable, an image unavailable (exit 5).
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
-    /// A run finished with failures, an infrastructure failure or an interruption; its summary
-    /// has been printed. The code is 1, 4, 5, 129, 130, 131 or 143 (`RunReport::exit_code`).
-    #[error("the run ended with exit code {code}")]
-    RunFailed { code: u8 },
+    /// A run (or `pull`) ended other than passing: failures, a regression, an infrastructure
+    /// failure or a signal. What happened has been printed.
+    #[error("the run ended with exit code {}", .0.code())]
+    Ended(Exit),
     /// Reading or writing the project's files failed (exit 5, an infrastructure failure).
     #[error("{context}: {source}")]
     Io {
@@ -38,23 +40,49 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            Error::WouldReformat { .. } | Error::Differs => 1,
-            Error::Usage(_) => 2,
-            Error::Invalid { .. } => 3,
-            Error::Io { .. } | Error::Engine(_) => 5,
-            Error::RunFailed { code } => *code,
-            Error::NoScenarios { .. } => 6,
+            Error::WouldReformat { .. } | Error::Differs => Exit::Failed,
+            Error::Usage(_) => Exit::Usage,
+            Error::Invalid { .. } => Exit::Invalid,
+            Error::Io { .. } | Error::Engine(_) => Exit::Infrastructure,
+            Error::Ended(exit) => *exit,
+            Error::NoScenarios { .. } => Exit::NoScenarios,
         }
     }
 
     /// Whether the problem has been shown to the user already (diagnostics, a run summary).
     pub fn reported(&self) -> bool {
-        matches!(self, Error::Invalid { .. } | Error::RunFailed { .. } | Error::Differs)
+        matches!(self, Error::Invalid { .. } | Error::Ended(_) | Error::Differs)
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each error ends the process with the code the README documents for its meaning.
+    #[test]
+    fn each_error_maps_to_its_exit() {
+        let io = || std::io::Error::other("disk full");
+        let cases = [
+            (Error::WouldReformat { files: 1 }, 1),
+            (Error::Differs, 1),
+            (Error::Usage("no".into()), 2),
+            (Error::Invalid { files: 1, errors: 2 }, 3),
+            (Error::Ended(Exit::Regressed), 4),
+            (Error::io("cannot write report.json", io()), 5),
+            (Error::Ended(Exit::Infrastructure), 5),
+            (Error::NoScenarios { searched: "scenarios".into() }, 6),
+            (Error::Ended(Exit::Signalled(crate::exit::Signal::Interrupt)), 130),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit().code(), code, "{error:?}");
+        }
+        assert!(Error::Ended(Exit::Failed).reported() && !Error::Usage("x".into()).reported());
     }
 }

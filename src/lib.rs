@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod exit;
 pub mod expect;
 pub mod fsutil;
 pub mod output;

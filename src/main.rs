@@ -12,7 +12,7 @@ fn main() -> ExitCode {
             if !err.reported() {
                 eprintln!("error: {err}");
             }
-            ExitCode::from(err.exit_code())
+            ExitCode::from(err.exit().code())
         }
     }
 }

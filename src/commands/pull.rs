@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use crate::engine::image::{self, Needs, Obtained};
 use crate::engine::{Engine, RunIdentity};
 use crate::error::Error;
+use crate::exit::Exit;
 use crate::output::{self, BAD, DIM, Format, OK};
 use crate::project::Project;
 
@@ -47,5 +48,5 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>) ->
         }
     }
     output::line(format!("pull: {}, {failures} unavailable", output::count(results.len(), "image")));
-    if failures > 0 { Err(Error::RunFailed { code: 5 }) } else { Ok(()) }
+    if failures > 0 { Err(Error::Ended(Exit::Infrastructure)) } else { Ok(()) }
 }

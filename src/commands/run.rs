@@ -5,6 +5,7 @@ use crate::cache::Cache;
 use crate::cli::{ReportKind, RunArgs, RunnerArgs};
 use crate::engine::RunIdentity;
 use crate::error::Error;
+use crate::exit::Exit;
 use crate::output::Format;
 use crate::project::Project;
 use crate::report::terminal::{self, Terminal};
@@ -75,9 +76,9 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         crate::fsutil::write_atomic(&path, content.as_bytes())
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
     }
-    match report.exit_code() {
-        0 => Ok(()),
-        code => Err(Error::RunFailed { code }),
+    match report.exit() {
+        Exit::Passed => Ok(()),
+        exit => Err(Error::Ended(exit)),
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::baseline::files::{Baselines, Update};
 use crate::cli::WatchArgs;
 use crate::error::Error;
+use crate::exit::Exit;
 use crate::output::Format;
 use crate::project::Project;
 use crate::run::compare::Comparison;
@@ -29,6 +30,6 @@ pub fn run(project: Project, args: WatchArgs, format: Format) -> Result<(), Erro
     let settings = Settings { paths, overrides, selection, options, debounce: args.debounce };
     match super::runtime()?.block_on(watch::watch(project, settings))? {
         None => Ok(()),
-        Some(signal) => Err(Error::RunFailed { code: signal.exit_code() }),
+        Some(signal) => Err(Error::Ended(Exit::Signalled(signal))),
     }
 }

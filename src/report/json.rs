@@ -45,7 +45,7 @@ pub fn render(report: &RunReport) -> Value {
     json!({
         "version": VERSION,
         "run_id": report.run_id,
-        "exit_code": report.exit_code(),
+        "exit_code": report.exit().code(),
         "summary": {
             "total": report.outcomes.len(),
             "passed": report.count(Status::Pass),

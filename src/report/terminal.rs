@@ -141,7 +141,7 @@ pub fn print_summary(report: &RunReport) {
     }
     print_warnings(&mut out, report);
     print_baselines(&mut out, report);
-    let verdict = if report.exit_code() == 0 { OK } else { BAD };
+    let verdict = if report.exit() == crate::exit::Exit::Passed { OK } else { BAD };
     let mut parts = vec![format!("{} passed", report.count(Status::Pass))];
     for (status, word) in [
         (Status::Fail, "failed"),

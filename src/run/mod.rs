@@ -26,12 +26,13 @@ use crate::engine::container;
 use crate::engine::image::{self, Available, Needs};
 use crate::engine::pool::{self, Pool};
 use crate::engine::{Engine, EngineError, RunIdentity};
+use crate::exit::Signal;
 use crate::report::Reporter;
 use crate::scenario::model::{ImageSource, Scenario, StepTarget};
 use crate::telemetry::export::Destination;
 use crate::telemetry::session::Session;
 use compare::Comparison;
-use outcome::{Failure, RunReport, ScenarioOutcome, Signal, Status};
+use outcome::{Failure, RunReport, ScenarioOutcome, Status};
 use scenario::Shared;
 
 /// A scenario chosen to run.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::baseline::show::Tree;
 use crate::engine::exec::Tail;
+use crate::exit::{Exit, Signal};
 
 /// How a scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -164,32 +165,6 @@ impl ScenarioOutcome {
     }
 }
 
-/// A signal that ended the run early. Each stops the run the same way (scheduling stops, whatever
-/// the run created is removed); they differ only in the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT (Ctrl-C).
-    Interrupt,
-    /// SIGTERM.
-    Terminate,
-    /// SIGHUP: the terminal went away.
-    Hangup,
-    /// SIGQUIT (Ctrl-\\).
-    Quit,
-}
-
-impl Signal {
-    /// 128 + the signal's number, as a shell reports a process the signal ended.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Signal::Hangup => 129,
-            Signal::Interrupt => 130,
-            Signal::Quit => 131,
-            Signal::Terminate => 143,
-        }
-    }
-}
-
 /// Everything a finished run produced.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -216,15 +191,49 @@ impl RunReport {
         self.outcomes.iter().filter(|o| o.status == status).count()
     }
 
-    /// The exit code (contract): 129/130/131/143 interrupted, 5 infrastructure, 1 failures, 4
-    /// baseline regressions (and no failure), 0 all passed.
-    pub fn exit_code(&self) -> u8 {
+    /// How the run ended: interrupted before anything else, then an infrastructure failure, then
+    /// a failed scenario, then a regression.
+    pub fn exit(&self) -> Exit {
         match self.interrupted {
-            Some(signal) => signal.exit_code(),
-            None if self.infrastructure => 5,
-            None if self.outcomes.iter().any(|o| o.status.is_failure()) => 1,
-            None if self.count(Status::Regressed) > 0 => 4,
-            None => 0,
+            Some(signal) => Exit::Signalled(signal),
+            None if self.infrastructure => Exit::Infrastructure,
+            None if self.outcomes.iter().any(|o| o.status.is_failure()) => Exit::Failed,
+            None if self.count(Status::Regressed) > 0 => Exit::Regressed,
+            None => Exit::Passed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(statuses: &[Status], infrastructure: bool, interrupted: Option<Signal>) -> RunReport {
+        RunReport {
+            run_id: "r".into(),
+            outcomes: statuses.iter().map(|&s| ScenarioOutcome::without_running("s", "s.clnrm.toml", s)).collect(),
+            pool: None,
+            elapsed: Duration::ZERO,
+            interrupted,
+            infrastructure,
+            leftovers: 0,
+            swept: Default::default(),
+            strays: Default::default(),
+            undelivered: 0,
+        }
+    }
+
+    /// A signal outranks everything, then the engine, then a failure, then a regression: a run
+    /// that regressed and failed is a failure (1), never a mere regression (4).
+    #[test]
+    fn a_runs_exit_is_its_worst_outcome_in_a_fixed_order() {
+        use Status::*;
+        assert_eq!(report(&[Pass, Cached], false, None).exit(), Exit::Passed);
+        assert_eq!(report(&[Pass, Regressed], false, None).exit(), Exit::Regressed);
+        assert_eq!(report(&[Regressed, Fail], false, None).exit(), Exit::Failed);
+        assert_eq!(report(&[Regressed, Timeout], false, None).exit(), Exit::Failed);
+        assert_eq!(report(&[Fail], true, None).exit(), Exit::Infrastructure);
+        assert_eq!(report(&[Fail], true, Some(Signal::Terminate)).exit(), Exit::Signalled(Signal::Terminate));
+        assert_eq!(report(&[], false, Some(Signal::Interrupt)).exit().code(), 130);
     }
 }
