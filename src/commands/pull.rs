@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use futures_util::future::join_all;
 
-use crate::engine::image::{self, Needs, Obtained};
+use crate::engine::image::{self, Obtained};
 use crate::engine::{Engine, RunIdentity};
 use crate::error::Error;
 use crate::exit::Exit;
@@ -13,13 +13,7 @@ use crate::project::Project;
 
 pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>) -> Result<(), Error> {
     let loaded = super::load_valid(project, paths, vars, Format::Human)?;
-    let mut needs = Needs::default();
-    for scenario in loaded.iter().filter_map(|l| l.scenario.as_ref()) {
-        for (source, pull) in crate::run::images_of(scenario) {
-            needs.add(&source, pull.unwrap_or(project.config.defaults.pull), &scenario.name);
-        }
-    }
-    let needs = needs.into_vec();
+    let needs = crate::run::needs(loaded.iter().filter_map(|l| l.scenario.as_ref()), project.config.defaults.pull);
     let runtime = super::runtime()?;
     let results = runtime.block_on(async {
         let engine = Engine::connect(RunIdentity::current(&project.root)).await?;

@@ -28,7 +28,7 @@ use crate::engine::pool::{self, Pool};
 use crate::engine::{Engine, EngineError, RunIdentity};
 use crate::exit::Signal;
 use crate::report::Reporter;
-use crate::scenario::model::{ImageSource, Scenario, StepTarget};
+use crate::scenario::model::{ImageSource, PullPolicy, Scenario, StepTarget};
 use crate::telemetry::export::Destination;
 use crate::telemetry::session::Session;
 use compare::Comparison;
@@ -653,13 +653,7 @@ async fn ensure_images(
     planned: &[Planned],
     reporter: &mut dyn Reporter,
 ) -> Result<HashMap<ImageSource, Available>, EngineError> {
-    let mut needs = Needs::default();
-    for item in planned {
-        for (source, pull) in images_of(&item.scenario) {
-            needs.add(&source, pull.unwrap_or(config.defaults.pull), &item.scenario.name);
-        }
-    }
-    let needs = needs.into_vec();
+    let needs = needs(planned.iter().map(|p| &*p.scenario), config.defaults.pull);
     let results = join_all(needs.iter().map(|need| image::ensure(engine, need))).await;
     let mut available = HashMap::new();
     for (need, result) in needs.into_iter().zip(results) {
@@ -670,8 +664,20 @@ async fn ensure_images(
     Ok(available)
 }
 
+/// Every image `scenarios` use, once each, with the pull policy each asks for (else `default`)
+/// and the scenarios that use it: what `run` and `pull` prepare.
+pub fn needs<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>, default: PullPolicy) -> Vec<image::Need> {
+    let mut needs = Needs::default();
+    for scenario in scenarios {
+        for (source, pull) in images_of(scenario) {
+            needs.add(&source, pull.unwrap_or(default), &scenario.name);
+        }
+    }
+    needs.into_vec()
+}
+
 /// The images a scenario uses, with the pull policy it asks for (if any).
-pub fn images_of(scenario: &Scenario) -> Vec<(ImageSource, Option<crate::scenario::model::PullPolicy>)> {
+fn images_of(scenario: &Scenario) -> Vec<(ImageSource, Option<PullPolicy>)> {
     let services = scenario.services.iter().map(|s| (s.image.clone(), s.pull));
     let steps = scenario.steps.iter().filter_map(|step| match &step.target {
         StepTarget::Container { image, pull } => Some((image.clone(), *pull)),
