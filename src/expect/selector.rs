@@ -959,31 +959,10 @@ fn after_compound_help(c: char) -> &'static str {
 /// Suggests the pseudo-class closest to a misspelt one.
 fn pseudo_suggestion(name: &str) -> String {
     let name = name.to_ascii_lowercase();
-    PSEUDO_CLASSES
-        .iter()
-        .map(|candidate| (edit_distance(&name, candidate), candidate))
-        .filter(|(distance, _)| *distance <= 2)
-        .min_by_key(|(distance, _)| *distance)
-        .map_or_else(
-            || "use `:first`, `:last` or `:nth_child(N)`".to_string(),
-            |(_, candidate)| format!("did you mean `:{candidate}`?"),
-        )
-}
-
-/// Levenshtein distance, counted in chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
+    crate::suggest::did_you_mean(&name, PSEUDO_CLASSES.iter().copied()).map_or_else(
+        || "use `:first`, `:last` or `:nth_child(N)`".to_string(),
+        |candidate| format!("did you mean `:{candidate}`?"),
+    )
 }
 
 /// The special key with this name, if any.
