@@ -10,20 +10,12 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::output::{self, BAD, DIM, Format, OK};
 use crate::project::Project;
-use crate::scenario::discover::discover;
 use crate::scenario::vars::Overrides;
 use crate::scenario::{Loaded, Loader};
 
 pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, format: Format) -> Result<(), Error> {
     let started = Instant::now();
-    let roots = super::resolve_paths(project, paths, project.scenario_dirs())?;
-    let files =
-        discover(&roots).map_err(|missing| Error::Usage(format!("{} does not exist", project.display(&missing))))?;
-    if files.is_empty() {
-        let searched = if paths.is_empty() { project.scenario_dirs() } else { roots };
-        let searched = searched.iter().map(|p| project.display(p)).collect::<Vec<_>>().join(", ");
-        return Err(Error::NoScenarios { searched });
-    }
+    let files = super::scenario_files(project, paths)?;
     let (overrides, mut general) = Overrides::from_env(vars);
     let loader = Loader::new(project, overrides);
     general.extend(loader.template_diagnostics().iter().cloned());

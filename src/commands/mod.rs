@@ -72,15 +72,7 @@ fn load_valid(
     vars: Vec<(String, String)>,
     format: Format,
 ) -> Result<Vec<Loaded>, Error> {
-    let roots = resolve_paths(project, paths, project.scenario_dirs())?;
-    let files =
-        discover(&roots).map_err(|missing| Error::Usage(format!("{} does not exist", project.display(&missing))))?;
-    if files.is_empty() {
-        let searched = if paths.is_empty() { project.scenario_dirs() } else { roots };
-        return Err(Error::NoScenarios {
-            searched: searched.iter().map(|p| project.display(p)).collect::<Vec<_>>().join(", "),
-        });
-    }
+    let files = scenario_files(project, paths)?;
     let (overrides, warnings) = Overrides::from_env(vars);
     let loader = Loader::new(project, overrides);
     let loaded = loader.load_all(&files);
@@ -94,6 +86,21 @@ fn load_valid(
         output::diagnostics(&diagnostics);
     }
     Ok(loaded)
+}
+
+/// The scenario files under the paths a command was given, or under `[run] scenarios`: a path
+/// that does not exist is a usage error (exit 2), no file at all names where it looked (exit 6).
+fn scenario_files(project: &Project, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let roots = resolve_paths(project, paths, project.scenario_dirs())?;
+    let files =
+        discover(&roots).map_err(|missing| Error::Usage(format!("{} does not exist", project.display(&missing))))?;
+    if files.is_empty() {
+        let searched = if paths.is_empty() { project.scenario_dirs() } else { roots };
+        return Err(Error::NoScenarios {
+            searched: searched.iter().map(|p| project.display(p)).collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(files)
 }
 
 /// A runtime for commands that talk to the engine.
