@@ -66,7 +66,8 @@ pub struct NormSpan {
     /// run's load divided out. `None` for a span that began before the scenario's first step: a
     /// service's start-up (cold caches, a fresh data directory) took 1.5–6× as long from one
     /// machine or moment to the next with the system unchanged (docs/benchmarks.md, "Duration
-    /// gating"), so its duration is shown, not gated. Not stored: a stored baseline's is its `duration.min`.
+    /// gating"), so its duration is shown, not gated. Not stored: a stored baseline's is its
+    /// `duration.min`.
     pub fastest: Option<Duration>,
 }
 

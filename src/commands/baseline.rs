@@ -34,8 +34,8 @@ pub fn run(project: &Project, command: BaselineCommand, format: Format) -> Resul
 /// more than `percent` and more than `floor`, and accepting keeps the stored statistics of a span
 /// whose medians are within it both ways ([`merge::accepted`]). It is the config's `[thresholds]`
 /// `duration` and `duration_floor` (or their defaults), so that what a run gated on is what the
-/// reviewer sees; where the config turns durations off, what `clnrm diff` shows. A scenario's own `[baseline] thresholds` are
-/// not read: that would load every scenario file to list a directory.
+/// reviewer sees; where the config turns durations off, what `clnrm diff` shows. A scenario's own
+/// `[baseline] thresholds` are not read: that would load every scenario file to list a directory.
 #[derive(Debug, Clone, Copy)]
 struct Rule {
     percent: f64,
