@@ -228,7 +228,7 @@ proptest! {
         let same = diff(&baseline, &baseline);
         prop_assert!(same.is_same_shape(), "{same:?}");
         prop_assert_eq!(same.matched.len(), spans.len());
-        prop_assert!(gate(&baseline, &baseline, &same, &strictest(), &[]).passed());
+        prop_assert!(gate(&baseline, &baseline, &same, &strictest(), Vec::new).passed());
     }
 
     #[test]
@@ -284,7 +284,7 @@ proptest! {
         let (old, new) = (normalize("s", &[Recorded::plain(&spans)]), normalize("s", &[Recorded::plain(&run)]));
         let changed = diff(&old, &new);
         prop_assert!(changed.is_same_shape(), "{changed:?}");
-        let verdict = gate(&old, &new, &changed, &limits, &[]);
+        let verdict = gate(&old, &new, &changed, &limits, Vec::new);
         prop_assert!(verdict.passed(), "{verdict:?}");
     }
 

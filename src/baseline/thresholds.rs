@@ -127,9 +127,16 @@ impl Gate {
     }
 }
 
-/// Applies `limits` to the diff of `old` (the baseline) and `new` (this run's runs), whose quiet
-/// runs (judged as measured), normalized one by one, are `quiet`.
-pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits, quiet: &[Baseline]) -> Gate {
+/// Applies `limits` to the diff of `old` (the baseline) and `new` (this run's runs). `quiet` gives
+/// the quiet runs (judged as measured), normalized one by one: asked for only when a span is too
+/// slow, to take its trace's pace from them.
+pub fn gate(
+    old: &Baseline,
+    new: &Baseline,
+    diff: &Diff,
+    limits: &Limits,
+    quiet: impl FnOnce() -> Vec<Baseline>,
+) -> Gate {
     let mut added: Vec<&str> = diff.added.iter().map(|&n| new.spans[n].path.as_str()).collect();
     let mut removed: Vec<&str> = diff.removed.iter().map(|&o| old.spans[o].path.as_str()).collect();
     let mut errors: Vec<&str> = diff
@@ -141,9 +148,11 @@ pub fn gate(old: &Baseline, new: &Baseline, diff: &Diff, limits: &Limits, quiet:
     let mut changed: Vec<&str> = Vec::new();
     let (slower, paced) = match limits.duration {
         Some(percent) => {
+            let candidates = self::slower(diff, new, percent, limits.floor);
+            let quiet = if candidates.is_empty() { Vec::new() } else { quiet() };
             let (recorded, runs) = (OwnTimes::of(old), quiet.iter().map(OwnTimes::of).collect::<Vec<_>>());
             let (mut slower, mut paced) = (Vec::new(), Vec::new());
-            for s in self::slower(diff, new, percent, limits.floor) {
+            for s in candidates {
                 let pace = pace(&recorded, &runs, &new.spans[s.span].path);
                 match regressed(s.old, s.new.div_f64(pace), percent, limits.floor) {
                     true => slower.push(s),
@@ -413,7 +422,7 @@ mod tests {
 
     fn judged(limits: &Limits, edit: impl FnOnce(&mut Vec<SpanBuilder>)) -> Gate {
         let (old, new) = (trace(|_| {}), trace(edit));
-        gate(&old, &new, &diff(&old, &new), limits, &[])
+        gate(&old, &new, &diff(&old, &new), limits, Vec::new)
     }
 
     fn thresholds(gate: &Gate) -> Vec<&str> {
@@ -464,7 +473,7 @@ mod tests {
             let runs: Vec<Vec<Span>> = charges.iter().map(|&c| run(c)).collect();
             let recorded: Vec<Recorded> = runs.iter().map(|r| Recorded::plain(r)).collect();
             let new = normalize("checkout", &recorded);
-            gate(&old, &new, &diff(&old, &new), &Limits { duration: Some(50.0), ..strict() }, &[])
+            gate(&old, &new, &diff(&old, &new), &Limits { duration: Some(50.0), ..strict() }, Vec::new)
         };
         // Load in two of three runs (the median is slow) is not a regression: one run was fast.
         assert!(judge(&[90, 21, 80]).passed());
@@ -512,7 +521,7 @@ mod tests {
             let recorded: Vec<Recorded> =
                 traces.iter().map(|t| Recorded { load: load(&old, t), ..Recorded::plain(t) }).collect();
             let new = normalize("checkout", &recorded);
-            gate(&old, &new, &diff(&old, &new), &Limits { duration: Some(50.0), ..strict() }, &[])
+            gate(&old, &new, &diff(&old, &new), &Limits { duration: Some(50.0), ..strict() }, Vec::new)
         };
         // Three times as loaded in every run: 45 ms is 15 ms of the system's own: excused.
         let loaded = judge(&[(300, 45), (300, 50)]);
@@ -560,7 +569,7 @@ mod tests {
             let recorded: Vec<Recorded> = traces.iter().map(|t| Recorded::plain(t)).collect();
             let quiet: Vec<Baseline> = recorded.iter().map(|r| normalize("shop", std::slice::from_ref(r))).collect();
             let new = normalize("shop", &recorded);
-            gate(&old, &new, &diff(&old, &new), &strict(), &quiet)
+            gate(&old, &new, &diff(&old, &new), &strict(), move || quiet)
         };
         let paths = |slower: &[Slower]| slower.iter().map(|s| old.spans[s.span].path.clone()).collect::<Vec<_>>();
         // Everything 2× slower in both runs: the machine, not the system.
@@ -587,7 +596,7 @@ mod tests {
             (normalize("shop", &[Recorded::plain(&slow)]), normalize("shop", &[Recorded::plain(&slow)]));
         let mut small = old.clone();
         small.spans.retain(|s| !s.path.contains("POST") && !s.path.ends_with("GET"));
-        let few_gate = gate(&small, &few_new, &diff(&small, &few_new), &strict(), &[few_quiet]);
+        let few_gate = gate(&small, &few_new, &diff(&small, &few_new), &strict(), || vec![few_quiet]);
         assert!(few_gate.paced.is_empty() && !few_gate.slower.is_empty(), "{few_gate:?}");
     }
 
@@ -609,7 +618,7 @@ mod tests {
         let old = normalize("checkout", &[Recorded::plain(&run(40, 20))]);
         let judge = |create: u64, query: u64| {
             let new = normalize("checkout", &[Recorded::plain(&run(create, query))]);
-            gate(&old, &new, &diff(&old, &new), &Limits { duration: Some(50.0), ..strict() }, &[])
+            gate(&old, &new, &diff(&old, &new), &Limits { duration: Some(50.0), ..strict() }, Vec::new)
         };
         assert!(judge(200, 20).passed(), "start-up five times as long is not gated");
         let slow = judge(40, 45);

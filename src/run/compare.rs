@@ -81,12 +81,11 @@ impl Comparison {
             Some(old) => {
                 let d = diff(old, &current);
                 // The runs judged as measured, one by one: what the trace's pace is taken from.
-                let quiet: Vec<Baseline> = traces
-                    .iter()
-                    .filter(|t| t.load <= 1.0)
-                    .map(|t| normalize(&scenario.name, std::slice::from_ref(t)))
-                    .collect();
-                let verdict = gate(old, &current, &d, &limits, &quiet);
+                let quiet = || {
+                    let quiet = traces.iter().filter(|t| t.load <= 1.0);
+                    quiet.map(|t| normalize(&scenario.name, std::slice::from_ref(t))).collect()
+                };
+                let verdict = gate(old, &current, &d, &limits, quiet);
                 result.summary = show::summary(&d, &verdict.slower);
                 result.tree = show::tree(old, &current, &d, &verdict.slower);
                 result.diff = Some(show::json(old, &current, &d, &verdict.slower));
@@ -242,7 +241,7 @@ fn later_run_differs(
     traces.iter().enumerate().skip(1).find_map(|(k, trace)| {
         let run = single(trace);
         let d = diff(reference, &run);
-        let verdict = gate(reference, &run, &d, &limits, &[]);
+        let verdict = gate(reference, &run, &d, &limits, Vec::new);
         let against = if stored.is_some() { "the baseline" } else { "run 1" };
         let tag = |message: &str| format!("run {} of {} against {against}: {message}", k + 1, traces.len());
         (!verdict.passed()).then(|| Unstable {
