@@ -20,7 +20,7 @@ use clnrm::engine::image::{Available, Obtained};
 use clnrm::engine::pool::{self, Pool};
 use clnrm::engine::{Engine, RunIdentity};
 use clnrm::project::Project;
-use clnrm::run::CacheStatus;
+use clnrm::record::outcome::CacheStatus;
 use clnrm::run::scenario::{Shared, execute};
 use clnrm::scenario::Loader;
 use clnrm::scenario::model::ImageSource;
@@ -182,7 +182,7 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
             .await
             .outcome;
         scenario_times.push(started.elapsed());
-        assert_eq!(outcome.status, clnrm::run::outcome::Status::Pass, "{:?}", outcome.failure);
+        assert_eq!(outcome.status, clnrm::record::outcome::Status::Pass, "{:?}", outcome.failure);
     }
     let acquire = pool.stats().acquire;
     pool.shutdown().await;

@@ -124,6 +124,23 @@ pub enum Command {
         command: BaselineCommand,
     },
 
+    /// Show a stored run again: its summary as `run` printed it, and its reports.
+    ///
+    /// Every `clnrm run` (and every run inside `watch`) keeps a record of what it found in
+    /// .clnrm/runs/RUN-ID.json, the newest also as .clnrm/runs/latest.json ([run] keep_records of
+    /// them, default 20). The exit code is the recorded run's.
+    Report {
+        /// The record to read [default: .clnrm/runs/latest.json].
+        #[arg(long, value_name = "RECORD")]
+        from: Option<PathBuf>,
+        /// Write its JUnit XML report here.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Write its JSON report here.
+        #[arg(long, value_name = "PATH")]
+        json: Option<PathBuf>,
+    },
+
     /// Compare two baseline files: added, removed and changed spans (attributes, status, kind,
     /// service, parent) as a tree, or JSON with --format json.
     ///
@@ -195,6 +212,9 @@ pub struct RunArgs {
     /// Write a report: `junit=PATH` (JUnit XML) or `json=PATH` (repeatable).
     #[arg(long = "report", value_name = "KIND=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportKind, PathBuf)>,
+    /// Also write the run's record here (it is always kept in .clnrm/runs/; see `clnrm report`).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
 }
 
 /// What `run` and `watch` share: which scenarios, and how they run.

@@ -79,6 +79,8 @@ pub struct Run {
     pub fail_fast: bool,
     /// `scenarios`: directories searched when no path is given; default `["scenarios"]`.
     pub scenarios: Vec<String>,
+    /// `keep_records`: run records kept under `.clnrm/runs/` (the newest); default 20.
+    pub keep_records: u64,
 }
 
 /// `[otel]`: span collection.
@@ -142,7 +144,7 @@ impl Default for Config {
                 wait_timeout: Duration::from_secs(30),
             },
             pool: Pool { size: None, reuse: false, ttl: Duration::from_secs(300) },
-            run: Run { jobs: None, fail_fast: false, scenarios: vec!["scenarios".into()] },
+            run: Run { jobs: None, fail_fast: false, scenarios: vec!["scenarios".into()], keep_records: 20 },
             otel: Otel {
                 settle: Duration::from_millis(200),
                 settle_cap: Duration::from_secs(5),
@@ -215,6 +217,10 @@ fn read(cx: &mut Cx, mut root: Table) -> Config {
         let jobs = t.uint(cx, "jobs");
         r.jobs = positive(cx, jobs);
         set(&mut r.fail_fast, t.bool(cx, "fail_fast"));
+        let keep = t.uint(cx, "keep_records");
+        if let Some(keep) = positive(cx, keep) {
+            r.keep_records = keep;
+        }
         if let Some(dirs) = t.strings(cx, "scenarios") {
             r.scenarios = dirs.into_iter().map(|d| d.value).collect();
         }

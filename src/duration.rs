@@ -52,6 +52,64 @@ pub fn display(d: Duration) -> String {
     }
 }
 
+/// Durations in JSON (the run record, reports) as fractional milliseconds, which people read and
+/// tools sum. Written with nanosecond precision and read back to the same nanosecond: a `u64` of
+/// nanoseconds below 2^52 (52 days) survives the trip through an `f64` of milliseconds.
+pub mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn of(d: Duration) -> f64 {
+        d.as_nanos() as f64 / 1e6
+    }
+
+    pub fn to(ms: f64) -> Duration {
+        Duration::from_nanos((ms.max(0.0) * 1e6).round() as u64)
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(of(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        f64::deserialize(d).map(to)
+    }
+
+    /// The same for an optional duration (`null` when absent).
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_f64(super::of(*d)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Ok(Option::<f64>::deserialize(d)?.map(super::to))
+        }
+    }
+
+    /// The same for a list of durations.
+    pub mod list {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(list.iter().map(|d| super::of(*d)))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+            Ok(Vec::<f64>::deserialize(d)?.into_iter().map(super::to).collect())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +141,15 @@ mod tests {
         assert_eq!(display(Duration::from_micros(12_340)), "12.3ms");
         assert_eq!(display(Duration::from_millis(1250)), "1.25s");
         assert_eq!(display(Duration::from_secs(125)), "2m05s");
+    }
+
+    /// Every nanosecond count a run can produce comes back from its milliseconds unchanged.
+    #[test]
+    fn millis_round_trip_to_the_nanosecond() {
+        for nanos in [0u64, 1, 999, 123_456_789, 4_999_999_999_999, (1 << 52) - 1] {
+            let d = Duration::from_nanos(nanos);
+            let text = serde_json::to_string(&millis::of(d)).unwrap();
+            assert_eq!(millis::to(serde_json::from_str(&text).unwrap()), d, "{nanos} ns as {text}");
+        }
     }
 }

@@ -43,7 +43,8 @@ impl Exit {
 
 /// A signal that ended a run early. Each stops the run the same way (scheduling stops, whatever
 /// the run created is removed); they differ only in the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Signal {
     /// SIGINT (Ctrl-C).
     Interrupt,

@@ -6,86 +6,61 @@
 //! change in a 10,000-span trace reads in a few lines: `+` added, `-` removed, `~` changed (each
 //! change on its own line below), and durations that regressed past the thresholds.
 
-use std::collections::HashMap;
 use std::fmt::{self, Write};
 
 use anstyle::Style;
 
 use serde_json::{Value, json};
 
-use super::diff::{Change, Diff};
-use super::normalize::{Baseline, NormSpan, SEPARATOR};
+use super::changes::{Changed, DiffSpan, Differences, Mark};
+use super::normalize::SEPARATOR;
 use super::store::duration;
-use super::thresholds::{Slower, growth};
+use super::thresholds::growth;
 use crate::output::{BAD, DIM, NOTE, OK, count};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Mark {
-    Context,
-    Added,
-    Removed,
-    Changed,
-}
-
 /// One sentence: how many spans were added, removed, changed, slower; or that nothing differs.
-pub fn summary(diff: &Diff, slower: &[Slower]) -> String {
-    let changed = diff.matched.iter().filter(|m| !m.changes.is_empty()).count();
-    let parts: Vec<String> =
-        [(diff.added.len(), "added"), (diff.removed.len(), "removed"), (changed, "changed"), (slower.len(), "slower")]
-            .into_iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{} {what}", count(n, "span")))
-            .collect();
+pub fn summary(differences: &Differences) -> String {
+    let slower = differences.slower().count();
+    let parts: Vec<String> = [
+        (differences.count(Mark::Added), "added"),
+        (differences.count(Mark::Removed), "removed"),
+        (differences.count(Mark::Changed), "changed"),
+        (slower, "slower"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{} {what}", count(n, "span")))
+    .collect();
     if parts.is_empty() { "no differences".into() } else { parts.join(", ") }
 }
 
-/// The tree of differences: spans that differ below their unchanged ancestors.
-pub fn tree(old: &Baseline, new: &Baseline, diff: &Diff, slower: &[Slower]) -> Tree {
-    let slower_by_span: HashMap<usize, &Slower> = slower.iter().map(|s| (s.span, s)).collect();
-    let mut lines: Vec<Option<Row>> = new.spans.iter().map(|_| None).collect();
-    for m in &diff.matched {
-        let mut details: Vec<String> = m.changes.iter().map(describe).collect();
-        if let Some(s) = slower_by_span.get(&m.new) {
-            details.push(format!("duration {} → {} ({})", duration(s.old), duration(s.new), growth(s.old, s.new)));
+/// The tree of differences: spans that differ (or are slower) below their unchanged ancestors.
+pub fn tree(differences: &Differences) -> Tree {
+    let spans = &differences.spans;
+    let shown = |s: &DiffSpan| s.mark != Mark::Same || s.slower.is_some();
+    // Whether `a` is above `span`: by the run's paths, or by the baseline's for a removed span.
+    let below = |span: &DiffSpan, a: &DiffSpan| {
+        let path = if span.mark == Mark::Removed { a.baseline_path.as_ref().unwrap_or(&a.path) } else { &a.path };
+        span.path.strip_prefix(path.as_str()).is_some_and(|rest| rest.starts_with(SEPARATOR))
+    };
+    let mut keep = vec![false; spans.len()];
+    // The run's spans above the current one, by depth: shown for context above a shown span.
+    let mut above: Vec<usize> = Vec::new();
+    for (i, span) in spans.iter().enumerate() {
+        if span.mark != Mark::Removed {
+            above.truncate(span.depth());
         }
-        if !details.is_empty() {
-            lines[m.new] = Some(Row::of(Mark::Changed, &new.spans[m.new], details));
-        }
-    }
-    for &n in &diff.added {
-        lines[n] = Some(Row::of(Mark::Added, &new.spans[n], attributes(&new.spans[n])));
-    }
-    // Removed spans go below their parent's counterpart in the new trace, or at the end.
-    let counterpart: HashMap<&str, usize> =
-        diff.matched.iter().map(|m| (old.spans[m.old].path.as_str(), m.new)).collect();
-    let mut removed_below: HashMap<Option<usize>, Vec<&NormSpan>> = HashMap::new();
-    for &o in &diff.removed {
-        let span = &old.spans[o];
-        let parent = span.path.rsplit_once(SEPARATOR).and_then(|(p, _)| counterpart.get(p).copied());
-        removed_below.entry(parent).or_default().push(span);
-    }
-    // Unchanged ancestors of anything shown give the context.
-    let at: HashMap<&str, usize> = new.spans.iter().enumerate().map(|(i, s)| (s.path.as_str(), i)).collect();
-    let shown: Vec<usize> =
-        (0..new.spans.len()).filter(|i| lines[*i].is_some() || removed_below.contains_key(&Some(*i))).collect();
-    for i in shown {
-        let mut path = new.spans[i].path.as_str();
-        while let Some((parent, _)) = path.rsplit_once(SEPARATOR) {
-            path = parent;
-            let Some(&p) = at.get(parent) else { break };
-            if lines[p].is_some() {
-                break;
+        if shown(span) {
+            keep[i] = true;
+            for &a in above.iter().filter(|&&a| below(span, &spans[a])) {
+                keep[a] = true;
             }
-            lines[p] = Some(Row::of(Mark::Context, &new.spans[p], Vec::new()));
+        }
+        if span.mark != Mark::Removed {
+            above.push(i);
         }
     }
-    let removed = |span| Row::of(Mark::Removed, span, Vec::new());
-    let mut rows = Vec::new();
-    for (i, line) in lines.into_iter().enumerate() {
-        rows.extend(line);
-        rows.extend(removed_below.get(&Some(i)).into_iter().flatten().map(|span| removed(span)));
-    }
-    rows.extend(removed_below.get(&None).into_iter().flatten().map(|span| removed(span)));
+    let rows = spans.iter().zip(keep).filter(|(_, keep)| *keep).map(|(span, _)| Row::of(span)).collect();
     Tree { rows }
 }
 
@@ -110,12 +85,23 @@ struct Row {
 }
 
 impl Row {
-    fn of(mark: Mark, span: &NormSpan, details: Vec<String>) -> Row {
+    fn of(span: &DiffSpan) -> Row {
+        let mut details: Vec<String> = span.changes.iter().map(describe).collect();
+        if let Some(s) = &span.slower {
+            details.push(format!(
+                "duration {} → {} ({})",
+                duration(s.baseline),
+                duration(s.current),
+                growth(s.baseline, s.current)
+            ));
+        }
+        details.extend(span.attrs.iter().map(|(k, v)| format!("{k} = {v}")));
+        let error = if span.status == crate::telemetry::span::SpanStatus::Error { " error" } else { "" };
         Row {
-            mark,
+            mark: span.mark,
             depth: span.depth(),
             segment: span.segment().to_string(),
-            what: format!("{} {}{}", span.service, span.kind.as_str(), error_mark(span)),
+            what: format!("{} {}{error}", span.service, span.kind.as_str()),
             details,
         }
     }
@@ -133,10 +119,10 @@ impl Tree {
         let mut out = String::new();
         for row in &self.rows {
             let (mark, style) = match row.mark {
-                Mark::Context => (' ', DIM),
+                Mark::Same if row.details.is_empty() => (' ', DIM),
                 Mark::Added => ('+', OK),
                 Mark::Removed => ('-', BAD),
-                Mark::Changed => ('~', NOTE),
+                Mark::Same | Mark::Changed => ('~', NOTE),
             };
             let (style, dim) = if styled { (style, DIM) } else { (Style::new(), Style::new()) };
             let indent = "  ".repeat(row.depth);
@@ -156,88 +142,53 @@ impl fmt::Display for Tree {
     }
 }
 
-fn error_mark(span: &NormSpan) -> &'static str {
-    if span.status == crate::telemetry::span::SpanStatus::Error { " error" } else { "" }
-}
-
-/// An added span's attributes, one per line, so the reviewer sees what appeared.
-fn attributes(span: &NormSpan) -> Vec<String> {
-    span.attrs.iter().map(|(k, v)| format!("{k} = {}", v.text())).collect()
-}
-
 /// One change in words.
-fn describe(change: &Change) -> String {
-    let value = |v: &Option<crate::telemetry::span::AttrValue>| v.as_ref().map_or("(none)".to_string(), |v| v.text());
+fn describe(change: &Changed) -> String {
+    let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
     match change {
-        Change::Renamed { old, new } => format!("renamed from `{old}` to `{new}`"),
-        Change::Moved { old, new } => format!("moved from below `{old}` to below `{new}`"),
-        Change::Service { old, new } => format!("service {old} → {new}"),
-        Change::Kind { old, new } => format!("kind {old} → {new}"),
-        Change::Status { old, new } => format!("status {old} → {new}"),
-        Change::Attr { key, old, new } => format!("{key}: {} → {}", value(old), value(new)),
-        Change::Events { old, new } => format!("events [{}] → [{}]", old.join(", "), new.join(", ")),
+        Changed::Renamed { old, new } => format!("renamed from `{old}` to `{new}`"),
+        Changed::Moved { old, new } => format!("moved from below `{old}` to below `{new}`"),
+        Changed::Service { old, new } => format!("service {old} → {new}"),
+        Changed::Kind { old, new } => format!("kind {old} → {new}"),
+        Changed::Status { old, new } => format!("status {old} → {new}"),
+        Changed::Attr { key, old, new } => format!("{key}: {} → {}", value(old), value(new)),
+        Changed::Events { old, new } => format!("events [{}] → [{}]", old.join(", "), new.join(", ")),
     }
 }
 
-/// The diff as JSON: added and removed spans, changed spans with each change, and every matched
-/// span's median durations.
-pub fn json(old: &Baseline, new: &Baseline, diff: &Diff, slower: &[Slower]) -> Value {
-    let span = |s: &NormSpan| json!({ "path": s.path, "service": s.service, "kind": s.kind.as_str(), "status": s.status.as_str() });
-    let changed: Vec<Value> = diff
-        .matched
-        .iter()
-        .filter(|m| !m.changes.is_empty())
-        .map(|m| {
-            json!({
-                "path": new.spans[m.new].path,
-                "baseline_path": old.spans[m.old].path,
-                "changes": m.changes.iter().map(change_json).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let durations: Vec<Value> = diff
-        .matched
-        .iter()
-        .map(|m| {
-            json!({
-                "path": new.spans[m.new].path,
-                "baseline_ms": m.duration.0.as_secs_f64() * 1000.0,
-                "ms": m.duration.1.as_secs_f64() * 1000.0,
-            })
-        })
-        .collect();
+/// The diff as JSON: added and removed spans, changed spans with each change, slower spans, and
+/// every span of both with its median durations.
+pub fn json(differences: &Differences) -> Value {
+    let span = |s: &DiffSpan| json!({ "path": s.path, "service": s.service, "kind": s.kind.as_str(), "status": s.status.as_str() });
+    let of = |mark| differences.spans.iter().filter(move |s: &&DiffSpan| s.mark == mark);
+    let ms = |d: std::time::Duration| crate::duration::millis::of(d);
     json!({
-        "summary": summary(diff, slower),
-        "added": diff.added.iter().map(|&n| span(&new.spans[n])).collect::<Vec<_>>(),
-        "removed": diff.removed.iter().map(|&o| span(&old.spans[o])).collect::<Vec<_>>(),
-        "changed": changed,
-        "slower": slower.iter().map(|s| json!({
-            "path": new.spans[s.span].path,
-            "baseline_ms": s.old.as_secs_f64() * 1000.0,
-            "ms": s.new.as_secs_f64() * 1000.0,
+        "summary": summary(differences),
+        "added": of(Mark::Added).map(span).collect::<Vec<_>>(),
+        "removed": of(Mark::Removed).map(span).collect::<Vec<_>>(),
+        "changed": of(Mark::Changed).map(|s| json!({
+            "path": s.path,
+            "baseline_path": s.baseline_path.as_deref().unwrap_or(&s.path),
+            "changes": s.changes,
         })).collect::<Vec<_>>(),
-        "durations": durations,
+        "slower": differences.slower().filter_map(|s| Some((s, s.slower?))).map(|(s, t)| json!({
+            "path": s.path,
+            "baseline_ms": ms(t.baseline),
+            "ms": ms(t.current),
+        })).collect::<Vec<_>>(),
+        "durations": differences.spans.iter().filter_map(|s| Some((s, s.duration?))).map(|(s, t)| json!({
+            "path": s.path,
+            "baseline_ms": ms(t.baseline),
+            "ms": ms(t.current),
+        })).collect::<Vec<_>>(),
     })
-}
-
-fn change_json(change: &Change) -> Value {
-    let value = |v: &Option<crate::telemetry::span::AttrValue>| v.as_ref().map(|v| v.text());
-    match change {
-        Change::Renamed { old, new } => json!({ "kind": "renamed", "old": old, "new": new }),
-        Change::Moved { old, new } => json!({ "kind": "moved", "old": old, "new": new }),
-        Change::Service { old, new } => json!({ "kind": "service", "old": old, "new": new }),
-        Change::Kind { old, new } => json!({ "kind": "kind", "old": old, "new": new }),
-        Change::Status { old, new } => json!({ "kind": "status", "old": old, "new": new }),
-        Change::Attr { key, old, new } => json!({ "kind": "attr", "key": key, "old": value(old), "new": value(new) }),
-        Change::Events { old, new } => json!({ "kind": "events", "old": old, "new": new }),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::baseline::diff::diff;
-    use crate::baseline::normalize::{Recorded, normalize};
+    use crate::baseline::normalize::{Baseline, Recorded, normalize};
     use crate::expect::matcher::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
@@ -264,7 +215,8 @@ mod tests {
             spans.push(span(7, 3, "audit", "shop", 21, 22).attr("audit.kind", AttrValue::Str("order".into())));
         });
         let d = diff(&old, &new);
-        let shown = tree(&old, &new, &d, &[]);
+        let changes = Differences::of(&old, &new, &d, &[]);
+        let shown = tree(&changes);
         let text = shown.to_string();
         let expected = "  checkout  clnrm internal
     place order  clnrm internal
@@ -280,8 +232,8 @@ mod tests {
         let styled = shown.styled();
         assert!(styled.contains("\u{1b}["), "{styled:?}");
         assert_eq!(anstream::adapter::strip_str(&styled).to_string(), expected);
-        assert_eq!(summary(&d, &[]), "1 span added, 1 span removed, 1 span changed");
-        let value = json(&old, &new, &d, &[]);
+        assert_eq!(summary(&changes), "1 span added, 1 span removed, 1 span changed");
+        let value = json(&changes);
         assert_eq!(value["removed"][0]["path"], "checkout › place order › POST /orders › charge");
         assert_eq!(value["changed"][0]["changes"][0]["key"], "http.response.status_code");
         assert_eq!(value["changed"][0]["changes"][0]["new"], "500");
@@ -291,7 +243,8 @@ mod tests {
     fn no_differences_give_an_empty_tree() {
         let old = trace(|_| {});
         let d = diff(&old, &old);
-        assert_eq!(tree(&old, &old, &d, &[]).to_string(), "");
-        assert_eq!(summary(&d, &[]), "no differences");
+        let same = Differences::of(&old, &old, &d, &[]);
+        assert_eq!(tree(&same).to_string(), "");
+        assert_eq!(summary(&same), "no differences");
     }
 }

@@ -80,12 +80,26 @@ impl Limits {
 }
 
 /// A threshold the diff broke, with the values that broke it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Broken {
     /// The threshold's key (`added_spans`, `duration`, …).
-    pub threshold: &'static str,
+    pub threshold: String,
     /// What was found against what is allowed, and the spans concerned.
     pub message: String,
+}
+
+/// One threshold as the gate applied it, broken or not: for the run record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Judged {
+    /// The threshold's key (`added_spans`, `removed_spans`, `new_errors`, `attrs`, `duration`).
+    pub threshold: String,
+    /// What it allows, as a config file says it: `0`, `"fail"`, `50% and 2ms`, `off`.
+    pub limit: String,
+    /// How many spans it concerned.
+    pub found: usize,
+    /// Their paths.
+    pub spans: Vec<String>,
+    pub broken: bool,
 }
 
 /// A matched span whose median duration grew past the limits.
@@ -101,6 +115,8 @@ pub struct Slower {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gate {
     pub broken: Vec<Broken>,
+    /// Every threshold applied, with its limit and what it found.
+    pub judged: Vec<Judged>,
     /// Differences tolerated but worth saying (`attrs = "warn"`).
     pub warnings: Vec<String>,
     /// Spans whose duration regressed past the limits (empty when durations are not gated).
@@ -193,6 +209,19 @@ pub fn gate(
     allowance(&mut gate, "added_spans", "added", &added, limits.added);
     allowance(&mut gate, "removed_spans", "removed", &removed, limits.removed);
     allowance(&mut gate, "new_errors", "newly with status error", &errors, limits.new_errors);
+    let attrs = match limits.attrs {
+        AttrPolicy::Fail => "fail",
+        AttrPolicy::Warn => "warn",
+        AttrPolicy::Ignore => "ignore",
+    };
+    let broke = limits.attrs == AttrPolicy::Fail && !changed.is_empty();
+    gate.judged.push(Judged::of("attrs", attrs.into(), &changed, broke));
+    let duration = match limits.duration {
+        Some(percent) => format!("{percent}% and {}", super::store::duration(limits.floor)),
+        None => "off".into(),
+    };
+    let slower_paths: Vec<&str> = slower.iter().map(|s| new.spans[s.span].path.as_str()).collect();
+    gate.judged.push(Judged::of("duration", duration, &slower_paths, !slower.is_empty()));
     if !changed.is_empty() {
         let message = format!(
             "{} changed (attributes, events, kind, service or status): {}",
@@ -201,7 +230,7 @@ pub fn gate(
         );
         match limits.attrs {
             AttrPolicy::Fail => {
-                gate.broken.push(Broken { threshold: "attrs", message: format!("{message}; attrs = \"fail\"") })
+                gate.broken.push(Broken { threshold: "attrs".into(), message: format!("{message}; attrs = \"fail\"") })
             }
             AttrPolicy::Warn => gate.warnings.push(message),
             AttrPolicy::Ignore => {}
@@ -231,7 +260,7 @@ pub fn gate(
             super::store::duration(limits.floor),
             list(&named)
         );
-        gate.broken.push(Broken { threshold: "duration", message });
+        gate.broken.push(Broken { threshold: "duration".into(), message });
     }
     gate.slower = slower;
     gate.excused = excused;
@@ -374,11 +403,20 @@ pub fn growth(old: Duration, new: Duration) -> String {
 }
 
 /// Breaks `threshold` when more spans than `allowed` are in `paths`.
-fn allowance(gate: &mut Gate, threshold: &'static str, what: &str, paths: &[&str], allowed: u64) {
-    if paths.len() as u64 > allowed {
+fn allowance(gate: &mut Gate, threshold: &str, what: &str, paths: &[&str], allowed: u64) {
+    let broke = paths.len() as u64 > allowed;
+    if broke {
         let message =
             format!("{} {what}, at most {allowed} allowed: {}", output::count(paths.len(), "span"), list(paths));
-        gate.broken.push(Broken { threshold, message });
+        gate.broken.push(Broken { threshold: threshold.into(), message });
+    }
+    gate.judged.push(Judged::of(threshold, allowed.to_string(), paths, broke));
+}
+
+impl Judged {
+    fn of(threshold: &str, limit: String, paths: &[&str], broken: bool) -> Judged {
+        let spans = paths.iter().map(|p| p.to_string()).collect();
+        Judged { threshold: threshold.into(), limit, found: paths.len(), spans, broken }
     }
 }
 
@@ -426,7 +464,7 @@ mod tests {
     }
 
     fn thresholds(gate: &Gate) -> Vec<&str> {
-        gate.broken.iter().map(|b| b.threshold).collect()
+        gate.broken.iter().map(|b| b.threshold.as_str()).collect()
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::baseline::changes::Differences;
 use crate::baseline::diff::{Diff, diff};
 use crate::baseline::files::{self, Baselines, DIR};
 use crate::baseline::merge::{self, Accepted};
@@ -63,6 +64,8 @@ struct Compared {
     diff: Diff,
     /// Matched spans slower than their stored counterparts by the rule.
     slower: Vec<Slower>,
+    /// The differences as shown.
+    changes: Differences,
     rule: Rule,
 }
 
@@ -71,7 +74,8 @@ impl Pending {
         let stored = old.map(|old| {
             let diff = diff(&old, &new);
             let slower = thresholds::slower(&diff, &new, rule.percent, rule.floor);
-            Compared { old, diff, slower, rule }
+            let changes = Differences::of(&old, &new, &diff, &slower);
+            Compared { old, diff, slower, changes, rule }
         });
         Pending { scenario, new, stored }
     }
@@ -87,7 +91,7 @@ impl Pending {
                 duration(c.rule.floor)
             )
         } else {
-            format!("changed: {}", show::summary(&c.diff, &c.slower))
+            format!("changed: {}", show::summary(&c.changes))
         };
         if c.old.runs == self.new.runs {
             return what;
@@ -98,10 +102,10 @@ impl Pending {
     /// The differences as a tree, for the terminal; a new baseline shows all its spans as added.
     fn tree(&self) -> String {
         match &self.stored {
-            Some(c) => show::tree(&c.old, &self.new, &c.diff, &c.slower).styled(),
+            Some(c) => show::tree(&c.changes).styled(),
             None => {
                 let empty = Baseline { spans: Vec::new(), ..self.new.clone() };
-                show::tree(&empty, &self.new, &diff(&empty, &self.new), &[]).styled()
+                show::tree(&Differences::of(&empty, &self.new, &diff(&empty, &self.new), &[])).styled()
             }
         }
     }
@@ -152,7 +156,7 @@ fn pending(baselines: &Baselines, rule: Rule, format: Format) -> Result<(), Erro
                     "summary": p.summary(),
                     "runs": p.new.runs,
                     "stored_runs": stored.map(|c| c.old.runs),
-                    "diff": stored.map(|c| show::json(&c.old, &p.new, &c.diff, &c.slower)),
+                    "diff": stored.map(|c| show::json(&c.changes)),
                 })
             })
             .collect();

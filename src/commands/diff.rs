@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::baseline::changes::Differences;
 use crate::baseline::diff::diff;
 use crate::baseline::{files, show, thresholds};
 use crate::diagnostic::Diagnostic;
@@ -17,12 +18,13 @@ pub fn run(cwd: &Path, old: &Path, new: &Path, slower: f64, format: Format) -> R
     let (Ok(a), Ok(b)) = (a, b) else { return Err(super::invalid(format, &diagnostics)) };
     let d = diff(&a, &b);
     let slow = thresholds::slower(&d, &b, slower, thresholds::DEFAULT_FLOOR);
+    let changes = Differences::of(&a, &b, &d, &slow);
     match format {
-        Format::Json => output::json(&show::json(&a, &b, &d, &slow)),
+        Format::Json => output::json(&show::json(&changes)),
         Format::Human => {
-            output::line(format!("{} → {}: {}", old.display(), new.display(), show::summary(&d, &slow)));
+            output::line(format!("{} → {}: {}", old.display(), new.display(), show::summary(&changes)));
             let mut out = anstream::stdout().lock();
-            let _ = std::io::Write::write_all(&mut out, show::tree(&a, &b, &d, &slow).styled().as_bytes());
+            let _ = std::io::Write::write_all(&mut out, show::tree(&changes).styled().as_bytes());
         }
     }
     if d.is_same_shape() { Ok(()) } else { Err(Error::Differs) }

@@ -9,6 +9,7 @@ mod gc;
 mod init;
 mod pull;
 mod render;
+mod report;
 mod run;
 mod watch;
 
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             collect::run(&cwd, listen, out, limits)
         }
         Command::Baseline { command } => baseline::run(&open_project(&cwd, format)?, command, format),
+        Command::Report { from, junit, json } => report::run(&cwd, from, junit, json, format),
         Command::Diff { old, new, slower } => diff::run(&cwd, &old, &new, slower, format),
     }
 }

@@ -2,12 +2,13 @@
 
 use crate::baseline::files::{Baselines, Update};
 use crate::cache::Cache;
-use crate::cli::{ReportKind, RunArgs, RunnerArgs};
+use crate::cli::{RunArgs, RunnerArgs};
 use crate::engine::RunIdentity;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::output::Format;
 use crate::project::Project;
+use crate::record::files::Runs;
 use crate::report::terminal::{self, Terminal};
 use crate::run::compare::Comparison;
 use crate::run::plan::Selection;
@@ -61,22 +62,19 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);
     let mut reporter = Terminal::new();
-    let report = super::runtime()?.block_on(run::run(config, &cache, identity, planned, &options, &mut reporter))?;
-    terminal::print_summary(&report);
+    let recorded = selection.recorded(&args.paths);
+    let record =
+        super::runtime()?.block_on(run::run(config, &cache, identity, planned, recorded, &options, &mut reporter))?;
+    terminal::print_summary(&record);
     terminal::print_orphans(&orphans);
+    let also = args.record.as_ref().map(|path| project.cwd.join(path));
+    Runs::new(&project.root)
+        .write(&record, config.run.keep_records as usize, also.as_deref())
+        .map_err(|e| Error::io("cannot keep the run's record", std::io::Error::other(e)))?;
     for (kind, path) in &args.reports {
-        let path = project.cwd.join(path);
-        let content = match kind {
-            ReportKind::Junit => run_junit(&report)?,
-            ReportKind::Json => serde_json::to_string_pretty(&crate::report::json::render(&report)).unwrap_or_default(),
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        }
-        crate::fsutil::write_atomic(&path, content.as_bytes())
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        super::report::write(&record, *kind, &project.cwd.join(path))?;
     }
-    match report.exit() {
+    match record.exit() {
         Exit::Passed => Ok(()),
         exit => Err(Error::Ended(exit)),
     }
@@ -102,9 +100,4 @@ pub(super) fn options(project: &Project, args: &RunnerArgs, comparison: Comparis
         comparison,
         keep_warm: false,
     }
-}
-
-fn run_junit(report: &run::outcome::RunReport) -> Result<String, Error> {
-    crate::report::junit::render(report)
-        .map_err(|e| Error::io("cannot write the JUnit report", std::io::Error::other(e)))
 }

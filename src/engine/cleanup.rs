@@ -120,7 +120,7 @@ pub fn short(id: &str) -> &str {
 }
 
 /// What a sweep or gc removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Removed {
     pub runs: usize,
     pub containers: usize,

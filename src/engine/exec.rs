@@ -16,8 +16,9 @@ use super::docker::{Engine, EngineError};
 /// Output kept per stream; beyond it, the oldest bytes are dropped (the end is what explains a failure).
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
-/// The end of a byte stream, at most `cap` bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The end of a byte stream, at most `cap` bytes. Equal when they kept the same bytes of streams
+/// of the same size, whatever their caps (a tail read back from a record has none to speak of).
+#[derive(Debug, Clone, Default)]
 pub struct Tail {
     bytes: Vec<u8>,
     /// How many bytes the stream had in all.
@@ -52,6 +53,38 @@ impl Tail {
         let text = self.text();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl PartialEq for Tail {
+    fn eq(&self, other: &Tail) -> bool {
+        (&self.bytes, self.total) == (&other.bytes, other.total)
+    }
+}
+
+impl Eq for Tail {}
+
+/// In the run record: `{"text": "…", "bytes": 123}`, the kept end as text and the stream's size.
+impl serde::Serialize for Tail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Tail", 2)?;
+        out.serialize_field("text", &self.text())?;
+        out.serialize_field("bytes", &self.total)?;
+        out.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tail {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Tail, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            text: String,
+            bytes: usize,
+        }
+        let Stored { text, bytes } = Stored::deserialize(d)?;
+        let kept = text.into_bytes();
+        Ok(Tail { cap: kept.len(), total: bytes.max(kept.len()), bytes: kept })
     }
 }
 

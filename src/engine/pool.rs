@@ -49,12 +49,13 @@ pub struct Settings {
     pub ttl: Duration,
 }
 
-/// Pool figures for the run summary.
-#[derive(Debug, Clone, Default)]
+/// Pool figures for the run summary and the run record.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub hits: usize,
     pub misses: usize,
     /// Time from asking for a lease to having it, per lease.
+    #[serde(rename = "acquire_ms", with = "crate::duration::millis::list")]
     pub acquire: Vec<Duration>,
 }
 

@@ -203,11 +203,13 @@ async fn http_ok(ip: &str, port: u16, path: &str, prober: &Prober<'_>) -> bool {
 }
 
 async fn exec_ok(engine: &Engine, container: &str, command: &Command) -> bool {
-    let argv = match command {
-        Command::Argv(argv) => argv.clone(),
-        Command::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
+    let request = ExecRequest {
+        container,
+        argv: command.argv(),
+        env: Vec::new(),
+        workdir: None,
+        timeout: Duration::from_secs(10),
     };
-    let request = ExecRequest { container, argv, env: Vec::new(), workdir: None, timeout: Duration::from_secs(10) };
     matches!(exec::exec(engine, request).await, Ok(outcome) if outcome.end == ExecEnd::Exited(0))
 }
 

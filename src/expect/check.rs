@@ -54,24 +54,75 @@ pub struct Failure {
     pub message: String,
 }
 
+/// One expectation as checked: what the run record keeps of it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Checked {
+    /// Which one: `[[expect.span]] #2 span[name="charge"]`, `[expect.trace] order`.
+    pub expectation: String,
+    /// The selector of a `[[expect.span]]`.
+    pub select: Option<String>,
+    /// The ids (hex) of the spans it selected, in start order.
+    pub selected: Vec<String>,
+    pub passed: bool,
+    /// When it failed: what was expected, what was found (or the nearest spans) and where to look.
+    pub message: Option<String>,
+}
+
 /// Every expectation that does not hold for `spans`, the whole trace of one scenario; empty when
 /// all hold.
 pub fn check(spans: &[Span], expectations: &Expectations, context: &Context) -> Vec<Failure> {
+    let failed = results(spans, expectations, context).into_iter().filter(|c| !c.passed);
+    failed.map(|c| Failure { expectation: c.expectation, message: c.message.unwrap_or_default() }).collect()
+}
+
+/// Every expectation of `expectations` checked against `spans`: each `[[expect.span]]` with the
+/// spans it selected, and each key given in `[expect.trace]`.
+pub fn results(spans: &[Span], expectations: &Expectations, context: &Context) -> Vec<Checked> {
     let index = TraceIndex::new(spans);
-    let mut failures = Vec::new();
+    let mut results = Vec::new();
     for (i, expectation) in expectations.spans.iter().enumerate() {
         let verdict = evaluate(&index, expectation);
-        if !verdict.problems.is_empty() {
-            failures.push(Failure {
-                expectation: format!("[[expect.span]] #{} {}", i + 1, *expectation.select),
-                message: verdict.message(&index, &expectation.select),
-            });
-        }
+        let passed = verdict.problems.is_empty();
+        results.push(Checked {
+            expectation: format!("[[expect.span]] #{} {}", i + 1, *expectation.select),
+            select: Some(expectation.select.to_string()),
+            selected: verdict.selected.iter().map(|&p| hex(&index.spans()[p].span_id)).collect(),
+            passed,
+            message: (!passed).then(|| verdict.message(&index, &expectation.select)),
+        });
     }
     if let Some(expectation) = &expectations.trace {
-        failures.extend(trace::problems(&index, expectation, context).iter().map(|p| p.failure(&index, context)));
+        let failures: Vec<Failure> =
+            trace::problems(&index, expectation, context).iter().map(|p| p.failure(&index, context)).collect();
+        let given = [
+            ("spans", expectation.spans.is_some()),
+            ("errors", expectation.errors.is_some()),
+            ("order", !expectation.order.is_empty()),
+            ("within", !expectation.within.is_empty()),
+            ("hermetic", expectation.hermetic.is_some()),
+        ];
+        for (key, _) in given.into_iter().filter(|(_, given)| *given) {
+            let label = format!("[expect.trace] {key}");
+            if !failures.iter().any(|f| f.expectation == label) {
+                results.push(Checked {
+                    expectation: label,
+                    select: None,
+                    selected: Vec::new(),
+                    passed: true,
+                    message: None,
+                });
+            }
+        }
+        // One result per pair or key that does not hold, as failures are counted.
+        results.extend(failures.into_iter().map(|f| Checked {
+            expectation: f.expectation,
+            select: None,
+            selected: Vec::new(),
+            passed: false,
+            message: Some(f.message),
+        }));
     }
-    failures
+    results
 }
 
 /// Warnings about `[[expect.span]]` that held only because they could not fail: `count` allows

@@ -1,16 +1,20 @@
-//! `--report json=PATH`: the whole run as one JSON document (schema in the README).
+//! `--report json=PATH`: the run as one JSON document (schema in the README), a summary of its
+//! record without the traces.
 
 use serde_json::{Value, json};
 
-use crate::run::outcome::{RunReport, Status};
+use crate::baseline::show;
+use crate::record::Record;
+use crate::record::outcome::Status;
 
 /// Format version of the document.
 pub const VERSION: u32 = 1;
 
-pub fn render(report: &RunReport) -> Value {
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    let scenarios: Vec<Value> = report
-        .outcomes
+pub fn render(record: &Record) -> Value {
+    let ms = crate::duration::millis::of;
+    let run = &record.run;
+    let scenarios: Vec<Value> = record
+        .scenarios
         .iter()
         .map(|o| {
             json!({
@@ -18,17 +22,21 @@ pub fn render(report: &RunReport) -> Value {
                 "file": o.file,
                 "status": o.status,
                 "duration_ms": ms(o.duration),
-                "spans": o.spans,
+                "spans": o.trace.len(),
                 "settle_ms": o.settle.map(ms),
-                "failure": o.failure.as_ref().map(|f| json!({ "place": f.place, "message": plain(&f.message), "output": plain(&f.output) })),
+                "failure": o.failure.as_ref().map(|f| json!({
+                    "place": f.place,
+                    "message": plain(&f.message),
+                    "output": plain(&super::failure_output(o, false)),
+                })),
                 "warnings": o.warnings,
                 "baseline": o.baseline.as_ref().map(|b| json!({
                     "file": b.file,
                     "action": b.action,
-                    "summary": b.summary,
+                    "summary": super::baseline_summary(b),
                     "broken": b.broken,
                     "warnings": b.warnings,
-                    "diff": b.diff,
+                    "diff": b.diff.as_ref().map(show::json),
                 })),
                 "steps": o.steps.iter().map(|s| json!({
                     "name": s.name,
@@ -44,26 +52,26 @@ pub fn render(report: &RunReport) -> Value {
         .collect();
     json!({
         "version": VERSION,
-        "run_id": report.run_id,
-        "exit_code": report.exit().code(),
+        "run_id": run.id,
+        "exit_code": record.exit().code(),
         "summary": {
-            "total": report.outcomes.len(),
-            "passed": report.count(Status::Pass),
-            "failed": report.count(Status::Fail),
-            "timed_out": report.count(Status::Timeout),
-            "regressed": report.count(Status::Regressed),
-            "cached": report.count(Status::Cached),
-            "skipped": report.count(Status::Skipped),
-            "interrupted_scenarios": report.count(Status::Interrupted),
-            "duration_ms": ms(report.elapsed),
-            "interrupted": report.interrupted.is_some(),
-            "spans_unroutable": report.strays.unroutable,
-            "spans_late": report.strays.late,
-            "spans_conflicting": report.strays.conflicting,
-            "exports_undelivered": report.undelivered,
-            "swept": { "runs": report.swept.runs, "containers": report.swept.containers, "networks": report.swept.networks },
+            "total": record.scenarios.len(),
+            "passed": record.count(Status::Pass),
+            "failed": record.count(Status::Fail),
+            "timed_out": record.count(Status::Timeout),
+            "regressed": record.count(Status::Regressed),
+            "cached": record.count(Status::Cached),
+            "skipped": record.count(Status::Skipped),
+            "interrupted_scenarios": record.count(Status::Interrupted),
+            "duration_ms": ms(run.elapsed),
+            "interrupted": run.interrupted.is_some(),
+            "spans_unroutable": run.strays.unroutable,
+            "spans_late": run.strays.late,
+            "spans_conflicting": run.strays.conflicting,
+            "exports_undelivered": run.undelivered,
+            "swept": { "runs": run.swept.runs, "containers": run.swept.containers, "networks": run.swept.networks },
         },
-        "pool": report.pool.as_ref().map(|p| json!({
+        "pool": run.pool.as_ref().map(|p| json!({
             "hits": p.hits,
             "misses": p.misses,
             "acquire_p50_ms": p.percentile(0.5).map(ms),

@@ -3,11 +3,12 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::run::outcome::{RunReport, Status};
+use crate::record::Record;
+use crate::record::outcome::Status;
 
-pub fn render(report: &RunReport) -> Result<String, String> {
+pub fn render(record: &Record) -> Result<String, String> {
     let mut suite = TestSuite::new("clnrm");
-    for outcome in &report.outcomes {
+    for outcome in &record.scenarios {
         let mut status = match outcome.status {
             Status::Pass => TestCaseStatus::success(),
             Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
@@ -25,7 +26,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
         };
         if let Some(failure) = &outcome.failure {
             status.set_message(format!("{}: {}", failure.place, failure.message));
-            status.set_description(failure.output.clone());
+            status.set_description(super::failure_output(outcome, false));
         } else if outcome.status == Status::Cached {
             status.set_message("unchanged since its last passing run");
         } else if outcome.status == Status::Interrupted {
@@ -37,7 +38,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
         suite.add_test_case(case);
     }
     let mut junit = Report::new("clnrm");
-    junit.set_time(report.elapsed);
+    junit.set_time(record.run.elapsed);
     junit.add_test_suite(suite);
     junit.to_string().map_err(|e| e.to_string())
 }

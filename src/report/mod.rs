@@ -1,20 +1,38 @@
-//! Reporting a run: live on the terminal, and as JUnit XML or JSON files.
+//! Views of a run: live on the terminal, and its record rendered as JUnit XML or JSON. Each is a
+//! function of the record (or of the outcomes it is built from), computing nothing of its own.
 
 pub mod json;
 pub mod junit;
 pub mod terminal;
 
-use crate::engine::image::Available;
-use crate::run::outcome::ScenarioOutcome;
+use crate::baseline::show;
+use crate::record::outcome::{BaselineOutcome, ScenarioOutcome, Status};
 
-/// What the orchestrator tells the reporter as the run goes.
-pub trait Reporter: Send {
-    /// How many scenarios were selected.
-    fn planned(&mut self, total: usize);
-    /// An image had to be pulled or built.
-    fn image(&mut self, image: &Available);
-    fn started(&mut self, scenario: &str);
-    fn finished(&mut self, outcome: &ScenarioOutcome);
-    /// The run is over; cleaning up.
-    fn cleaning(&mut self);
+/// The output that explains a failure: for a regression, each broken threshold and then the tree
+/// of differences (styled for a terminal alone); for anything else, the output the failure kept.
+pub fn failure_output(outcome: &ScenarioOutcome, styled: bool) -> String {
+    match (&outcome.baseline, &outcome.failure) {
+        (Some(baseline), _) if outcome.status == Status::Regressed => regression(baseline, styled),
+        (_, Some(failure)) => failure.output.clone(),
+        _ => String::new(),
+    }
+}
+
+fn regression(baseline: &BaselineOutcome, styled: bool) -> String {
+    let broken: Vec<String> = baseline.broken.iter().map(|b| format!("{}: {}", b.threshold, b.message)).collect();
+    let tree = baseline.diff.as_ref().map(show::tree).unwrap_or_default();
+    let tree = if styled { tree.styled() } else { tree.to_string() };
+    format!("{}\n\n{}", broken.join("\n"), tree.trim_end())
+}
+
+/// One sentence on a comparison: what differs (in a later run, saying which), or that the
+/// baseline is new.
+pub fn baseline_summary(baseline: &BaselineOutcome) -> String {
+    let Some(diff) = &baseline.diff else {
+        return format!("new baseline of {}", crate::output::count(baseline.spans, "span"));
+    };
+    match &baseline.later_run {
+        Some(later) => format!("{}: {}", later.describe(), show::summary(diff)),
+        None => show::summary(diff),
+    }
 }

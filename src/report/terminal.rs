@@ -9,10 +9,11 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Effects, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::Reporter;
 use crate::engine::image::{Available, Obtained};
 use crate::output::{BAD, DIM, NOTE, OK};
-use crate::run::outcome::{BaselineAction, RunReport, ScenarioOutcome, Status};
+use crate::record::Record;
+use crate::record::outcome::{BaselineAction, ScenarioOutcome, Status};
+use crate::run::Reporter;
 
 pub struct Terminal {
     bar: Option<ProgressBar>,
@@ -118,10 +119,10 @@ impl Reporter for Terminal {
 
 /// The final summary: counts, pool figures, and each failure again with its place, message and
 /// output tail, so the reason is the last thing on screen.
-pub fn print_summary(report: &RunReport) {
+pub fn print_summary(record: &Record) {
     let mut out = anstream::stdout().lock();
     let failures: Vec<&ScenarioOutcome> =
-        report.outcomes.iter().filter(|o| o.status.is_failure() || o.status == Status::Regressed).collect();
+        record.scenarios.iter().filter(|o| o.status.is_failure() || o.status == Status::Regressed).collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "\n{BAD}Failures:{BAD:#}");
     }
@@ -129,20 +130,16 @@ pub fn print_summary(report: &RunReport) {
         let _ = writeln!(out, "\n{} {DIM}({}){DIM:#}", status_line(outcome), outcome.file);
         if let Some(failure) = &outcome.failure {
             let _ = writeln!(out, "  {}: {}", failure.place, failure.message);
-            // The output of a regression as reports have it, but with its tree coloured.
-            let output = match &outcome.baseline {
-                Some(baseline) if outcome.status == Status::Regressed => baseline.regression(true),
-                _ => failure.output.clone(),
-            };
-            for line in output.lines() {
+            // The output as reports have it, but with a regression's tree coloured.
+            for line in super::failure_output(outcome, true).lines() {
                 let _ = writeln!(out, "  {DIM}│{DIM:#} {line}");
             }
         }
     }
-    print_warnings(&mut out, report);
-    print_baselines(&mut out, report);
-    let verdict = if report.exit() == crate::exit::Exit::Passed { OK } else { BAD };
-    let mut parts = vec![format!("{} passed", report.count(Status::Pass))];
+    print_warnings(&mut out, record);
+    print_baselines(&mut out, record);
+    let verdict = if record.exit() == crate::exit::Exit::Passed { OK } else { BAD };
+    let mut parts = vec![format!("{} passed", record.count(Status::Pass))];
     for (status, word) in [
         (Status::Fail, "failed"),
         (Status::Timeout, "timed out"),
@@ -151,7 +148,7 @@ pub fn print_summary(report: &RunReport) {
         (Status::Skipped, "skipped"),
         (Status::Interrupted, "interrupted"),
     ] {
-        let n = report.count(status);
+        let n = record.count(status);
         if n > 0 {
             parts.push(format!("{n} {word}"));
         }
@@ -159,11 +156,11 @@ pub fn print_summary(report: &RunReport) {
     let _ = writeln!(
         out,
         "\n{verdict}Summary{verdict:#} [{:>8.3}s] {}: {}",
-        report.elapsed.as_secs_f64(),
-        crate::output::count(report.outcomes.len(), "scenario"),
+        record.run.elapsed.as_secs_f64(),
+        crate::output::count(record.scenarios.len(), "scenario"),
         parts.join(", ")
     );
-    if let Some(pool) = report.pool.as_ref().filter(|p| !p.acquire.is_empty()) {
+    if let Some(pool) = record.run.pool.as_ref().filter(|p| !p.acquire.is_empty()) {
         let ms = |d: Option<Duration>| d.map_or("-".into(), crate::duration::display);
         let _ = writeln!(
             out,
@@ -174,18 +171,18 @@ pub fn print_summary(report: &RunReport) {
             ms(pool.percentile(0.99))
         );
     }
-    let settled: Vec<Duration> = report.outcomes.iter().filter_map(|o| o.settle).collect();
+    let settled: Vec<Duration> = record.scenarios.iter().filter_map(|o| o.settle).collect();
     if !settled.is_empty() {
         let total: Duration = settled.iter().sum();
         let _ = writeln!(
             out,
             "{DIM}  spans: {} collected; waited {} for them ({} per checked scenario){DIM:#}",
-            report.outcomes.iter().map(|o| o.spans).sum::<usize>(),
+            record.scenarios.iter().map(|o| o.trace.len()).sum::<usize>(),
             crate::duration::display(total),
             crate::duration::display(total / settled.len() as u32)
         );
     }
-    let strays = report.strays;
+    let strays = record.run.strays;
     let stray_parts: Vec<String> =
         [(strays.unroutable, "matched no scenario"), (strays.late, "arrived after their scenario was checked")]
             .into_iter()
@@ -204,39 +201,39 @@ pub fn print_summary(report: &RunReport) {
             crate::output::count(strays.conflicting as usize, "span")
         );
     }
-    if let Some(note) = report.swept.swept_note() {
+    if let Some(note) = record.run.swept.swept_note() {
         let _ = writeln!(out, "{NOTE}note{NOTE:#}: {note}");
     }
-    if report.undelivered > 0 {
+    if record.run.undelivered > 0 {
         let _ = writeln!(
             out,
             "{NOTE}note{NOTE:#}: {} span exports to the OTLP endpoint were not delivered",
-            report.undelivered
+            record.run.undelivered
         );
     }
-    match report.interrupted {
+    match record.run.interrupted {
         Some(_) => {
             let _ =
                 writeln!(out, "{NOTE}interrupted{NOTE:#}: scheduling stopped and the run's containers were removed");
         }
-        None if report.infrastructure => {
+        None if record.run.infrastructure => {
             let _ = writeln!(out, "{BAD}infrastructure failure{BAD:#}: the engine failed, see above");
         }
         None => {}
     }
-    if report.leftovers > 0 {
+    if record.run.leftovers > 0 {
         let _ = writeln!(
             out,
             "{BAD}warning{BAD:#}: {} resources could not be removed; `clnrm gc` removes them",
-            report.leftovers
+            record.run.leftovers
         );
     }
 }
 
 /// Each scenario's warnings: they do not change its verdict, but a passing scenario may check less
 /// than it seems to.
-fn print_warnings(out: &mut impl Write, report: &RunReport) {
-    let warned: Vec<&ScenarioOutcome> = report.outcomes.iter().filter(|o| !o.warnings.is_empty()).collect();
+fn print_warnings(out: &mut impl Write, record: &Record) {
+    let warned: Vec<&ScenarioOutcome> = record.scenarios.iter().filter(|o| !o.warnings.is_empty()).collect();
     if !warned.is_empty() {
         let _ = writeln!(out);
     }
@@ -248,18 +245,18 @@ fn print_warnings(out: &mut impl Write, report: &RunReport) {
 }
 
 /// What happened to baselines: recorded or updated files, pending ones to review, warnings.
-fn print_baselines(out: &mut impl Write, report: &RunReport) {
+fn print_baselines(out: &mut impl Write, record: &Record) {
     let mut pending = Vec::new();
-    for outcome in &report.outcomes {
+    for outcome in &record.scenarios {
         let Some(baseline) = &outcome.baseline else { continue };
         let file = &baseline.file;
         match baseline.action {
             BaselineAction::Recorded => {
-                let _ = writeln!(out, "{OK}recorded{OK:#} {file} ({})", baseline.summary);
+                let _ = writeln!(out, "{OK}recorded{OK:#} {file} ({})", super::baseline_summary(baseline));
             }
             BaselineAction::Updated => {
-                let _ = writeln!(out, "{OK}updated{OK:#} {file}: {}", baseline.summary);
-                let _ = write!(out, "{}", baseline.tree.styled());
+                let _ = writeln!(out, "{OK}updated{OK:#} {file}: {}", super::baseline_summary(baseline));
+                let _ = write!(out, "{}", tree(baseline));
             }
             BaselineAction::Pending => pending.push(outcome),
             BaselineAction::Missing if outcome.status == Status::Pass => {
@@ -281,15 +278,20 @@ fn print_baselines(out: &mut impl Write, report: &RunReport) {
     let _ = writeln!(out, "\n{NOTE}Pending baselines:{NOTE:#}");
     for outcome in &pending {
         let Some(baseline) = &outcome.baseline else { continue };
-        let _ = writeln!(out, "  {}.new  {DIM}{}{DIM:#}", baseline.file, baseline.summary);
+        let _ = writeln!(out, "  {}.new  {DIM}{}{DIM:#}", baseline.file, super::baseline_summary(baseline));
         if outcome.status == Status::Pass {
-            let _ = write!(out, "{}", baseline.tree.styled());
+            let _ = write!(out, "{}", tree(baseline));
         }
     }
     let _ = writeln!(
         out,
         "  review them with `clnrm baseline review`, or `clnrm baseline accept` / `clnrm baseline reject` [SCENARIO…]"
     );
+}
+
+/// The differences of a comparison as a styled tree (nothing without a baseline compared).
+fn tree(baseline: &crate::record::outcome::BaselineOutcome) -> String {
+    baseline.diff.as_ref().map(|d| crate::baseline::show::tree(d).styled()).unwrap_or_default()
 }
 
 /// Baselines that belong to no scenario of the project.

@@ -1,19 +1,19 @@
 //! After a scenario passed: compare its trace with the stored baseline, gate on the thresholds,
 //! and write what the update policy allows (a pending `.new`, the baseline itself, or nothing).
 
+use crate::baseline::changes::Differences;
 use crate::baseline::diff::diff;
 use crate::baseline::files::{self, Baselines, Update};
 use crate::baseline::normalize::{Baseline, Recorded, normalize};
 use crate::baseline::redact::{IgnoreAttr, Redaction};
-use crate::baseline::show::{self, Tree};
 use crate::baseline::store;
-use crate::baseline::thresholds::{Gate, Limits, Slower, gate, load};
+use crate::baseline::thresholds::{Broken, Gate, Limits, Slower, gate, load};
 use crate::config::Thresholds;
 use crate::scenario::model::Scenario;
 use crate::telemetry::peers::Peers;
 use crate::telemetry::span::Span;
 
-use super::outcome::{BaselineAction, BaselineOutcome, Failure, ScenarioOutcome, Status};
+use crate::record::outcome::{BaselineAction, BaselineOutcome, Failure, LaterRun, ScenarioOutcome, Status};
 
 /// What stays fixed for comparisons in one run.
 #[derive(Debug, Clone)]
@@ -68,9 +68,10 @@ impl Comparison {
         let mut result = BaselineOutcome {
             file: file.clone(),
             action: BaselineAction::Unchanged,
-            summary: format!("new baseline of {}", crate::output::count(current.spans.len(), "span")),
-            tree: Tree::default(),
+            spans: current.spans.len(),
             diff: None,
+            later_run: None,
+            thresholds: Vec::new(),
             broken: Vec::new(),
             warnings: Vec::new(),
             excused: None,
@@ -86,9 +87,7 @@ impl Comparison {
                     quiet.map(|t| normalize(&scenario.name, std::slice::from_ref(t))).collect()
                 };
                 let verdict = gate(old, &current, &d, &limits, quiet);
-                result.summary = show::summary(&d, &verdict.slower);
-                result.tree = show::tree(old, &current, &d, &verdict.slower);
-                result.diff = Some(show::json(old, &current, &d, &verdict.slower));
+                result.diff = Some(Differences::of(old, &current, &d, &verdict.slower));
                 let rerecorded = self.update == Update::Always && old.runs != current.runs;
                 (!d.is_same_shape() || !verdict.passed() || rerecorded, verdict)
             }
@@ -96,14 +95,15 @@ impl Comparison {
         result.excused = excused(&current, &verdict, &traces);
         result.warnings = verdict.warnings;
         result.broken = verdict.broken;
+        result.thresholds = verdict.judged;
         // Re-recording (`--update-baselines`) replaces the stored baseline: later runs must agree
         // with the first, not with what is being replaced.
         let reference = stored.filter(|_| self.update != Update::Always);
         let unstable = later_run_differs(scenario, reference, &traces, &limits);
         if let Some(unstable) = &unstable {
             if result.broken.is_empty() {
-                (result.summary, result.tree, result.diff) =
-                    (unstable.summary.clone(), unstable.tree.clone(), Some(unstable.diff.clone()));
+                result.diff = Some(unstable.diff.clone());
+                result.later_run = Some(unstable.run.clone());
             }
             result.broken.extend(unstable.broken.iter().cloned());
         }
@@ -116,7 +116,7 @@ impl Comparison {
             // A pending file left from an earlier, differing run is stale now.
             (false, _) => self.baselines.discard(&scenario.name).map(|_| BaselineAction::Unchanged),
             (true, Update::Always) => self.baselines.write(&current).map(|hash| {
-                result.written = Some(hash);
+                result.written = Some(hash.to_hex().to_string());
                 if stored.is_some() { BaselineAction::Updated } else { BaselineAction::Recorded }
             }),
             (true, Update::Pending) => self.baselines.write_pending(&current).map(|()| BaselineAction::Pending),
@@ -152,8 +152,8 @@ impl Comparison {
                 1 => format!("a threshold is broken against {file}"),
                 n => format!("{n} thresholds are broken against {file}"),
             };
-            let output = result.regression(false);
-            outcome.failure = Some(Failure { place: "baseline".into(), message, output });
+            // The thresholds and the differences are in `result`, where reports render them.
+            outcome.failure = Some(Failure { place: "baseline".into(), message, output: String::new() });
         }
         outcome.baseline = Some(result);
     }
@@ -209,10 +209,9 @@ fn excused(current: &Baseline, verdict: &Gate, traces: &[Recorded]) -> Option<St
 
 /// A later run that breaks a threshold on its own, with what it broke and how it differs.
 struct Unstable {
-    broken: Vec<crate::baseline::thresholds::Broken>,
-    summary: String,
-    tree: Tree,
-    diff: serde_json::Value,
+    run: LaterRun,
+    broken: Vec<Broken>,
+    diff: Differences,
 }
 
 /// With `--repeat`, the first later run whose trace breaks a threshold against the stored
@@ -243,16 +242,15 @@ fn later_run_differs(
         let d = diff(reference, &run);
         let verdict = gate(reference, &run, &d, &limits, Vec::new);
         let against = if stored.is_some() { "the baseline" } else { "run 1" };
-        let tag = |message: &str| format!("run {} of {} against {against}: {message}", k + 1, traces.len());
+        let later = LaterRun { run: k + 1, runs: traces.len(), against: against.into() };
         (!verdict.passed()).then(|| Unstable {
             broken: verdict
                 .broken
-                .iter()
-                .map(|b| crate::baseline::thresholds::Broken { threshold: b.threshold, message: tag(&b.message) })
+                .into_iter()
+                .map(|b| Broken { message: format!("{}: {}", later.describe(), b.message), ..b })
                 .collect(),
-            summary: tag(&show::summary(&d, &[])),
-            tree: show::tree(reference, &run, &d, &[]),
-            diff: show::json(reference, &run, &d, &[]),
+            diff: Differences::of(reference, &run, &d, &[]),
+            run: later,
         })
     })
 }

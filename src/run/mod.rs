@@ -7,7 +7,6 @@
 
 pub mod compare;
 pub mod exits;
-pub mod outcome;
 pub mod plan;
 pub mod scenario;
 
@@ -27,12 +26,12 @@ use crate::engine::image::{self, Available, Needs};
 use crate::engine::pool::{self, Pool};
 use crate::engine::{Engine, EngineError, RunIdentity};
 use crate::exit::Signal;
-use crate::report::Reporter;
+use crate::record::outcome::{CacheStatus, Failure, ScenarioOutcome, Status, TraceSpan};
+use crate::record::{Record, RunInfo, Selection};
 use crate::scenario::model::{ImageSource, PullPolicy, Scenario, StepTarget};
 use crate::telemetry::export::Destination;
 use crate::telemetry::session::Session;
 use compare::Comparison;
-use outcome::{Failure, RunReport, ScenarioOutcome, Status};
 use scenario::Shared;
 
 /// A scenario chosen to run.
@@ -73,6 +72,19 @@ impl Planned {
     }
 }
 
+/// What the orchestrator tells a view as the run goes (the terminal's live display, watch's
+/// screen).
+pub trait Reporter: Send {
+    /// How many scenarios were selected.
+    fn planned(&mut self, total: usize);
+    /// An image had to be pulled or built.
+    fn image(&mut self, image: &Available);
+    fn started(&mut self, scenario: &str);
+    fn finished(&mut self, outcome: &ScenarioOutcome);
+    /// The run is over; cleaning up.
+    fn cleaning(&mut self);
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -95,17 +107,19 @@ pub struct Options {
     pub keep_warm: bool,
 }
 
-/// Runs `planned` and reports as it goes. An error is an infrastructure failure before any
-/// scenario could run (engine unreachable, image unavailable).
+/// Runs `planned` (what `selection` chose) and reports as it goes; returns the run's record. An
+/// error is an infrastructure failure before any scenario could run (engine unreachable, image
+/// unavailable).
 pub async fn run(
     config: &Config,
     cache: &Cache,
     identity: RunIdentity,
     planned: Vec<Planned>,
+    selection: Selection,
     options: &Options,
     reporter: &mut dyn Reporter,
-) -> Result<RunReport, EngineError> {
-    let started = Instant::now();
+) -> Result<Record, EngineError> {
+    let begun = Begun::new(&identity.project, &planned, selection, None);
     let mut signals = Signals::listen();
     let runner = Runner::start(config, cache.clone(), identity, options.clone()).await?;
     reporter.planned(planned.len());
@@ -119,22 +133,94 @@ pub async fn run(
         progress.outcomes.push(outcome);
     }
     reporter.cleaning();
-    let pool = runner.pool_stats();
-    let run_id = runner.engine.identity.run_id.clone();
+    let (id, engine) = (runner.engine.identity.run_id.clone(), runner.engine_version.clone());
     let finished = runner.finish(interrupted.is_some()).await;
     result?;
-    Ok(RunReport {
-        run_id,
-        pool,
-        outcomes: progress.outcomes,
-        elapsed: started.elapsed(),
-        interrupted,
-        infrastructure: progress.infrastructure,
-        leftovers: finished.leftovers,
-        swept: finished.swept,
-        strays: finished.strays,
-        undelivered: finished.undelivered,
-    })
+    Ok(begun.record(id, engine, progress, interrupted, finished).await)
+}
+
+/// A batch begun: what its record says of how it began.
+pub struct Begun {
+    started: Instant,
+    wall: std::time::SystemTime,
+    selection: Selection,
+    fingerprint: String,
+    /// The pool's figures when it began (`watch` runs many batches on one pool).
+    pool: Option<pool::Stats>,
+    /// The project's git commit, read meanwhile.
+    git: tokio::task::JoinHandle<Option<crate::record::Git>>,
+}
+
+impl Begun {
+    /// Begins a batch of `planned` in the project at `root` (in the Tokio runtime).
+    pub fn new(root: &str, planned: &[Planned], selection: Selection, pool: Option<pool::Stats>) -> Begun {
+        let root = std::path::PathBuf::from(root);
+        Begun {
+            started: Instant::now(),
+            wall: std::time::SystemTime::now(),
+            selection,
+            fingerprint: fingerprint(planned),
+            pool,
+            git: tokio::task::spawn_blocking(move || crate::record::Git::of(&root)),
+        }
+    }
+
+    /// The record of the batch, over now: run `id` on `engine`, what `progress` holds and what
+    /// finishing found.
+    pub async fn record(
+        self,
+        id: String,
+        engine: Option<String>,
+        progress: Progress,
+        interrupted: Option<Signal>,
+        finished: Finished,
+    ) -> Record {
+        let pool = finished.pool.map(|now| match self.pool {
+            Some(before) => pool::Stats {
+                hits: now.hits - before.hits,
+                misses: now.misses - before.misses,
+                acquire: now.acquire[before.acquire.len().min(now.acquire.len())..].to_vec(),
+            },
+            None => now,
+        });
+        let mut record = Record {
+            version: crate::record::VERSION,
+            run: RunInfo {
+                id,
+                clnrm_version: env!("CARGO_PKG_VERSION").into(),
+                started_at: crate::record::timestamp(self.wall),
+                ended_at: crate::record::timestamp(std::time::SystemTime::now()),
+                elapsed: self.started.elapsed(),
+                exit_code: 0,
+                selection: self.selection,
+                fingerprint: self.fingerprint,
+                engine,
+                git: self.git.await.ok().flatten(),
+                pool,
+                interrupted,
+                infrastructure: progress.infrastructure,
+                leftovers: finished.leftovers,
+                swept: finished.swept,
+                strays: finished.strays,
+                undelivered: finished.undelivered,
+            },
+            scenarios: progress.outcomes,
+        };
+        record.run.exit_code = record.exit().code();
+        record
+    }
+}
+
+/// The selected scenarios' names and source keys, hashed: a run of the same inputs has the same.
+pub fn fingerprint(planned: &[Planned]) -> String {
+    let mut keys: Vec<(&str, String)> =
+        planned.iter().map(|p| (p.scenario.name.as_str(), p.source_key.to_string())).collect();
+    keys.sort();
+    let mut hasher = blake3::Hasher::new();
+    for (name, key) in keys {
+        hasher.update(name.as_bytes()).update(b"\0").update(key.as_bytes()).update(b"\n");
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 /// What stays up from one batch of scenarios to the next: the engine connection, the run's
@@ -143,6 +229,8 @@ pub async fn run(
 /// receiver up between them.
 pub struct Runner {
     pub engine: Engine,
+    /// The engine's version, as it said.
+    pub engine_version: Option<String>,
     registry: Registry,
     /// The run's network: lanes live there, the receiver listens on its gateway.
     network: String,
@@ -156,8 +244,11 @@ pub struct Runner {
     sweep: tokio::task::JoinHandle<Result<cleanup::Removed, EngineError>>,
 }
 
-/// What finishing a runner reports.
+/// What finishing a runner (or a batch) reports.
+#[derive(Default)]
 pub struct Finished {
+    /// The pool's figures (none when no scenario needed step containers).
+    pub pool: Option<pool::Stats>,
     /// Resources that could not be removed.
     pub leftovers: usize,
     /// What the start-of-run sweep removed of dead runs (nothing when it could not list them).
@@ -210,7 +301,9 @@ impl Runner {
         let sweep = tokio::spawn(async move { cleanup::sweep(&sweeper).await });
         let registry = Registry::default();
         let network = engine.name("net", "run");
-        let session = match start_telemetry(&engine, &registry, &network, config, &options).await {
+        let (session, version) =
+            tokio::join!(start_telemetry(&engine, &registry, &network, config, &options), engine.docker.version());
+        let session = match session {
             Ok(session) => Arc::new(session),
             Err(e) => {
                 registry.remove_all(&engine).await;
@@ -219,6 +312,7 @@ impl Runner {
             }
         };
         Ok(Runner {
+            engine_version: version.ok().and_then(|v| v.version),
             engine,
             registry,
             network,
@@ -259,14 +353,15 @@ impl Runner {
             let (lookup, warning) =
                 self.cache.lookup(&item.scenario.name, &item.source_key, Some((&full, &conditions)));
             crate::output::diagnostics(warning.iter());
-            let status = CacheStatus::of(&lookup, force);
+            let status = cache_status(&lookup, force);
             if status == CacheStatus::Hit {
                 // A span all the same, so the user's trace viewer shows the scenario was skipped.
                 let span = self.session.tracing.scenario(&item.scenario.name, &item.file);
                 span.set("clnrm.cache", status.as_str());
                 span.set("clnrm.outcome", "cached");
                 span.end();
-                let cached = item.without_running(Status::Cached);
+                let mut cached = item.without_running(Status::Cached);
+                cached.cache = Some(status);
                 reporter.finished(&cached);
                 progress.outcomes.push(cached);
             } else {
@@ -323,6 +418,7 @@ impl Runner {
     /// receiver and removes everything the runner created.
     pub async fn finish(self, interrupted: bool) -> Finished {
         let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stats = pool.as_ref().map(|p| p.stats());
         if let Some(pool) = pool {
             pool.shutdown().await;
         }
@@ -335,7 +431,7 @@ impl Runner {
         let mut leftovers = self.registry.remove_all(&self.engine).await;
         leftovers += cleanup::remove_run(&self.engine).await;
         let swept = self.sweep.await.ok().and_then(Result::ok).unwrap_or_default();
-        Finished { leftovers, swept, strays: telemetry.strays, undelivered: telemetry.undelivered }
+        Finished { pool: stats, leftovers, swept, strays: telemetry.strays, undelivered: telemetry.undelivered }
     }
 }
 
@@ -468,7 +564,8 @@ impl Runner {
                 Ok((_, (Some((outcome, engine_failure)), planned, full))) => {
                     if !engine_failure {
                         // A baseline the run wrote is part of the sources from now on.
-                        let written = outcome.baseline.as_ref().and_then(|b| b.written);
+                        let written = outcome.baseline.as_ref().and_then(|b| b.written.as_deref());
+                        let written = written.and_then(|hex| blake3::Hash::from_hex(hex).ok());
                         let (source, full) = match written {
                             Some(hash) => {
                                 let source = planned.scenario_key.with_baseline(Some(hash));
@@ -550,6 +647,7 @@ async fn repeat(
             continue;
         }
         executed.outcome.duration = elapsed;
+        executed.outcome.runs = traces.len();
         executed.outcome.warnings.splice(0..0, planned.warnings.iter().cloned());
         let mut outcome = executed.outcome;
         tokio::task::block_in_place(|| comparison.judge(scenario, stored, &traces, &mut outcome));
@@ -573,42 +671,22 @@ async fn repeat(
                         traces.len()
                     ));
                 }
+                // The record keeps the last run's trace, whose outcome this is.
+                let last = traces.pop().map(|t| t.spans).unwrap_or_default();
+                outcome.trace = last.into_iter().map(|span| TraceSpan { own: span.is_own(), span }).collect();
                 return Some((outcome, executed.infrastructure));
             }
         }
     }
 }
 
-/// Why a scenario runs, or that it does not: the `clnrm.cache` attribute of its span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheStatus {
-    /// Unchanged since a pass: skipped.
-    Hit,
-    /// Unchanged since a pass, run for `--force`.
-    Forced,
-    /// Unchanged, but its last run failed.
-    Rerun,
-    /// Never run, or something it depends on changed.
-    Miss,
-}
-
-impl CacheStatus {
-    fn of(lookup: &Lookup, force: bool) -> CacheStatus {
-        match lookup {
-            Lookup::Hit(Verdict::Pass) if force => CacheStatus::Forced,
-            Lookup::Hit(Verdict::Pass) => CacheStatus::Hit,
-            Lookup::Hit(_) => CacheStatus::Rerun,
-            Lookup::Miss => CacheStatus::Miss,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheStatus::Hit => "hit",
-            CacheStatus::Forced => "forced",
-            CacheStatus::Rerun => "rerun",
-            CacheStatus::Miss => "miss",
-        }
+/// Why a scenario runs (or that it does not), from what the cache holds.
+fn cache_status(lookup: &Lookup, force: bool) -> CacheStatus {
+    match lookup {
+        Lookup::Hit(Verdict::Pass) if force => CacheStatus::Forced,
+        Lookup::Hit(Verdict::Pass) => CacheStatus::Hit,
+        Lookup::Hit(_) => CacheStatus::Rerun,
+        Lookup::Miss => CacheStatus::Miss,
     }
 }
 

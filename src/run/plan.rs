@@ -42,6 +42,16 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// What the run record says of it, with the `paths` given.
+    pub fn recorded(&self, paths: &[std::path::PathBuf]) -> crate::record::Selection {
+        crate::record::Selection {
+            paths: paths.iter().map(|p| p.display().to_string()).collect(),
+            filter: self.filter.as_ref().map(|re| re.as_str().to_string()),
+            tags: self.tags.clone(),
+            shard: self.shard.as_ref().map(|s| format!("{}/{}", s.index, s.count)),
+        }
+    }
+
     pub fn matches(&self, name: &str, tags: &[String]) -> bool {
         self.filter.as_ref().is_none_or(|re| re.is_match(name))
             && (self.tags.is_empty() || self.tags.iter().any(|t| tags.contains(t)))

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::Cancel;
 use super::exits::Exits;
-use super::outcome::{Failure, ScenarioOutcome, Status, StepOutcome, StepStatus};
-use super::{CacheStatus, Cancel};
 use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
 use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, Tail};
@@ -20,8 +19,11 @@ use crate::engine::image::Available;
 use crate::engine::pool::{Lease, Pool};
 use crate::engine::{Engine, EngineError};
 use crate::engine::{container, service};
-use crate::expect::check::{self, Context as CheckContext};
-use crate::scenario::model::{Command, ImageSource, OutputExpect, Scenario, Service, Step, StepTarget};
+use crate::expect::check::{self, Checked, Context as CheckContext};
+use crate::record::outcome::{
+    CacheStatus, Failure, ScenarioOutcome, ServiceExit, ServiceOutcome, Status, StepOutcome, StepStatus, Target,
+};
+use crate::scenario::model::{ImageSource, OutputExpect, Scenario, Service, Step, StepTarget};
 use crate::telemetry::own::OwnSpan;
 use crate::telemetry::peers::{CLNRM, Peers, STEPS};
 use crate::telemetry::session::Session;
@@ -189,6 +191,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     };
     drop(exits);
     let Closed { spans, refused } = telemetry.store.close(&scenario.name);
+    let services = services(&shared, &scenario, &held, &spans, exit.as_ref());
     // Step containers are reused only when every command in them ended normally.
     let healthy = result.is_ok() && steps.iter().all(|s| s.exit_code.is_some());
     teardown(&shared, held, healthy && scenario.reuse.unwrap_or(shared.reuse)).await;
@@ -201,6 +204,7 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
             crate::duration::display(waited)
         ));
     }
+    let mut checked = Vec::new();
     let (status, failure, infrastructure) = match result {
         // A service that stopped is the cause of whatever else went wrong.
         _ if let Some(exit) = &exit => {
@@ -217,10 +221,13 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
             let output = format!("first refused: {}", refused.first.unwrap_or_default());
             (Status::Fail, Some(Failure { place: "spans".into(), message, output }), false)
         }
-        Ok(Ok(())) if settled.is_some() => match unmet(&check::check(&spans, expectations, &context)) {
-            None => (Status::Pass, None, false),
-            failure => (Status::Fail, failure, false),
-        },
+        Ok(Ok(())) if settled.is_some() => {
+            checked = check::results(&spans, expectations, &context);
+            match unmet(&checked) {
+                None => (Status::Pass, None, false),
+                failure => (Status::Fail, failure, false),
+            }
+        }
         Ok(Ok(())) => (Status::Pass, None, false),
         Ok(Err(stop)) => (stop.status, Some(stop.failure), stop.infrastructure),
         Err(_) => {
@@ -232,20 +239,21 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
         }
     };
     for step in scenario.steps.iter().skip(steps.len()) {
-        steps.push(not_run(step));
+        steps.push(not_run(&shared, step));
     }
     let settle = settled.map(|(_, waited)| waited);
     let outcome = ScenarioOutcome {
-        name: scenario.name.clone(),
-        file,
         status,
+        cache: Some(cache),
         duration,
+        runs: 1,
+        services,
         steps,
         failure,
-        spans: spans.len(),
         settle,
-        baseline: None,
+        expectations: checked,
         warnings,
+        ..ScenarioOutcome::without_running(&scenario.name, &file, status)
     };
     Executed { outcome, spans, peers, infrastructure, cancelled }
 }
@@ -389,15 +397,22 @@ async fn start_service(
     let prober = service::Prober { service: &service.name, traceparent: &waiting.traceparent() };
     let ready =
         service::wait_ready(&shared.engine, container, network, wait, shared.defaults.wait_timeout, &prober).await;
-    ready.map(|_| waiting.end()).map(|()| address).map_err(|not_ready| {
-        let message = format!(
-            "not ready after waiting {} for {}: {}",
-            crate::duration::display(not_ready.waited),
-            not_ready.strategy,
-            not_ready.reason
-        );
-        Stop::fail(&place, message, not_ready.logs)
-    })
+    match ready {
+        Ok(_) => {
+            waiting.end();
+            Ok(address)
+        }
+        Err(not_ready) => {
+            let message = format!(
+                "not ready after waiting {} for {}: {}",
+                crate::duration::display(not_ready.waited),
+                not_ready.strategy,
+                not_ready.reason
+            );
+            waiting.fail(message.clone());
+            Err(Stop::fail(&place, message, not_ready.logs))
+        }
+    }
 }
 
 async fn run_steps(
@@ -432,7 +447,7 @@ async fn run_steps(
         };
         let request = ExecRequest {
             container: &container,
-            argv: argv(&step.run),
+            argv: step.run.argv(),
             env: shared.telemetry.wiring.env(&step.env, service, &scenario.name, &span.traceparent()),
             workdir: step.workdir.clone(),
             timeout: step.timeout.unwrap_or(shared.defaults.step_timeout),
@@ -444,7 +459,7 @@ async fn run_steps(
             span.set("container.id", id.clone());
         }
         let in_step_container = matches!(step.target, StepTarget::Container { .. });
-        let outcome = judge(step, ran, timeout, in_step_container);
+        let outcome = judge(step, target(shared, step), ran, timeout, in_step_container);
         if let Some(code) = outcome.exit_code {
             span.set("process.exit.code", code);
         }
@@ -475,33 +490,61 @@ async fn run_steps(
 }
 
 /// The expectations that did not hold, as one failure (`None` when all hold).
-fn unmet(failures: &[check::Failure]) -> Option<Failure> {
+fn unmet(checked: &[Checked]) -> Option<Failure> {
+    let failures: Vec<&Checked> = checked.iter().filter(|c| !c.passed).collect();
     let first = failures.first()?;
     // The headline is what went wrong; the selector is already in the place.
-    let headline = first.message.lines().find(|l| !l.starts_with("select:")).unwrap_or_default();
+    let text = |c: &Checked| c.message.clone().unwrap_or_default();
+    let headline = text(first);
+    let headline = headline.lines().find(|l| !l.starts_with("select:")).unwrap_or_default();
     let message = match failures.len() {
         1 => headline.to_string(),
         n => format!("{n} expectations did not hold; the first: {headline}"),
     };
-    let output = failures
-        .iter()
-        .map(|f| format!("{}\n{}", f.expectation, f.message.trim_end()))
-        .collect::<Vec<_>>()
-        .join("\n\n");
+    let output =
+        failures.iter().map(|f| format!("{}\n{}", f.expectation, text(f).trim_end())).collect::<Vec<_>>().join("\n\n");
     let place = if failures.len() == 1 { first.expectation.clone() } else { "expectations".to_string() };
     Some(Failure { place, message, output })
 }
 
-/// `run` as argv: an array exactly as given, a string through `sh -c`.
-fn argv(command: &Command) -> Vec<String> {
-    match command {
-        Command::Argv(argv) => argv.clone(),
-        Command::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
+/// Where a step runs, as the record says it.
+fn target(shared: &Shared, step: &Step) -> Target {
+    match &step.target {
+        StepTarget::Container { image, .. } => Target::Image(shared.reference(image)),
+        StepTarget::Service(name) => Target::Service(name.value.clone()),
     }
 }
 
+/// The scenario's services as they ran: image, container, how readiness was waited for and how
+/// long it took (from their `wait` spans), and how the one that stopped ended.
+fn services(
+    shared: &Shared,
+    scenario: &Scenario,
+    held: &Held,
+    spans: &[Span],
+    exit: Option<&super::exits::Exit>,
+) -> Vec<ServiceOutcome> {
+    let started = held.services.iter().filter_map(|(name, container)| {
+        let service = scenario.services.iter().find(|s| *s.name == *name)?;
+        let wait = format!("wait {name}");
+        let ready = spans
+            .iter()
+            .find(|s| s.is_wait() && *s.name == *wait && s.status != crate::telemetry::span::SpanStatus::Error)
+            .map(Span::duration);
+        Some(ServiceOutcome {
+            name: name.clone(),
+            image: shared.reference(&service.image),
+            container: container.clone(),
+            wait: service.wait.as_ref().map(|w| service::describe(&w.strategy)),
+            ready,
+            exit: exit.filter(|e| e.service == *name).map(|e| ServiceExit { code: e.code, at: e.at }),
+        })
+    });
+    started.collect()
+}
+
 /// Checks a step's expectations against what it did.
-fn judge(step: &Step, ran: ExecOutcome, timeout: Duration, in_step_container: bool) -> StepOutcome {
+fn judge(step: &Step, target: Target, ran: ExecOutcome, timeout: Duration, in_step_container: bool) -> StepOutcome {
     let mut problems = Vec::new();
     let mut status = StepStatus::Passed;
     let mut exit_code = None;
@@ -543,6 +586,8 @@ fn judge(step: &Step, ran: ExecOutcome, timeout: Duration, in_step_container: bo
     }
     StepOutcome {
         name: step.name.value.clone(),
+        target,
+        argv: step.run.argv(),
         status,
         exit_code,
         duration: ran.duration,
@@ -565,9 +610,11 @@ fn output_problem(stream: &str, expected: &OutputExpect, tail: &Tail) -> Option<
     }
 }
 
-fn not_run(step: &Step) -> StepOutcome {
+fn not_run(shared: &Shared, step: &Step) -> StepOutcome {
     StepOutcome {
         name: step.name.value.clone(),
+        target: target(shared, step),
+        argv: step.run.argv(),
         status: StepStatus::NotRun,
         exit_code: None,
         duration: Duration::ZERO,

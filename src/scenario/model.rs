@@ -80,6 +80,16 @@ pub enum Command {
     Shell(String),
 }
 
+impl Command {
+    /// What an exec runs: an array exactly as given, a string through `sh -c`.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Argv(argv) => argv.clone(),
+            Command::Shell(line) => vec!["sh".into(), "-c".into(), line.clone()],
+        }
+    }
+}
+
 /// `[services.NAME]`: a long-running container started before the steps, reachable by its name on
 /// the scenario's private network.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ pub type TraceId = [u8; 16];
 pub type SpanId = [u8; 8];
 
 /// Span status as OpenTelemetry defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpanStatus {
     Unset,
@@ -37,7 +37,7 @@ impl SpanStatus {
 }
 
 /// Span kind as OpenTelemetry defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpanKind {
     Internal,
@@ -131,6 +131,28 @@ impl serde::Serialize for AttrValue {
     }
 }
 
+/// Read back from JSON (the run record): bytes come back as their hex text.
+impl<'de> serde::Deserialize<'de> for AttrValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AttrValue, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Bool(bool),
+            Int(i64),
+            Float(f64),
+            Str(String),
+            Array(Vec<AttrValue>),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Bool(b) => AttrValue::Bool(b),
+            Stored::Int(i) => AttrValue::Int(i),
+            Stored::Float(f) => AttrValue::Float(f),
+            Stored::Str(s) => AttrValue::Str(s.into()),
+            Stored::Array(items) => AttrValue::Array(items.into()),
+        })
+    }
+}
+
 /// Attributes as key/value pairs, in the order received. Keys are shared: the same few dozen
 /// recur on every span, and one allocation per key per span would be a fifth of a span's memory.
 pub type Attributes = Vec<(Key, AttrValue)>;
@@ -162,35 +184,38 @@ impl Resource {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub name: Box<str>,
     pub time_unix_nano: u64,
-    #[serde(serialize_with = "serialize_attributes")]
+    #[serde(serialize_with = "serialize_attributes", deserialize_with = "deserialize_attributes")]
     pub attributes: Attributes,
 }
 
 /// One span.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+///
+/// Serialized as `collect` writes it and the run record keeps it; read back from the record, a
+/// span's resource is not clnrm's own (the record says that beside it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Span {
-    #[serde(serialize_with = "serialize_hex")]
+    #[serde(serialize_with = "serialize_hex", deserialize_with = "deserialize_hex")]
     pub trace_id: TraceId,
-    #[serde(serialize_with = "serialize_hex")]
+    #[serde(serialize_with = "serialize_hex", deserialize_with = "deserialize_hex")]
     pub span_id: SpanId,
-    #[serde(serialize_with = "serialize_hex_opt")]
+    #[serde(serialize_with = "serialize_hex_opt", deserialize_with = "deserialize_hex_opt")]
     pub parent_span_id: Option<SpanId>,
     pub name: Box<str>,
     pub kind: SpanKind,
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
     pub status: SpanStatus,
-    #[serde(skip_serializing_if = "str::is_empty")]
+    #[serde(default, skip_serializing_if = "str::is_empty")]
     pub status_message: Box<str>,
-    #[serde(serialize_with = "serialize_attributes")]
+    #[serde(serialize_with = "serialize_attributes", deserialize_with = "deserialize_attributes")]
     pub attributes: Attributes,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
-    #[serde(serialize_with = "serialize_resource")]
+    #[serde(serialize_with = "serialize_resource", deserialize_with = "deserialize_resource")]
     pub resource: Arc<Resource>,
 }
 
@@ -257,6 +282,57 @@ fn serialize_attributes<S: serde::Serializer>(attributes: &Attributes, s: S) -> 
 
 fn serialize_resource<S: serde::Serializer>(resource: &Arc<Resource>, s: S) -> Result<S::Ok, S::Error> {
     serialize_attributes(&resource.attributes, s)
+}
+
+fn deserialize_hex<'de, D: serde::Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+    use serde::Deserialize;
+    let text = String::deserialize(d)?;
+    from_hex(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an id of {N} bytes in hex")))
+}
+
+fn deserialize_hex_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SpanId>, D::Error> {
+    use serde::Deserialize;
+    match Option::<String>::deserialize(d)? {
+        Some(text) => {
+            from_hex(&text).map(Some).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a span id")))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `N` bytes from their hex text.
+fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    if text.len() != 2 * N || !text.is_ascii() {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Attributes from a JSON object, in its order.
+fn deserialize_attributes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Attributes, D::Error> {
+    struct Pairs;
+    impl<'de> serde::de::Visitor<'de> for Pairs {
+        type Value = Attributes;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of attributes")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Attributes, M::Error> {
+            let mut out = Vec::new();
+            while let Some((key, value)) = map.next_entry::<String, AttrValue>()? {
+                out.push((Key::from(key), value));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Pairs)
+}
+
+fn deserialize_resource<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<Resource>, D::Error> {
+    Ok(Arc::new(Resource { attributes: deserialize_attributes(d)?, own: false }))
 }
 
 /// Why a received span was rejected (reported through OTLP's partial-success fields).

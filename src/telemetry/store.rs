@@ -94,7 +94,7 @@ struct Inner {
 }
 
 /// Counts of spans that went to no scenario, or claimed a scenario they do not belong to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Strays {
     /// Matched no scenario at all.
     pub unroutable: u64,

@@ -16,21 +16,20 @@ pub mod screen;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::baseline::files::Baselines;
 use crate::cache::Cache;
-use crate::engine::pool;
 use crate::engine::{EngineError, RunIdentity};
 use crate::error::Error;
 use crate::exit::Signal;
 use crate::output::{self, BAD, NOTE};
 use crate::project::Project;
-use crate::report::Reporter;
+use crate::record::files::Runs;
 use crate::report::terminal::Terminal;
-use crate::run::outcome::RunReport;
+use crate::run::Reporter;
 use crate::run::plan::Selection;
 use crate::run::{self, Cancel, Options, Progress, Runner};
 use crate::scenario::vars::Overrides;
@@ -57,9 +56,9 @@ struct Current {
     switch: tokio::sync::watch::Sender<bool>,
     /// Its scenario files, with how each is shown (outcomes name the shown form).
     files: Vec<(PathBuf, String)>,
-    started: Instant,
-    /// The pool's figures when it started, so its summary shows this run's alone.
-    pool: Option<pool::Stats>,
+    /// What its record says of how it began (with the pool's figures then, so that its summary
+    /// shows this run's alone).
+    begun: run::Begun,
 }
 
 impl Current {
@@ -119,7 +118,7 @@ pub async fn watch(project: Project, settings: Settings) -> Result<Option<Signal
                 Key::Accept => watcher.accept().await,
             },
             joined = async { (&mut watcher.current.as_mut().expect("guarded").task).await }, if watcher.current.is_some() => {
-                watcher.finished(joined);
+                watcher.finished(joined).await;
             }
             signal = signals.next() => break Some(signal),
         }
@@ -186,7 +185,9 @@ impl Watcher {
         let (switch, cancel) = Cancel::new();
         let files: Vec<(PathBuf, String)> = plans.iter().map(|(path, p)| (path.clone(), p.file.clone())).collect();
         let plans: Vec<run::Planned> = plans.into_iter().map(|(_, p)| p).collect();
-        let pool = self.runner.pool_stats();
+        let (root, recorded) =
+            (&self.runner.engine.identity.project, self.settings.selection.recorded(&self.settings.paths));
+        let begun = run::Begun::new(root, &plans, recorded, self.runner.pool_stats());
         let (runner, config) = (Arc::clone(&self.runner), self.files.project.config.clone());
         let task = tokio::spawn(async move {
             let mut progress = Progress::default();
@@ -196,7 +197,7 @@ impl Watcher {
             reporter.cleaning();
             (progress, result)
         });
-        self.current = Some(Current { task, switch, files, started: Instant::now(), pool });
+        self.current = Some(Current { task, switch, files, begun });
     }
 
     /// Watches what the project needs now. Files already in a directory that appeared since the
@@ -295,7 +296,7 @@ impl Watcher {
     }
 
     /// The run in flight ended: its summary, and the screen redrawn.
-    fn finished(&mut self, joined: Result<(Progress, Result<(), EngineError>), tokio::task::JoinError>) {
+    async fn finished(&mut self, joined: Result<(Progress, Result<(), EngineError>), tokio::task::JoinError>) {
         let done = self.current.take().expect("a run was in flight");
         let (progress, result) = match joined {
             Ok((progress, result)) => (progress, result.map_err(|e| e.to_string())),
@@ -305,13 +306,20 @@ impl Watcher {
             output::line(format!("{BAD}error{BAD:#}: {e}"));
         }
         for outcome in &progress.outcomes {
-            if let Some(hash) = outcome.baseline.as_ref().and_then(|b| b.written) {
+            let written = outcome.baseline.as_ref().and_then(|b| b.written.as_deref());
+            if let Some(hash) = written.and_then(|hex| blake3::Hash::from_hex(hex).ok()) {
                 self.written.insert(self.baselines.path(&outcome.name), hash);
             }
         }
-        let report = report(&self.runner, progress, &done);
+        let (runner, id) = (&self.runner, self.runner.engine.identity.run_id.clone());
+        let finished = run::Finished { pool: runner.pool_stats(), ..Default::default() };
+        let record = done.begun.record(id, runner.engine_version.clone(), progress, None, finished).await;
+        let keep = self.files.project.config.run.keep_records as usize;
+        if let Err(e) = Runs::new(&self.files.project.root).write(&record, keep, None) {
+            output::line(format!("{NOTE}note{NOTE:#}: the run's record was not kept: {e}"));
+        }
         let files = &self.files;
-        self.screen.finished(&report, |shown| files.shows(shown), &files.diagnostics());
+        self.screen.finished(&record, |shown| files.shows(shown), &files.diagnostics());
         if self.to_run.is_empty() {
             self.idle();
         }
@@ -347,29 +355,5 @@ async fn next_key(keys: &mut Option<mpsc::UnboundedReceiver<Key>>) -> Option<Key
     match keys {
         Some(keys) => keys.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// A run's report, for the summary.
-fn report(runner: &Runner, progress: Progress, run: &Current) -> RunReport {
-    let pool = runner.pool_stats().map(|now| match &run.pool {
-        Some(before) => pool::Stats {
-            hits: now.hits - before.hits,
-            misses: now.misses - before.misses,
-            acquire: now.acquire[before.acquire.len()..].to_vec(),
-        },
-        None => now,
-    });
-    RunReport {
-        run_id: runner.engine.identity.run_id.clone(),
-        outcomes: progress.outcomes,
-        pool,
-        elapsed: run.started.elapsed(),
-        interrupted: None,
-        infrastructure: progress.infrastructure,
-        leftovers: 0,
-        swept: Default::default(),
-        strays: Default::default(),
-        undelivered: 0,
     }
 }

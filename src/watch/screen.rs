@@ -9,8 +9,9 @@ use std::io::IsTerminal;
 
 use crate::diagnostic::Diagnostic;
 use crate::output::{self, DIM};
+use crate::record::Record;
+use crate::record::outcome::Status;
 use crate::report::terminal::{self, status_line};
-use crate::run::outcome::{RunReport, Status};
 
 pub struct Screen {
     live: bool,
@@ -45,8 +46,8 @@ impl Screen {
 
     /// A run's results are ready. `exists` tells which scenario files are still there, and
     /// `problems` are those of every invalid file (shown again when the screen is redrawn).
-    pub fn finished(&mut self, report: &RunReport, exists: impl Fn(&str) -> bool, problems: &[&Diagnostic]) {
-        for outcome in &report.outcomes {
+    pub fn finished(&mut self, record: &Record, exists: impl Fn(&str) -> bool, problems: &[&Diagnostic]) {
+        for outcome in &record.scenarios {
             // CACHED says nothing new about a scenario whose result is on screen already.
             if outcome.status != Status::Cached || !self.latest.contains_key(&outcome.file) {
                 self.latest.insert(outcome.file.clone(), status_line(outcome));
@@ -62,7 +63,7 @@ impl Screen {
             }
             output::diagnostics(problems.iter().copied());
         }
-        terminal::print_summary(report);
+        terminal::print_summary(record);
     }
 
     /// Nothing is running: what the user can do.
