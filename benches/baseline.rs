@@ -11,7 +11,7 @@
 //! in under 20 ms; diff time growing no worse than n log n.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clnrm::baseline::diff::diff;
 use clnrm::baseline::normalize::{Recorded, normalize};
@@ -19,8 +19,12 @@ use clnrm::baseline::store::{parse, render};
 use clnrm::fsutil::write_atomic;
 use clnrm::telemetry::span::{AttrValue, Span};
 
+#[path = "common/timing.rs"]
+mod timing;
 #[path = "common/trace.rs"]
 mod trace;
+
+use timing::{measure, print_header, print_row};
 
 const WRITE_TARGET: Duration = Duration::from_millis(50);
 const DIFF_TARGET: Duration = Duration::from_millis(20);
@@ -28,7 +32,7 @@ const DIFF_TARGET: Duration = Duration::from_millis(20);
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("checkout.toml");
-    println!("{:<44} {:>10} {:>10} {:>10} {:>10}", "figure", "median", "min", "p10", "p90");
+    print_header();
     let mut diffs: Vec<(usize, Duration)> = Vec::new();
     for (requests, runs) in [(11, 51), (111, 21), (1111, 5)] {
         let spans = trace::trace(requests);
@@ -89,28 +93,4 @@ fn changed(spans: &[Span]) -> Vec<Span> {
         span.attributes.push(("build".into(), AttrValue::Str("next".into())));
     }
     out
-}
-
-/// Sorted durations of `runs` calls of `f`.
-fn measure(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
-    times
-}
-
-fn print_row(figure: &str, times: &[Duration]) {
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{figure:<44} {:>10} {:>10} {:>10} {:>10}",
-        clnrm::duration::display(at(0.5)),
-        clnrm::duration::display(at(0.0)),
-        clnrm::duration::display(at(0.1)),
-        clnrm::duration::display(at(0.9))
-    );
 }

@@ -1,12 +1,12 @@
-//! Where run records live: `.clnrm/runs/<run-id>.json`, `latest.json` (a copy of the newest),
-//! and at most `[run] keep_records` of them. Every file is written whole or not at all (a
-//! temporary file renamed), so a reader never sees half a record.
+//! Where run records live: `.clnrm/runs/<run-id>.json`, `latest.json` (the newest, as a hard
+//! link to it), and at most `[run] keep_records` of them. Every file is written whole or not at
+//! all (a temporary file or link renamed), so a reader never sees half a record.
 
 use std::path::{Path, PathBuf};
 
 use super::{Record, VERSION};
 
-/// The newest record's copy.
+/// The newest record, again.
 pub const LATEST: &str = "latest.json";
 
 /// A project's stored run records.
@@ -25,7 +25,7 @@ impl Runs {
     }
 
     /// Writes `record` as `<run-id>.json` and `latest.json` (and to `also`, `--record PATH`), then
-    /// removes the oldest records beyond `keep`. Returns the bytes written to each.
+    /// removes the oldest records beyond `keep`. Returns the record's size in bytes.
     pub fn write(&self, record: &Record, keep: usize, also: Option<&Path>) -> Result<usize, String> {
         let bytes = to_bytes(record);
         let write = |path: &Path| {
@@ -34,8 +34,12 @@ impl Runs {
             }
             crate::fsutil::write_atomic(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
         };
-        write(&self.dir.join(format!("{}.json", record.run.id)))?;
-        write(&self.latest())?;
+        let path = self.dir.join(format!("{}.json", record.run.id));
+        write(&path)?;
+        // A link costs nothing where a copy writes the record again (megabytes for a large run).
+        if link_atomic(&path, &self.latest()).is_err() {
+            write(&self.latest())?;
+        }
         if let Some(path) = also {
             write(path)?;
         }
@@ -61,6 +65,16 @@ impl Runs {
         }
         Ok(())
     }
+}
+
+/// Makes `link` a hard link to `target`, replacing what was there in one rename.
+fn link_atomic(target: &Path, link: &Path) -> std::io::Result<()> {
+    let temp = link.with_extension(format!("{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    std::fs::hard_link(target, &temp)?;
+    std::fs::rename(&temp, link).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
 }
 
 /// The record as stored: compact JSON (a record holds whole traces; `jq` shows it indented).
