@@ -23,6 +23,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod schema;
+pub mod sourcemap;
 pub mod suggest;
 pub mod telemetry;
 pub mod watch;

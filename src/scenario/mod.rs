@@ -8,7 +8,6 @@ pub mod model;
 pub mod read;
 pub mod reference;
 pub mod render;
-pub mod sourcemap;
 pub mod validate;
 pub mod vars;
 
@@ -24,9 +23,9 @@ use crate::cache::{Key, KeyInputs};
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
 use crate::project::Project;
 use crate::schema::{Cx, Locator};
+use crate::sourcemap::SourceMap;
 use model::Scenario;
 use render::{Renderer, Templates};
-use sourcemap::SourceMap;
 use vars::Overrides;
 
 /// The smallest useful step, for help texts.
