@@ -12,6 +12,7 @@ use crate::expect::read::selector;
 use crate::scenario::model::{PullPolicy, Vars};
 use crate::scenario::reference;
 use crate::schema::{self, Cx, Locator, Spanned, Table, Value};
+use crate::telemetry::wiring::OtlpProtocol;
 
 /// Where the config lives, relative to the project root.
 pub const PATH: &str = ".clnrm/config.toml";
@@ -90,15 +91,6 @@ pub struct Otel {
     pub settle_cap: Duration,
     /// `protocol`: OTLP protocol announced to containers (`http/protobuf` or `grpc`); default `http/protobuf`.
     pub protocol: OtlpProtocol,
-}
-
-/// OTLP transport announced through `OTEL_EXPORTER_OTLP_PROTOCOL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum OtlpProtocol {
-    #[serde(rename = "http/protobuf")]
-    HttpProtobuf,
-    #[serde(rename = "grpc")]
-    Grpc,
 }
 
 /// `[thresholds]` (config) and `[baseline] thresholds` (per scenario, overriding key by key):
