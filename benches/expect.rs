@@ -12,10 +12,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use clnrm::expect::check::{Context, check};
-use clnrm::expect::matcher::{TraceIndex, select};
+use clnrm::expect::matcher::select;
 use clnrm::expect::selector::{Selector, Value, parse};
 use clnrm::scenario::model::{Bounds, Expectations, Hermetic, SpanExpectation, SpanKind, SpanStatus, TraceExpectation};
 use clnrm::schema::Spanned;
+use clnrm::telemetry::index::TraceIndex;
 use clnrm::telemetry::peers::Peers;
 
 #[path = "common/trace.rs"]

@@ -397,7 +397,7 @@ mod tests {
     use super::*;
     use crate::baseline::diff::diff;
     use crate::baseline::normalize::{Recorded, normalize};
-    use crate::expect::matcher::tests::{SpanBuilder, span};
+    use crate::telemetry::span::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
     fn ms(n: u64) -> Duration {

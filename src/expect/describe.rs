@@ -6,9 +6,9 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::duration;
-use crate::expect::matcher::TraceIndex;
 use crate::output::count;
 use crate::scenario::model::{Bounds, SpanStatus};
+use crate::telemetry::index::TraceIndex;
 use crate::telemetry::own::SERVICE_NAME;
 use crate::telemetry::span::Span;
 
@@ -90,8 +90,8 @@ pub(super) fn own_only_note(index: &TraceIndex) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::matcher::tests::span;
     use crate::scenario::model::SpanKind;
+    use crate::telemetry::span::tests::span;
 
     #[test]
     fn labels_name_service_kind_duration_and_status() {
