@@ -11,7 +11,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use clnrm::expect::check::{Context, check};
+use clnrm::expect::check::check;
+use clnrm::expect::failure::Context;
 use clnrm::expect::matcher::select;
 use clnrm::expect::selector::{Selector, Value, parse};
 use clnrm::scenario::model::{Bounds, Expectations, Hermetic, SpanExpectation, SpanKind, SpanStatus, TraceExpectation};

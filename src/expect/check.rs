@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::duration;
 use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_count};
 use crate::expect::explain::{explain_empty, quoted};
+use crate::expect::failure::{Context, Failure, TREE_LINES};
 use crate::expect::matcher::{attr_equals, select_positions, select_subjects};
 use crate::expect::selector::{SPAN_FIELDS, Selector, Value};
 use crate::expect::trace;
@@ -27,33 +28,9 @@ use crate::output::count;
 use crate::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus};
 use crate::suggest::did_you_mean;
 use crate::telemetry::index::TraceIndex;
-use crate::telemetry::peers::Peers;
 use crate::telemetry::span::{Span, hex};
 
 pub use crate::expect::tree::render_tree;
-
-/// The longest trace tree a failure message ends with.
-pub(super) const TREE_LINES: usize = 60;
-
-/// What checks need to know about the run beyond its spans.
-///
-/// clnrm's own spans (scenario, service and step spans, [`Span::is_own`]) are in the trace, so
-/// selectors can name them (`parent = 'span[name="place order"]'`), but trace-level counts and the
-/// hermetic check leave them out.
-pub struct Context<'a> {
-    /// Hosts and addresses inside the scenario: its containers' names and addresses, clnrm's
-    /// (the receiver, the probes), loopback. Anything else a span talks to breaks `hermetic`.
-    pub peers: &'a Peers,
-}
-
-/// One expectation that does not hold.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    /// Which one: `[[expect.span]] #2 span[name="charge"]`, `[expect.trace] order`.
-    pub expectation: String,
-    /// What was expected, what was found, and where to look; several lines.
-    pub message: String,
-}
 
 /// Every expectation that does not hold for `spans`, the whole trace of one scenario; empty when
 /// all hold.
@@ -322,6 +299,7 @@ pub(super) mod tests {
     use crate::expect::selector::parse;
     use crate::scenario::model::TraceExpectation;
     use crate::schema::Spanned;
+    use crate::telemetry::peers::Peers;
     use crate::telemetry::span::AttrValue;
     use crate::telemetry::span::tests::span;
 

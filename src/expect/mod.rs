@@ -8,6 +8,7 @@
 pub mod check;
 mod describe;
 mod explain;
+pub mod failure;
 pub mod matcher;
 pub mod read;
 pub mod selector;

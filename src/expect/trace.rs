@@ -20,11 +20,12 @@
 
 use std::fmt::Write;
 
-use crate::expect::check::{Context, Failure, TREE_LINES, render_tree};
 use crate::expect::describe::{LIST_MAX, item, list, moment, own_only_note, span_count};
 use crate::expect::explain::explain_empty;
+use crate::expect::failure::{Context, Failure, TREE_LINES};
 use crate::expect::matcher::select_positions;
 use crate::expect::selector::Selector;
+use crate::expect::tree::render_tree;
 use crate::output::count;
 use crate::scenario::model::{Bounds, Hermetic, SpanStatus, TraceExpectation};
 use crate::schema::Spanned;

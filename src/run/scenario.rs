@@ -20,7 +20,8 @@ use crate::engine::image::Available;
 use crate::engine::pool::{Lease, Pool};
 use crate::engine::{Engine, EngineError};
 use crate::engine::{container, service};
-use crate::expect::check::{self, Context as CheckContext};
+use crate::expect::check;
+use crate::expect::failure::{Context as CheckContext, Failure as CheckFailure};
 use crate::scenario::model::{Command, ImageSource, OutputExpect, Scenario, Service, Step, StepTarget};
 use crate::telemetry::own::OwnSpan;
 use crate::telemetry::peers::{CLNRM, Peers, STEPS};
@@ -475,7 +476,7 @@ async fn run_steps(
 }
 
 /// The expectations that did not hold, as one failure (`None` when all hold).
-fn unmet(failures: &[check::Failure]) -> Option<Failure> {
+fn unmet(failures: &[CheckFailure]) -> Option<Failure> {
     let first = failures.first()?;
     // The headline is what went wrong; the selector is already in the place.
     let headline = first.message.lines().find(|l| !l.starts_with("select:")).unwrap_or_default();
