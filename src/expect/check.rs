@@ -22,13 +22,13 @@ use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_c
 use crate::expect::explain::{explain_empty, quoted};
 use crate::expect::failure::{Context, Failure, TREE_LINES};
 use crate::expect::matcher::{attr_equals, select_positions, select_subjects};
+use crate::expect::model::{Bounds, Expectations, SpanExpectation};
 use crate::expect::selector::{SPAN_FIELDS, Selector, Value};
 use crate::expect::trace;
 use crate::output::count;
-use crate::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus};
 use crate::suggest::did_you_mean;
 use crate::telemetry::index::TraceIndex;
-use crate::telemetry::span::{Span, hex};
+use crate::telemetry::span::{Span, SpanKind, SpanStatus, hex};
 
 pub use crate::expect::tree::render_tree;
 
@@ -296,8 +296,8 @@ fn lacked_events(span: &Span, names: &[String]) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::expect::model::TraceExpectation;
     use crate::expect::selector::parse;
-    use crate::scenario::model::TraceExpectation;
     use crate::schema::Spanned;
     use crate::telemetry::peers::Peers;
     use crate::telemetry::span::AttrValue;

@@ -211,7 +211,7 @@ pub(super) fn quoted(value: &AttrValue) -> String {
 mod tests {
     use super::*;
     use crate::expect::selector::parse;
-    use crate::scenario::model::SpanKind;
+    use crate::telemetry::span::SpanKind;
     use crate::telemetry::span::tests::span;
 
     fn shop() -> Vec<Span> {

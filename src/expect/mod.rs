@@ -10,6 +10,7 @@ mod describe;
 mod explain;
 pub mod failure;
 pub mod matcher;
+pub mod model;
 pub mod read;
 pub mod selector;
 mod trace;

@@ -24,14 +24,14 @@ use crate::expect::describe::{LIST_MAX, item, list, moment, own_only_note, span_
 use crate::expect::explain::explain_empty;
 use crate::expect::failure::{Context, Failure, TREE_LINES};
 use crate::expect::matcher::select_positions;
+use crate::expect::model::{Bounds, Hermetic, TraceExpectation};
 use crate::expect::selector::Selector;
 use crate::expect::tree::render_tree;
 use crate::output::count;
-use crate::scenario::model::{Bounds, Hermetic, SpanStatus, TraceExpectation};
 use crate::schema::Spanned;
 use crate::telemetry::index::TraceIndex;
 use crate::telemetry::peers::{Peers, host, url_host};
-use crate::telemetry::span::{AttrValue, Span, SpanKind};
+use crate::telemetry::span::{AttrValue, Span, SpanKind, SpanStatus};
 
 /// One key of `[expect.trace]` that does not hold.
 pub(super) enum Problem<'e> {
@@ -314,7 +314,7 @@ fn hermetic_message(out: &mut String, index: &TraceIndex, hermetic: &Hermetic, o
 mod tests {
     use super::*;
     use crate::expect::check::tests::{failures, selector, shop};
-    use crate::scenario::model::{Expectations, SpanKind};
+    use crate::expect::model::Expectations;
     use crate::telemetry::span::tests::span;
 
     fn trace_failures(spans: &[Span], trace: TraceExpectation) -> Vec<Failure> {
