@@ -7,6 +7,7 @@ use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 use crate::baseline::redact::IgnoreAttr;
+use crate::baseline::thresholds::{AttrPolicy, Thresholds};
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::expect::read::selector;
 use crate::scenario::model::{PullPolicy, Vars};
@@ -91,36 +92,6 @@ pub struct Otel {
     pub settle_cap: Duration,
     /// `protocol`: OTLP protocol announced to containers (`http/protobuf` or `grpc`); default `http/protobuf`.
     pub protocol: OtlpProtocol,
-}
-
-/// `[thresholds]` (config) and `[baseline] thresholds` (per scenario, overriding key by key):
-/// which baseline differences fail the gate. Unset keys fall back to the next level.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Thresholds {
-    /// `duration = "25%"`: allowed growth of a span's duration over its baseline; `"off"` (read
-    /// as an infinite percentage) leaves durations ungated.
-    pub duration: Option<f64>,
-    /// `duration_floor = "2ms"`: growth smaller than this never fails, whatever the percentage.
-    pub duration_floor: Option<Duration>,
-    /// `duration_runs = 5`: runs a duration regression must show in before it counts.
-    pub duration_runs: Option<u64>,
-    /// `added_spans`: how many spans may appear that the baseline lacks.
-    pub added_spans: Option<u64>,
-    /// `removed_spans`: how many baseline spans may disappear.
-    pub removed_spans: Option<u64>,
-    /// `new_errors`: how many spans may newly have status error.
-    pub new_errors: Option<u64>,
-    /// `attrs`: what a changed attribute does: `fail`, `warn` or `ignore`.
-    pub attrs: Option<AttrPolicy>,
-}
-
-/// What a changed attribute does to the verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttrPolicy {
-    Fail,
-    Warn,
-    Ignore,
 }
 
 impl Default for Config {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::baseline::redact::IgnoreAttr;
-use crate::config::Thresholds;
+use crate::baseline::thresholds::Thresholds;
 use crate::expect::model::Expectations;
 use crate::schema::Spanned;
 
