@@ -10,8 +10,7 @@ use crate::baseline::redact::IgnoreAttr;
 use crate::baseline::thresholds::{AttrPolicy, Thresholds};
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::expect::read::selector;
-use crate::scenario::model::{PullPolicy, Vars};
-use crate::scenario::reference;
+use crate::reference;
 use crate::schema::{self, Cx, Locator, Spanned, Table, Value};
 use crate::telemetry::wiring::OtlpProtocol;
 
@@ -29,6 +28,26 @@ pub struct Config {
     pub baseline: BaselineConfig,
     pub vars: Vars,
     pub watch: Watch,
+}
+
+/// Variables for rendering, by name. JSON values because that is what Tera renders from.
+pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+/// `pull`: when to pull an `image` from its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Pull only when the engine does not have the image (default).
+    Missing,
+    /// Pull before every run.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    pub const CHOICES: [(&'static str, PullPolicy); 3] =
+        [("missing", PullPolicy::Missing), ("always", PullPolicy::Always), ("never", PullPolicy::Never)];
 }
 
 /// `[baseline]`: how every scenario's trace is stored and compared.

@@ -19,6 +19,7 @@ pub mod expect;
 pub mod fsutil;
 pub mod output;
 pub mod project;
+pub mod reference;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -7,15 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::baseline::redact::IgnoreAttr;
 use crate::baseline::thresholds::Thresholds;
+use crate::config::{PullPolicy, Vars};
 use crate::expect::model::Expectations;
 use crate::schema::Spanned;
-
-/// Variables for rendering, by name. JSON values because that is what Tera renders from.
-pub type Vars = serde_json::Map<String, serde_json::Value>;
 
 /// One scenario file.
 #[derive(Debug, Clone)]
@@ -52,23 +48,6 @@ pub enum ImageSource {
     /// `build = "dir"`: a directory with a Dockerfile, relative to the scenario file; built through
     /// the engine and tagged by the hash of its contents.
     Build(PathBuf),
-}
-
-/// `pull`: when to pull an `image` from its registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PullPolicy {
-    /// Pull only when the engine does not have the image (default).
-    Missing,
-    /// Pull before every run.
-    Always,
-    /// Never pull; a missing image is an error.
-    Never,
-}
-
-impl PullPolicy {
-    pub const CHOICES: [(&'static str, PullPolicy); 3] =
-        [("missing", PullPolicy::Missing), ("always", PullPolicy::Always), ("never", PullPolicy::Never)];
 }
 
 /// What a container or step runs.

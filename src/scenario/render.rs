@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use tera::{Context, Tera};
 
+use crate::config::Vars;
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::scenario::model::Vars;
 use budget::{Budget, Exceeded, MAX_BYTES, MAX_STEPS, MAX_VALUE_DEPTH};
 use graph::{Analysis, Edge, How, MAX_DEPTH, Node, Refs, Universe};
 
