@@ -20,8 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::baseline::normalize::Baseline;
 use crate::cache::{Cache, Conditions, Key, Lookup, Verdict};
-use crate::config::Config;
-use crate::config::PullPolicy;
+use crate::config::{Config, PullPolicy};
 use crate::engine::cleanup::{self, Registry};
 use crate::engine::container;
 use crate::engine::image::{self, Available, Needs};
