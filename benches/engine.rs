@@ -13,7 +13,6 @@ use bollard::exec::StartExecResults;
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
 
-use clnrm::config::OtlpProtocol;
 use clnrm::engine::cleanup::{self, Registry};
 use clnrm::engine::container::Reach;
 use clnrm::engine::image::{Available, Obtained};
@@ -26,6 +25,7 @@ use clnrm::scenario::Loader;
 use clnrm::scenario::model::ImageSource;
 use clnrm::scenario::vars::Overrides;
 use clnrm::telemetry::session::Session;
+use clnrm::telemetry::wiring::OtlpProtocol;
 
 const IMAGE: &str = "clnrm-fixture:busybox";
 

@@ -11,12 +11,15 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use clnrm::expect::check::{Context, check};
-use clnrm::expect::matcher::{TraceIndex, select};
+use clnrm::expect::check::check;
+use clnrm::expect::failure::Context;
+use clnrm::expect::matcher::select;
+use clnrm::expect::model::{Bounds, Expectations, Hermetic, SpanExpectation, TraceExpectation};
 use clnrm::expect::selector::{Selector, Value, parse};
-use clnrm::scenario::model::{Bounds, Expectations, Hermetic, SpanExpectation, SpanKind, SpanStatus, TraceExpectation};
 use clnrm::schema::Spanned;
+use clnrm::telemetry::index::TraceIndex;
 use clnrm::telemetry::peers::Peers;
+use clnrm::telemetry::span::{SpanKind, SpanStatus};
 
 #[path = "common/trace.rs"]
 mod trace;

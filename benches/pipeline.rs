@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clnrm::cache::{Cache, Conditions, KeyInputs, Verdict};
+use clnrm::config::Vars;
 use clnrm::diagnostic::SourceFile;
-use clnrm::scenario::model::Vars;
 use clnrm::scenario::render::Templates;
 use clnrm::scenario::vars::{self, Overrides};
 

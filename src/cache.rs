@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Vars;
 use crate::diagnostic::Diagnostic;
 use crate::fsutil::write_atomic;
-use crate::scenario::model::Vars;
 
 /// Version of the entry format; entries of another version are foreign.
 const FORMAT: u32 = 1;

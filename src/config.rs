@@ -7,11 +7,12 @@ use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 use crate::baseline::redact::IgnoreAttr;
+use crate::baseline::thresholds::{AttrPolicy, Thresholds};
 use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::expect::read::selector;
-use crate::scenario::model::{PullPolicy, Vars};
-use crate::scenario::reference;
+use crate::reference;
 use crate::schema::{self, Cx, Locator, Spanned, Table, Value};
+use crate::telemetry::wiring::OtlpProtocol;
 
 /// Where the config lives, relative to the project root.
 pub const PATH: &str = ".clnrm/config.toml";
@@ -27,6 +28,26 @@ pub struct Config {
     pub baseline: BaselineConfig,
     pub vars: Vars,
     pub watch: Watch,
+}
+
+/// Variables for rendering, by name. JSON values because that is what Tera renders from.
+pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+/// `pull`: when to pull an `image` from its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Pull only when the engine does not have the image (default).
+    Missing,
+    /// Pull before every run.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    pub const CHOICES: [(&'static str, PullPolicy); 3] =
+        [("missing", PullPolicy::Missing), ("always", PullPolicy::Always), ("never", PullPolicy::Never)];
 }
 
 /// `[baseline]`: how every scenario's trace is stored and compared.
@@ -92,45 +113,6 @@ pub struct Otel {
     pub settle_cap: Duration,
     /// `protocol`: OTLP protocol announced to containers (`http/protobuf` or `grpc`); default `http/protobuf`.
     pub protocol: OtlpProtocol,
-}
-
-/// OTLP transport announced through `OTEL_EXPORTER_OTLP_PROTOCOL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum OtlpProtocol {
-    #[serde(rename = "http/protobuf")]
-    HttpProtobuf,
-    #[serde(rename = "grpc")]
-    Grpc,
-}
-
-/// `[thresholds]` (config) and `[baseline] thresholds` (per scenario, overriding key by key):
-/// which baseline differences fail the gate. Unset keys fall back to the next level.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Thresholds {
-    /// `duration = "25%"`: allowed growth of a span's duration over its baseline; `"off"` (read
-    /// as an infinite percentage) leaves durations ungated.
-    pub duration: Option<f64>,
-    /// `duration_floor = "2ms"`: growth smaller than this never fails, whatever the percentage.
-    pub duration_floor: Option<Duration>,
-    /// `duration_runs = 5`: runs a duration regression must show in before it counts.
-    pub duration_runs: Option<u64>,
-    /// `added_spans`: how many spans may appear that the baseline lacks.
-    pub added_spans: Option<u64>,
-    /// `removed_spans`: how many baseline spans may disappear.
-    pub removed_spans: Option<u64>,
-    /// `new_errors`: how many spans may newly have status error.
-    pub new_errors: Option<u64>,
-    /// `attrs`: what a changed attribute does: `fail`, `warn` or `ignore`.
-    pub attrs: Option<AttrPolicy>,
-}
-
-/// What a changed attribute does to the verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttrPolicy {
-    Fail,
-    Warn,
-    Ignore,
 }
 
 impl Default for Config {

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, SourceFile};
 
+/// The directory, relative to the project root, whose files are importable templates.
+pub const TEMPLATES_DIR: &str = "templates";
+
 pub struct Project {
     /// The project root; default scenario directories, `templates/` and `.clnrm/` are under it.
     pub root: PathBuf,
@@ -59,7 +62,7 @@ impl Project {
     }
 
     pub fn templates_dir(&self) -> PathBuf {
-        self.root.join(crate::scenario::render::TEMPLATES_DIR)
+        self.root.join(TEMPLATES_DIR)
     }
 
     pub fn cache_dir(&self) -> PathBuf {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
-use crate::scenario::sourcemap::SourceMap;
+use crate::sourcemap::SourceMap;
 use crate::suggest::did_you_mean;
 
 /// A parsed TOML value with its byte span in the parsed text.

@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use clnrm::scenario::model::{SpanKind, SpanStatus};
-use clnrm::telemetry::span::{AttrValue, Attributes, Event, Resource, Span};
+use clnrm::telemetry::span::{AttrValue, Attributes, Event, Resource, Span, SpanKind, SpanStatus};
 
 /// Steps of the scenario, each making `requests` requests.
 pub const STEPS: u64 = 9;

@@ -508,7 +508,7 @@ fn attr_changes(a: &Attrs, b: &Attrs, out: &mut Vec<Change>) {
 mod tests {
     use super::*;
     use crate::baseline::normalize::{Recorded, normalize};
-    use crate::expect::matcher::tests::{SpanBuilder, span};
+    use crate::telemetry::span::tests::{SpanBuilder, span};
     use crate::telemetry::span::{Span, SpanKind, SpanStatus};
 
     /// checkout → place order → POST /orders (server) → reserve item ×2, charge; db below charge.

@@ -205,7 +205,7 @@ impl Update {
 mod tests {
     use super::*;
     use crate::baseline::normalize::{Recorded, normalize};
-    use crate::expect::matcher::tests::span;
+    use crate::telemetry::span::tests::span;
 
     fn baseline(name: &str) -> Baseline {
         normalize(name, &[Recorded::plain(&[span(1, 0, "checkout", "clnrm", 0, 10).build()])])

@@ -69,7 +69,7 @@ mod tests {
     use super::*;
     use crate::baseline::diff::diff;
     use crate::baseline::normalize::{Recorded, Stats, normalize};
-    use crate::expect::matcher::tests::{SpanBuilder, span};
+    use crate::telemetry::span::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
     fn ms(n: u64) -> Duration {

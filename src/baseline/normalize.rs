@@ -19,7 +19,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::redact::{Ignores, Redaction, stable_value};
-use crate::expect::matcher::TraceIndex;
+use crate::telemetry::index::TraceIndex;
 use crate::telemetry::own::SERVICE_NAME;
 use crate::telemetry::span::{AttrValue, Key, Span, SpanKind, SpanStatus};
 
@@ -449,7 +449,7 @@ fn value_order(a: &AttrValue, b: &AttrValue) -> Ordering {
 mod tests {
     use super::*;
     use crate::baseline::redact::IgnoreAttr;
-    use crate::expect::matcher::tests::span;
+    use crate::telemetry::span::tests::span;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -22,8 +22,9 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::expect::matcher::TraceIndex;
+use crate::expect::matcher::select_positions;
 use crate::expect::selector::Selector;
+use crate::telemetry::index::TraceIndex;
 use crate::telemetry::peers::{Peers, is_address};
 use crate::telemetry::span::{AttrValue, Span, SpanKind};
 
@@ -163,7 +164,7 @@ impl<'a> Ignores<'a> {
             .map(|rule| {
                 let selected = rule.span.as_ref().map(|selector| {
                     let mut selected = vec![false; index.len()];
-                    for p in index.select_positions(&selector.compounds) {
+                    for p in select_positions(index, &selector.compounds) {
                         selected[p] = true;
                     }
                     selected
@@ -255,9 +256,9 @@ fn names_a_timestamp(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::matcher::tests::span;
     use crate::expect::selector::parse;
     use crate::telemetry::peers::{CLNRM, STEPS};
+    use crate::telemetry::span::tests::span;
 
     fn peers() -> Peers {
         let mut peers = Peers::new();

@@ -189,7 +189,7 @@ mod tests {
     use super::*;
     use crate::baseline::diff::diff;
     use crate::baseline::normalize::{Baseline, Recorded, normalize};
-    use crate::expect::matcher::tests::{SpanBuilder, span};
+    use crate::telemetry::span::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
     fn trace(edit: impl FnOnce(&mut Vec<SpanBuilder>)) -> Baseline {

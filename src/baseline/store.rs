@@ -400,7 +400,7 @@ fn write_duration(out: &mut String, d: Duration) {
 mod tests {
     use super::*;
     use crate::baseline::normalize::{Attrs, Recorded, normalize};
-    use crate::expect::matcher::tests::span;
+    use crate::telemetry::span::tests::span;
 
     fn sample() -> Baseline {
         let spans = vec![

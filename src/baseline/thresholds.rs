@@ -22,9 +22,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::diff::{Change, Diff};
 use super::normalize::{Baseline, NormSpan, SEPARATOR, push_segment, split_path};
-use crate::config::{AttrPolicy, Thresholds};
 use crate::output;
 use crate::telemetry::span::{Span, SpanStatus};
 
@@ -45,6 +46,36 @@ pub const SHOWN_SLOWER: f64 = 25.0;
 
 /// How many offending spans a broken threshold names before it says "and N more".
 const NAMED: usize = 5;
+
+/// `[thresholds]` (config) and `[baseline] thresholds` (per scenario, overriding key by key):
+/// which baseline differences fail the gate. Unset keys fall back to the next level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// `duration = "25%"`: allowed growth of a span's duration over its baseline; `"off"` (read
+    /// as an infinite percentage) leaves durations ungated.
+    pub duration: Option<f64>,
+    /// `duration_floor = "2ms"`: growth smaller than this never fails, whatever the percentage.
+    pub duration_floor: Option<Duration>,
+    /// `duration_runs = 5`: runs a duration regression must show in before it counts.
+    pub duration_runs: Option<u64>,
+    /// `added_spans`: how many spans may appear that the baseline lacks.
+    pub added_spans: Option<u64>,
+    /// `removed_spans`: how many baseline spans may disappear.
+    pub removed_spans: Option<u64>,
+    /// `new_errors`: how many spans may newly have status error.
+    pub new_errors: Option<u64>,
+    /// `attrs`: what a changed attribute does: `fail`, `warn` or `ignore`.
+    pub attrs: Option<AttrPolicy>,
+}
+
+/// What a changed attribute does to the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttrPolicy {
+    Fail,
+    Warn,
+    Ignore,
+}
 
 /// Thresholds with every key resolved: scenario over config over defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -435,7 +466,7 @@ mod tests {
     use super::*;
     use crate::baseline::diff::diff;
     use crate::baseline::normalize::{Recorded, normalize};
-    use crate::expect::matcher::tests::{SpanBuilder, span};
+    use crate::telemetry::span::tests::{SpanBuilder, span};
     use crate::telemetry::span::{AttrValue, Span};
 
     fn ms(n: u64) -> Duration {

@@ -12,7 +12,8 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuil
 use futures_util::StreamExt;
 
 use super::docker::{Engine, EngineError, LABEL_MANAGED_BY};
-use crate::scenario::model::{ImageSource, PullPolicy};
+use crate::config::PullPolicy;
+use crate::scenario::model::ImageSource;
 
 /// An image some scenarios need, and how to get it.
 #[derive(Debug, Clone)]

@@ -20,39 +20,17 @@ use std::time::Duration;
 use crate::duration;
 use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_count};
 use crate::expect::explain::{explain_empty, quoted};
-use crate::expect::matcher::{TraceIndex, attr_equals};
+use crate::expect::failure::{Context, Failure, TREE_LINES};
+use crate::expect::matcher::{attr_equals, select_positions, select_subjects};
+use crate::expect::model::{Bounds, Expectations, SpanExpectation};
 use crate::expect::selector::{SPAN_FIELDS, Selector, Value};
 use crate::expect::trace;
 use crate::output::count;
-use crate::scenario::model::{Bounds, Expectations, SpanExpectation, SpanKind, SpanStatus};
 use crate::suggest::did_you_mean;
-use crate::telemetry::peers::Peers;
-use crate::telemetry::span::{Span, hex};
+use crate::telemetry::index::TraceIndex;
+use crate::telemetry::span::{Span, SpanKind, SpanStatus, hex};
 
 pub use crate::expect::tree::render_tree;
-
-/// The longest trace tree a failure message ends with.
-pub(super) const TREE_LINES: usize = 60;
-
-/// What checks need to know about the run beyond its spans.
-///
-/// clnrm's own spans (scenario, service and step spans, [`Span::is_own`]) are in the trace, so
-/// selectors can name them (`parent = 'span[name="place order"]'`), but trace-level counts and the
-/// hermetic check leave them out.
-pub struct Context<'a> {
-    /// Hosts and addresses inside the scenario: its containers' names and addresses, clnrm's
-    /// (the receiver, the probes), loopback. Anything else a span talks to breaks `hermetic`.
-    pub peers: &'a Peers,
-}
-
-/// One expectation that does not hold.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    /// Which one: `[[expect.span]] #2 span[name="charge"]`, `[expect.trace] order`.
-    pub expectation: String,
-    /// What was expected, what was found, and where to look; several lines.
-    pub message: String,
-}
 
 /// One expectation as checked: what the run record keeps of it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -192,7 +170,7 @@ enum Problem<'e> {
 }
 
 fn evaluate<'e>(index: &TraceIndex, expectation: &'e SpanExpectation) -> Verdict<'e> {
-    let selected = index.select_subjects(&expectation.select.compounds);
+    let selected = select_subjects(index, &expectation.select.compounds);
     let count = expectation.count.unwrap_or(AT_LEAST_ONE);
     if selected.is_empty() && !count.contains(&0) {
         return Verdict { selected, problems: vec![Problem::NoneSelected(count)] };
@@ -215,7 +193,7 @@ fn evaluate<'e>(index: &TraceIndex, expectation: &'e SpanExpectation) -> Verdict
         problems.push(Problem::Kind { expected, offenders: offenders(&|span| span.kind != expected) });
     }
     if let Some(selector) = &expectation.parent {
-        let parents = index.select_positions(&selector.compounds);
+        let parents = select_positions(index, &selector.compounds);
         let mut is_parent = vec![false; index.len()];
         for &p in &parents {
             is_parent[p] = true;
@@ -261,7 +239,7 @@ impl Verdict<'_> {
             match problem {
                 Problem::NoneSelected(count) => {
                     let _ = writeln!(out, "count: expected {}, found none", span_count(count));
-                    let own = index.select_positions(&selector.compounds);
+                    let own = select_positions(index, &selector.compounds);
                     if !own.is_empty() {
                         let _ = writeln!(
                             out,
@@ -369,11 +347,12 @@ fn lacked_events(span: &Span, names: &[String]) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::expect::matcher::tests::span;
+    use crate::expect::model::TraceExpectation;
     use crate::expect::selector::parse;
-    use crate::scenario::model::TraceExpectation;
     use crate::schema::Spanned;
+    use crate::telemetry::peers::Peers;
     use crate::telemetry::span::AttrValue;
+    use crate::telemetry::span::tests::span;
 
     pub(in crate::expect) fn context() -> Context<'static> {
         static PEERS: std::sync::LazyLock<Peers> = std::sync::LazyLock::new(|| {

@@ -6,11 +6,11 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::duration;
-use crate::expect::matcher::TraceIndex;
+use crate::expect::model::Bounds;
 use crate::output::count;
-use crate::scenario::model::{Bounds, SpanStatus};
+use crate::telemetry::index::TraceIndex;
 use crate::telemetry::own::SERVICE_NAME;
-use crate::telemetry::span::Span;
+use crate::telemetry::span::{Span, SpanStatus};
 
 /// How many spans a message lists before summing up the rest.
 pub(super) const LIST_MAX: usize = 10;
@@ -90,8 +90,8 @@ pub(super) fn own_only_note(index: &TraceIndex) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::matcher::tests::span;
-    use crate::scenario::model::SpanKind;
+    use crate::telemetry::span::SpanKind;
+    use crate::telemetry::span::tests::span;
 
     #[test]
     fn labels_name_service_kind_duration_and_status() {

@@ -14,10 +14,11 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::expect::describe::{item, list, own_only_note};
-use crate::expect::matcher::{Field, TraceIndex, condition_holds, lookup};
+use crate::expect::matcher::{Field, condition_holds, lookup, select_positions};
 use crate::expect::selector::{Compound, Condition, Selector, Test, Value};
 use crate::output::count;
 use crate::suggest::{close_matches, did_you_mean};
+use crate::telemetry::index::TraceIndex;
 use crate::telemetry::span::{AttrValue, Span};
 
 /// How many nearest spans an explanation lists.
@@ -45,13 +46,13 @@ pub(super) fn explain_empty(index: &TraceIndex, selector: &Selector) -> Explanat
     let compounds = &selector.compounds;
     let mut above = Vec::new();
     for (k, compound) in compounds.iter().enumerate() {
-        let chain = index.select_positions(&compounds[..=k]);
+        let chain = select_positions(index, &compounds[..=k]);
         if !chain.is_empty() {
             above = chain;
             continue;
         }
         let bare = Compound { conditions: compound.conditions.clone(), pseudo: None };
-        let anywhere = index.select_positions(std::slice::from_ref(&bare));
+        let anywhere = select_positions(index, std::slice::from_ref(&bare));
         let placed = if k == 0 {
             anywhere.clone()
         } else {
@@ -209,9 +210,9 @@ pub(super) fn quoted(value: &AttrValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::matcher::tests::span;
     use crate::expect::selector::parse;
-    use crate::scenario::model::SpanKind;
+    use crate::telemetry::span::SpanKind;
+    use crate::telemetry::span::tests::span;
 
     fn shop() -> Vec<Span> {
         vec![
@@ -227,7 +228,7 @@ mod tests {
     fn explain(spans: &[Span], selector: &str) -> Explanation {
         let index = TraceIndex::new(spans);
         let selector = parse(selector).expect("valid");
-        assert!(index.select_positions(&selector.compounds).is_empty(), "{selector} selects something");
+        assert!(select_positions(&index, &selector.compounds).is_empty(), "{selector} selects something");
         explain_empty(&index, &selector)
     }
 

@@ -20,16 +20,18 @@
 
 use std::fmt::Write;
 
-use crate::expect::check::{Context, Failure, TREE_LINES, render_tree};
 use crate::expect::describe::{LIST_MAX, item, list, moment, own_only_note, span_count};
 use crate::expect::explain::explain_empty;
-use crate::expect::matcher::TraceIndex;
+use crate::expect::failure::{Context, Failure, TREE_LINES};
+use crate::expect::matcher::select_positions;
+use crate::expect::model::{Bounds, Hermetic, TraceExpectation};
 use crate::expect::selector::Selector;
+use crate::expect::tree::render_tree;
 use crate::output::count;
-use crate::scenario::model::{Bounds, Hermetic, SpanStatus, TraceExpectation};
 use crate::schema::Spanned;
+use crate::telemetry::index::TraceIndex;
 use crate::telemetry::peers::{Peers, host, url_host};
-use crate::telemetry::span::{AttrValue, Span, SpanKind};
+use crate::telemetry::span::{AttrValue, Span, SpanKind, SpanStatus};
 
 /// One key of `[expect.trace]` that does not hold.
 pub(super) enum Problem<'e> {
@@ -113,7 +115,7 @@ pub(super) fn problems<'e>(
 
 /// The spans each side of a pair selects, or which side selects nothing.
 fn sides(index: &TraceIndex, pair: &[Spanned<Selector>; 2]) -> Result<[Vec<usize>; 2], PairFault> {
-    let [a, b] = pair.each_ref().map(|selector| index.select_positions(&selector.compounds));
+    let [a, b] = pair.each_ref().map(|selector| select_positions(index, &selector.compounds));
     match (a.is_empty(), b.is_empty()) {
         (true, _) => Err(PairFault::Empty(0)),
         (_, true) => Err(PairFault::Empty(1)),
@@ -312,8 +314,8 @@ fn hermetic_message(out: &mut String, index: &TraceIndex, hermetic: &Hermetic, o
 mod tests {
     use super::*;
     use crate::expect::check::tests::{failures, selector, shop};
-    use crate::expect::matcher::tests::span;
-    use crate::scenario::model::{Expectations, SpanKind};
+    use crate::expect::model::Expectations;
+    use crate::telemetry::span::tests::span;
 
     fn trace_failures(spans: &[Span], trace: TraceExpectation) -> Vec<Failure> {
         failures(spans, &Expectations { spans: Vec::new(), trace: Some(trace) })

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use crate::expect::describe::label;
-use crate::expect::matcher::TraceIndex;
 use crate::output::count;
+use crate::telemetry::index::TraceIndex;
 use crate::telemetry::span::Span;
 
 /// One span per line, indented by depth, as [`label`] names it; spans in `mark` start with `▶`.
@@ -96,7 +96,8 @@ impl Shown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::matcher::tests::{shop, span};
+    use crate::telemetry::index::tests::shop;
+    use crate::telemetry::span::tests::span;
 
     #[test]
     fn whole_tree_with_marks() {

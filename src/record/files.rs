@@ -125,7 +125,7 @@ mod tests {
     use crate::baseline::normalize::{Recorded, normalize};
     use crate::engine::exec::Tail;
     use crate::expect::check::Checked;
-    use crate::expect::matcher::tests::span;
+    use crate::telemetry::span::tests::span;
     use crate::record::outcome::*;
     use crate::telemetry::span::{AttrValue, Span};
 

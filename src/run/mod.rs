@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::baseline::normalize::Baseline;
 use crate::cache::{Cache, Conditions, Key, Lookup, Verdict};
-use crate::config::Config;
+use crate::config::{Config, PullPolicy};
 use crate::engine::cleanup::{self, Registry};
 use crate::engine::container;
 use crate::engine::image::{self, Available, Needs};
@@ -28,7 +28,7 @@ use crate::engine::{Engine, EngineError, RunIdentity};
 use crate::exit::Signal;
 use crate::record::outcome::{CacheStatus, Failure, ScenarioOutcome, Status, TraceSpan};
 use crate::record::{Record, RunInfo, Selection};
-use crate::scenario::model::{ImageSource, PullPolicy, Scenario, StepTarget};
+use crate::scenario::model::{ImageSource, Scenario, StepTarget};
 use crate::telemetry::export::Destination;
 use crate::telemetry::session::Session;
 use compare::Comparison;

@@ -19,7 +19,8 @@ use crate::engine::image::Available;
 use crate::engine::pool::{Lease, Pool};
 use crate::engine::{Engine, EngineError};
 use crate::engine::{container, service};
-use crate::expect::check::{self, Checked, Context as CheckContext};
+use crate::expect::check::{self, Checked};
+use crate::expect::failure::Context as CheckContext;
 use crate::record::outcome::{
     CacheStatus, Failure, ScenarioOutcome, ServiceExit, ServiceOutcome, Status, StepOutcome, StepStatus, Target,
 };

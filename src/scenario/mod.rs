@@ -6,9 +6,7 @@ pub mod discover;
 pub mod fmt;
 pub mod model;
 pub mod read;
-pub mod reference;
 pub mod render;
-pub mod sourcemap;
 pub mod validate;
 pub mod vars;
 
@@ -21,12 +19,13 @@ use toml::de::DeTable;
 use crate::baseline::files::Baselines;
 use crate::baseline::normalize::Baseline;
 use crate::cache::{Key, KeyInputs};
+use crate::config::Vars;
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
 use crate::project::Project;
 use crate::schema::{Cx, Locator};
+use crate::sourcemap::SourceMap;
 use model::Scenario;
 use render::{Renderer, Templates};
-use sourcemap::SourceMap;
 use vars::Overrides;
 
 /// The smallest useful step, for help texts.
@@ -224,7 +223,7 @@ impl<'p> Loader<'p> {
     }
 
     /// The scenario's own `[vars]`, and the variables it renders with after precedence.
-    fn variables(&self, source: &SourceFile) -> Result<(model::Vars, model::Vars), Vec<Diagnostic>> {
+    fn variables(&self, source: &SourceFile) -> Result<(Vars, Vars), Vec<Diagnostic>> {
         let own = vars::extract(source)?;
         let config = &self.project.config;
         let resolved = vars::resolve(&config.vars, &own, &self.overrides, source, &self.project.config_name)?;

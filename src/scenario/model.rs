@@ -2,20 +2,16 @@
 //! reference for each key; `read.rs` fills them from the rendered TOML and reports every mistake.
 //!
 //! Values that later checks point at keep their span in the rendered text ([`Spanned`]).
+//! The expectations (`[[expect.span]]`, `[expect.trace]`) are typed in [`crate::expect::model`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::baseline::redact::IgnoreAttr;
-use crate::config::Thresholds;
-use crate::expect::selector::{Selector, Value};
+use crate::baseline::thresholds::Thresholds;
+use crate::config::{PullPolicy, Vars};
+use crate::expect::model::Expectations;
 use crate::schema::Spanned;
-pub use crate::telemetry::span::{SpanKind, SpanStatus};
-
-/// Variables for rendering, by name. JSON values because that is what Tera renders from.
-pub type Vars = serde_json::Map<String, serde_json::Value>;
 
 /// One scenario file.
 #[derive(Debug, Clone)]
@@ -52,23 +48,6 @@ pub enum ImageSource {
     /// `build = "dir"`: a directory with a Dockerfile, relative to the scenario file; built through
     /// the engine and tagged by the hash of its contents.
     Build(PathBuf),
-}
-
-/// `pull`: when to pull an `image` from its registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PullPolicy {
-    /// Pull only when the engine does not have the image (default).
-    Missing,
-    /// Pull before every run.
-    Always,
-    /// Never pull; a missing image is an error.
-    Never,
-}
-
-impl PullPolicy {
-    pub const CHOICES: [(&'static str, PullPolicy); 3] =
-        [("missing", PullPolicy::Missing), ("always", PullPolicy::Always), ("never", PullPolicy::Never)];
 }
 
 /// What a container or step runs.
@@ -188,101 +167,6 @@ pub enum OutputExpect {
     /// `stdout_empty = true`: the stream had no byte at all. A regex cannot say this reliably: in
     /// multi-line mode `^$` matches the empty line after any final newline.
     Empty,
-}
-
-/// Inclusive bounds; `count = 3` is `{ min = 3, max = 3 }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bounds<T> {
-    pub min: Option<T>,
-    pub max: Option<T>,
-}
-
-impl<T: PartialOrd> Bounds<T> {
-    /// Whether `value` lies within the bounds; a side that is not given does not limit.
-    pub fn contains(&self, value: &T) -> bool {
-        self.min.as_ref().is_none_or(|min| value >= min) && self.max.as_ref().is_none_or(|max| value <= max)
-    }
-}
-
-/// `[[expect.span]]` and `[expect.trace]`.
-#[derive(Debug, Clone, Default)]
-pub struct Expectations {
-    pub spans: Vec<SpanExpectation>,
-    pub trace: Option<TraceExpectation>,
-}
-
-/// `[[expect.span]]`: the spans chosen by `select` must satisfy every other key given.
-#[derive(Debug, Clone)]
-pub struct SpanExpectation {
-    /// `select`: a span selector, e.g. `span[name="POST /orders" service.name="shop"]`.
-    pub select: Spanned<Selector>,
-    /// `count`: how many spans match (`3` or `{ min = 1, max = 5 }`); default at least one.
-    pub count: Option<Bounds<u64>>,
-    /// `attrs`: attributes every selected span has, with these exact values.
-    pub attrs: Vec<(String, Value)>,
-    /// `status`: `ok`, `error` or `unset`.
-    pub status: Option<SpanStatus>,
-    /// `kind`: `internal`, `server`, `client`, `producer` or `consumer`.
-    pub kind: Option<SpanKind>,
-    /// `parent`: a selector the direct parent of every selected span matches.
-    pub parent: Option<Spanned<Selector>>,
-    /// `duration = { min = "1ms", max = "200ms" }`.
-    pub duration: Option<Bounds<Duration>>,
-    /// `events`: names of events every selected span records.
-    pub events: Vec<String>,
-}
-
-impl SpanExpectation {
-    /// An expectation on `select` with no condition but the default count (at least one span).
-    pub fn new(select: Spanned<Selector>) -> SpanExpectation {
-        SpanExpectation {
-            select,
-            count: None,
-            attrs: Vec::new(),
-            status: None,
-            kind: None,
-            parent: None,
-            duration: None,
-            events: Vec::new(),
-        }
-    }
-}
-
-/// `[expect.trace]`: properties of the scenario's whole trace.
-#[derive(Debug, Clone, Default)]
-pub struct TraceExpectation {
-    /// `spans`: how many spans the trace holds (`12` or `{ min = 4, max = 50 }`).
-    pub spans: Option<Bounds<u64>>,
-    /// `errors`: how many spans have status error.
-    pub errors: Option<u64>,
-    /// `order = [[A, B], …]`: a span matching A ends before one matching B starts.
-    pub order: Vec<[Spanned<Selector>; 2]>,
-    /// `within = [[A, B], …]`: every span matching A lies inside the time window of one matching B.
-    pub within: Vec<[Spanned<Selector>; 2]>,
-    /// `hermetic = true` or `hermetic = { allow = [...], outbound_only = true }`: no span talks to
-    /// a peer outside the scenario's containers.
-    pub hermetic: Option<Hermetic>,
-}
-
-/// How `hermetic` judges the peers spans name.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Hermetic {
-    /// `allow`: peers that may be named although outside the scenario: host names or addresses,
-    /// `*.example.com` for every name below a domain; compared ignoring ASCII case.
-    pub allow: Vec<String>,
-    /// `outbound_only`: judge only the peers a span talks to (client and producer spans, and
-    /// internal ones), not who called a server or consumer span.
-    pub outbound_only: bool,
-}
-
-impl Hermetic {
-    /// Whether `host` is one of the allowed peers.
-    pub fn allows(&self, host: &str) -> bool {
-        self.allow.iter().any(|allowed| match allowed.strip_prefix("*.") {
-            Some(domain) => host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase())),
-            None => allowed.eq_ignore_ascii_case(host),
-        })
-    }
 }
 
 /// `[baseline]`: how this scenario's trace is compared with its stored baseline.

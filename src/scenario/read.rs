@@ -11,14 +11,16 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 use crate::baseline::files::MAX_SCENARIO_NAME;
-use crate::config::{Config, read_ignore_attrs, read_thresholds};
+use crate::config::{Config, PullPolicy, Vars, read_ignore_attrs, read_thresholds};
 use crate::diagnostic::Diagnostic;
+use crate::expect::model::{Bounds, Expectations, Hermetic, SpanExpectation, TraceExpectation};
 use crate::expect::read::selector;
 use crate::expect::selector::{Selector, Value as AttrValue};
+use crate::reference;
 use crate::scenario::model::*;
-use crate::scenario::reference;
 use crate::schema::{self, Cx, Spanned, Table, Value};
 use crate::telemetry::own::SERVICE_NAME;
+use crate::telemetry::span::{SpanKind, SpanStatus};
 
 /// What the reader needs besides the document.
 pub struct Context<'a> {

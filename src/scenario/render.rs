@@ -20,13 +20,11 @@ use std::sync::Arc;
 
 use tera::{Context, Tera};
 
+use crate::config::Vars;
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::scenario::model::Vars;
+use crate::project::TEMPLATES_DIR;
 use budget::{Budget, Exceeded, MAX_BYTES, MAX_STEPS, MAX_VALUE_DEPTH};
 use graph::{Analysis, Edge, How, MAX_DEPTH, Node, Refs, Universe};
-
-/// The directory, relative to the project root, whose files are importable templates.
-pub const TEMPLATES_DIR: &str = "templates";
 
 /// One file of `templates/`.
 #[derive(Debug)]

@@ -11,9 +11,8 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::config::{is_identifier, read_vars, to_json};
+use crate::config::{Vars, is_identifier, read_vars, to_json};
 use crate::diagnostic::{Diagnostic, SourceFile};
-use crate::scenario::model::Vars;
 use crate::schema::{Cx, Locator, Table};
 
 /// Environment variables with this prefix set template variables.

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use prost::Message;
 use tokio::sync::mpsc;
 
-use crate::config::OtlpProtocol;
+use crate::telemetry::wiring::OtlpProtocol;
 
 /// How long one export may take.
 const TIMEOUT: Duration = Duration::from_secs(10);

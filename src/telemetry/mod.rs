@@ -1,6 +1,7 @@
 //! OpenTelemetry: the spans of a run, where they come from and how they reach clnrm.
 
 pub mod export;
+pub mod index;
 pub mod own;
 pub mod peers;
 pub mod receiver;

@@ -12,8 +12,7 @@ use super::own::Tracing;
 use super::receiver::{Receiver, Sink};
 use super::span::Span;
 use super::store::{Store, Strays};
-use super::wiring::Wiring;
-use crate::config::OtlpProtocol;
+use super::wiring::{OtlpProtocol, Wiring};
 
 pub struct Session {
     pub store: Arc<Store>,

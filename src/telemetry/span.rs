@@ -459,7 +459,7 @@ fn value(any: AnyValue) -> Option<AttrValue> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::AnyValue;
     use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
@@ -520,5 +520,69 @@ mod tests {
     fn a_span_stays_small() {
         // The stored form is what the memory target is about: ids, times and pointers inline.
         assert!(std::mem::size_of::<Span>() <= 160, "{}", std::mem::size_of::<Span>());
+    }
+
+    /// Builds spans for tests: ids are small numbers, times are milliseconds from 0.
+    pub(crate) struct SpanBuilder(Span);
+
+    /// A span with id `id` (parent `parent`, 0 for none) from service `service`, lasting `start..end` ms.
+    /// Spans of service `clnrm` are built as clnrm's tracer makes them: its own.
+    pub(crate) fn span(id: u64, parent: u64, name: &str, service: &str, start: u64, end: u64) -> SpanBuilder {
+        let resource = Resource {
+            attributes: vec![("service.name".into(), AttrValue::Str(service.into()))],
+            own: service == crate::telemetry::own::SERVICE_NAME,
+        };
+        SpanBuilder(Span {
+            trace_id: [7; 16],
+            span_id: id.to_be_bytes(),
+            parent_span_id: (parent != 0).then_some(parent.to_be_bytes()),
+            name: name.into(),
+            kind: SpanKind::Internal,
+            start_unix_nano: start * 1_000_000,
+            end_unix_nano: end * 1_000_000,
+            status: SpanStatus::Unset,
+            status_message: "".into(),
+            attributes: Vec::new(),
+            events: Vec::new(),
+            resource: Arc::new(resource),
+        })
+    }
+
+    impl SpanBuilder {
+        pub(crate) fn kind(mut self, kind: SpanKind) -> Self {
+            self.0.kind = kind;
+            self
+        }
+
+        pub(crate) fn status(mut self, status: SpanStatus, message: &str) -> Self {
+            self.0.status = status;
+            self.0.status_message = message.into();
+            self
+        }
+
+        pub(crate) fn attr(mut self, key: &str, value: AttrValue) -> Self {
+            self.0.attributes.push((key.into(), value));
+            self
+        }
+
+        pub(crate) fn str(self, key: &str, value: &str) -> Self {
+            self.attr(key, AttrValue::Str(value.into()))
+        }
+
+        pub(crate) fn event(mut self, name: &str) -> Self {
+            self.0.events.push(Event { name: name.into(), time_unix_nano: 0, attributes: Vec::new() });
+            self
+        }
+
+        /// Not clnrm's own, whatever its service name: a program exporting as `clnrm`.
+        pub(crate) fn impostor(mut self) -> Self {
+            let attributes = self.0.resource.attributes.clone();
+            self.0.resource = Arc::new(Resource { attributes, own: false });
+            self
+        }
+
+        pub(crate) fn build(self) -> Span {
+            self.0
+        }
     }
 }

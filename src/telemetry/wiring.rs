@@ -9,13 +9,23 @@
 //! under, so its spans join the scenario's trace. Values the scenario sets explicitly win, except
 //! that `OTEL_RESOURCE_ATTRIBUTES` is merged: the user's attributes plus clnrm's.
 
-use crate::config::OtlpProtocol;
+use serde::Serialize;
+
 use crate::telemetry::store::SCENARIO_ATTRIBUTE;
 
 /// `OTEL_SERVICE_NAME` of commands run by steps in step containers.
 pub const STEPS_SERVICE: &str = "steps";
 /// Batch export delay, in milliseconds, injected so spans arrive soon after they end.
 pub const BATCH_DELAY_MS: u32 = 25;
+
+/// OTLP transport announced through `OTEL_EXPORTER_OTLP_PROTOCOL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "grpc")]
+    Grpc,
+}
 
 #[derive(Debug, Clone)]
 pub struct Wiring {

@@ -64,7 +64,7 @@ impl Graph {
         let baselines = Baselines::new(root);
         let mut graph = Graph {
             config: root.join(config::PATH),
-            templates: root.join(crate::scenario::render::TEMPLATES_DIR),
+            templates: root.join(crate::project::TEMPLATES_DIR),
             ..Graph::default()
         };
         for file in loaded {
