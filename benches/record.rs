@@ -148,6 +148,7 @@ fn record() -> Record {
             pool: None,
             interrupted: None,
             infrastructure: false,
+            error: None,
             leftovers: 0,
             swept: Default::default(),
             strays: Default::default(),

@@ -28,4 +28,3 @@ pub mod schema;
 pub mod sourcemap;
 pub mod suggest;
 pub mod telemetry;
-pub mod watch;

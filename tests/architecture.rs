@@ -12,14 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Cycles between top-level modules that are known and being redesigned elsewhere, each as the
-/// exact set of modules in it. Remove an entry once its cycle is gone (the test fails on an entry
-/// that no longer names a cycle); never add one.
-const ALLOWED_CYCLES: &[&[&str]] = &[
-    // commands/watch.rs starts watch; watch/mod.rs calls commands::baseline::accept.
-    &["commands", "watch"],
-];
-
 /// A module path from the crate root: `["expect", "check"]`; the root is empty.
 type ModPath = Vec<String>;
 
@@ -59,41 +51,21 @@ fn module_graph_has_no_cycles() {
         modules.iter().filter(|m| !m.is_empty()).map(|m| m[..m.len() - 1].to_vec()).collect();
     for parent in &parents {
         let graph = sibling_graph(parent, &modules, &deps);
-        let allowed: Vec<BTreeSet<String>> = if parent.is_empty() {
-            ALLOWED_CYCLES.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
-        } else {
-            Vec::new()
-        };
         let name = if parent.is_empty() { "crate".to_string() } else { parent.join("::") };
-        let components = strongly_connected(&graph);
-        for component in components.iter().filter(|c| c.len() > 1) {
-            if !allowed.contains(component) {
-                let cycle = a_cycle(&graph, component);
-                let evidence: Vec<&str> = cycle.windows(2).map(|e| graph[&e[0]][&e[1]].as_str()).collect();
-                let among = component.iter().cloned().collect::<Vec<_>>().join(", ");
-                problems.push(format!(
-                    "cycle in {name}: {} (one of the cycles among {among})\n  {}",
-                    cycle.join(" → "),
-                    evidence.join("\n  ")
-                ));
-            }
-        }
-        for cycle in &allowed {
-            if !components.contains(cycle) {
-                problems.push(format!(
-                    "ALLOWED_CYCLES lists {{{}}}, which is no longer a cycle: remove the entry",
-                    cycle.iter().cloned().collect::<Vec<_>>().join(", ")
-                ));
-            }
+        for component in strongly_connected(&graph).iter().filter(|c| c.len() > 1) {
+            let cycle = a_cycle(&graph, component);
+            let evidence: Vec<&str> = cycle.windows(2).map(|e| graph[&e[0]][&e[1]].as_str()).collect();
+            let among = component.iter().cloned().collect::<Vec<_>>().join(", ");
+            problems.push(format!(
+                "cycle in {name}: {} (one of the cycles among {among})\n  {}",
+                cycle.join(" → "),
+                evidence.join("\n  ")
+            ));
         }
         checked.push(format!("{name} ({} modules)", graph.len()));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    println!("module graph acyclic (allowed: {}): {}", allowed_list(), checked.join(", "));
-}
-
-fn allowed_list() -> String {
-    ALLOWED_CYCLES.iter().map(|c| c.join(" ↔ ")).collect::<Vec<_>>().join(", ")
+    println!("module graph acyclic: {}", checked.join(", "));
 }
 
 /// Every `.rs` file under `src/` but `src/bin/`, with the module it defines.

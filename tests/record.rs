@@ -522,7 +522,7 @@ fn report_refuses_what_is_not_a_record_and_writes_nothing() {
     p.write("page.html", "<html></html>");
     p.clnrm(&["report", "--from", "page.html", "--json", "r.json"])
         .code(2)
-        .stderr_has("page.html:1:1: not a clnrm run record");
+        .stderr_has("page.html: not a clnrm run record: it is not a JSON object");
     p.write("empty.json", "");
     p.clnrm(&["report", "--from", "empty.json", "--json", "r.json"]).code(2).stderr_has("not a clnrm run record");
     absent(&p, "r.json");
@@ -612,21 +612,27 @@ fn an_interrupted_run_is_recorded_with_its_signal_and_exit_code() {
     p.assert_clean();
 }
 
-/// As documented, a run that cannot start (here: an image missing with `pull = "never"`) writes
-/// no record: `.clnrm/runs/` is as the previous run left it, and `clnrm report` still shows that run.
+/// A run that cannot start (here: an image missing with `pull = "never"`) is recorded too, with
+/// why and exit 5: were it not, `clnrm run; clnrm report --junit …` in CI would report the
+/// previous, green run.
 #[test]
-fn a_run_that_cannot_start_writes_no_record() {
+fn a_run_that_cannot_start_is_recorded_with_why() {
     require_engine!();
     let p = Project::with_fixture();
     p.scenario("a", &steps(&["one"]));
     p.clnrm(&["run"]).success();
-    let before = (stored(&p), p.read(".clnrm/runs/latest.json"));
+    let before = p.read(".clnrm/runs/latest.json");
     p.scenario("missing", "[[steps]]\nname = \"s\"\nimage = \"clnrm-missing:never\"\nrun = [\"true\"]\n");
     p.clnrm(&["run", "--record", "out.json", "--report", "json=r.json"]).code(5).stderr_has("clnrm-missing:never");
-    assert_eq!((stored(&p), p.read(".clnrm/runs/latest.json")), before);
-    absent(&p, "out.json");
-    absent(&p, "r.json");
-    p.clnrm(&["report"]).success().stdout_has("1 scenario: 1 passed");
+    let latest = p.read(".clnrm/runs/latest.json");
+    assert_ne!(latest, before);
+    assert_eq!(p.read("out.json"), latest);
+    let record: Value = serde_json::from_str(&latest).unwrap();
+    assert_eq!(record["run"]["exit_code"], 5, "{record}");
+    assert!(record["run"]["error"].as_str().unwrap().contains("clnrm-missing:never"), "{record}");
+    let report: Value = serde_json::from_str(&p.read("r.json")).unwrap();
+    assert_eq!(report["exit_code"], 5, "{report}");
+    p.clnrm(&["report"]).code(5).stdout_has("infrastructure failure").stdout_has("clnrm-missing:never");
     p.assert_clean();
 }
 

@@ -48,32 +48,31 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         fail_fast: args.fail_fast || config.run.fail_fast,
         force: args.force,
         repeat: args.repeat,
-        ..options(
-            project,
-            &args.runner,
-            Comparison {
-                baselines,
-                update,
-                thresholds: config.thresholds.clone(),
-                ignore_attrs: config.baseline.ignore_attrs.clone(),
-            },
-        )
+        ..options(project, &args.runner, Comparison::new(project, update))
     };
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);
     let mut reporter = Terminal::new();
     let recorded = selection.recorded(&args.paths);
-    let record =
-        super::runtime()?.block_on(run::run(config, &cache, identity, planned, recorded, &options, &mut reporter))?;
-    terminal::print_summary(&record);
-    terminal::print_orphans(&orphans);
-    let also = args.record.as_ref().map(|path| project.cwd.join(path));
-    Runs::new(&project.root)
-        .write(&record, config.run.keep_records as usize, also.as_deref())
-        .map_err(|e| Error::io("cannot keep the run's record", std::io::Error::other(e)))?;
-    for (kind, path) in &args.reports {
-        super::report::write(&record, *kind, &project.cwd.join(path))?;
+    let (record, stopped) =
+        super::runtime()?.block_on(run::run(config, &cache, identity, planned, recorded, &options, &mut reporter));
+    // A run stopped before its scenarios ran says why as its error, with nothing to summarize.
+    if stopped.is_none() {
+        terminal::print_summary(&record);
+        terminal::print_orphans(&orphans);
     }
+    // Every file is attempted, so that one that cannot be written loses no other.
+    let also = args.record.as_ref().map(|path| project.cwd.join(path));
+    let kept = Runs::new(&project.root)
+        .write(&record, config.run.keep_records as usize, also.as_deref())
+        .map_err(|e| Error::io("cannot keep the run's record", std::io::Error::other(e)));
+    let reports: Vec<Result<(), Error>> =
+        args.reports.iter().map(|(kind, path)| super::report::write(&record, *kind, &project.cwd.join(path))).collect();
+    if let Some(e) = stopped {
+        return Err(e.into());
+    }
+    kept?;
+    reports.into_iter().collect::<Result<(), Error>>()?;
     match record.exit() {
         Exit::Passed => Ok(()),
         exit => Err(Error::Ended(exit)),

@@ -69,7 +69,9 @@ impl Runs {
 
 /// Makes `link` a hard link to `target`, replacing what was there in one rename.
 fn link_atomic(target: &Path, link: &Path) -> std::io::Result<()> {
-    let temp = link.with_extension(format!("{}.tmp", std::process::id()));
+    // Hidden and not `*.json`, as `write_atomic`'s, so that no reader or pruning takes it for a record.
+    let name = link.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let temp = link.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     std::fs::hard_link(target, &temp)?;
     std::fs::rename(&temp, link).inspect_err(|_| {
@@ -96,15 +98,25 @@ pub fn read(path: &Path, shown: &str) -> Result<Record, String> {
 
 /// A record from its text; `shown` names it in messages.
 pub fn parse(text: &str, shown: &str) -> Result<Record, String> {
+    /// The one field every format has, read first.
     #[derive(serde::Deserialize)]
     struct Version {
-        version: Option<u32>,
+        version: Option<u64>,
     }
-    let not_a_record =
-        |e: serde_json::Error| format!("{shown}:{}:{}: not a clnrm run record: {e}", e.line(), e.column());
+    // Read by position, an array would pass for a struct (`[99]`, a record of format 99).
+    if !text.trim_start().starts_with('{') {
+        return Err(format!("{shown}: not a clnrm run record: it is not a JSON object"));
+    }
+    // `file:line:column: …`, as every diagnostic of clnrm is placed (serde's own ends in the place).
+    let not_a_record = |e: serde_json::Error| {
+        let place = format!(" at line {} column {}", e.line(), e.column());
+        let message = e.to_string();
+        let message = message.strip_suffix(&place).unwrap_or(&message);
+        format!("{shown}:{}:{}: not a clnrm run record: {message}", e.line(), e.column())
+    };
     match serde_json::from_str::<Version>(text).map_err(not_a_record)?.version {
         None => return Err(format!("{shown}: not a clnrm run record: it has no `version`")),
-        Some(v) if v > VERSION => {
+        Some(v) if v > u64::from(VERSION) => {
             return Err(format!(
                 "{shown} is a run record of format {v}, written by a newer clnrm; this clnrm reads formats up to \
                  {VERSION}: upgrade clnrm to read it"
@@ -125,8 +137,8 @@ mod tests {
     use crate::baseline::normalize::{Recorded, normalize};
     use crate::engine::exec::Tail;
     use crate::expect::check::Checked;
-    use crate::telemetry::span::tests::span;
     use crate::record::outcome::*;
+    use crate::telemetry::span::tests::span;
     use crate::telemetry::span::{AttrValue, Span};
 
     /// A record with every kind of content: steps, a service, a trace of both kinds of span, an
@@ -227,9 +239,15 @@ mod tests {
         let e = parse("{\"runs\": []}", "r.json").unwrap_err();
         assert!(e.contains("r.json: not a clnrm run record: it has no `version`"), "{e}");
         let e = parse("{\"version\": 1,\n \"run\": 3}", "r.json").unwrap_err();
-        assert!(e.starts_with("r.json:2:") && e.contains("not a clnrm run record"), "{e}");
+        assert!(e.starts_with("r.json:2:9: not a clnrm run record: invalid type"), "{e}");
+        assert!(!e.contains("line 2"), "{e}");
         let e = parse("<html>", "r.json").unwrap_err();
-        assert!(e.starts_with("r.json:1:1: not a clnrm run record"), "{e}");
+        assert!(e.starts_with("r.json: not a clnrm run record"), "{e}");
+        // Read as a struct by position, an array would pass for a record of format 99.
+        let e = parse("[99]", "r.json").unwrap_err();
+        assert!(e.starts_with("r.json: not a clnrm run record") && !e.contains("newer"), "{e}");
+        let e = parse("{\"version\": 4294967296}", "r.json").unwrap_err();
+        assert!(e.contains("written by a newer clnrm"), "{e}");
     }
 
     #[test]

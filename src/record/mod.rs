@@ -57,6 +57,8 @@ pub struct RunInfo {
     pub interrupted: Option<Signal>,
     /// Some scenario failed because of the engine rather than a test.
     pub infrastructure: bool,
+    /// What stopped the run before its scenarios could run (engine unreachable, an image missing).
+    pub error: Option<String>,
     /// Resources that could not be removed at the end (they are reported, and swept next start).
     pub leftovers: usize,
     /// What the start-of-run sweep removed of earlier runs whose process is gone.
@@ -102,6 +104,14 @@ impl Git {
 }
 
 impl Record {
+    /// The record of a run that `error` stopped before its scenarios could run.
+    pub fn failed(mut self, error: &impl std::fmt::Display) -> Record {
+        self.run.error = Some(error.to_string());
+        self.run.infrastructure = true;
+        self.run.exit_code = self.exit().code();
+        self
+    }
+
     pub fn count(&self, status: Status) -> usize {
         self.scenarios.iter().filter(|o| o.status == status).count()
     }
@@ -163,6 +173,7 @@ mod tests {
                 pool: None,
                 interrupted,
                 infrastructure,
+                error: None,
                 leftovers: 0,
                 swept: Default::default(),
                 strays: Default::default(),

@@ -169,7 +169,8 @@ pub struct ScenarioOutcome {
     pub failure: Option<Failure>,
     /// The trace of its last run: its own spans and the system under test's.
     pub trace: Vec<TraceSpan>,
-    /// How long clnrm waited for spans after the last step (when it had expectations to check).
+    /// How long clnrm waited for spans after the last step: for every scenario whose steps passed,
+    /// whose trace is checked and compared whole (none when a step failed).
     #[serde(rename = "settle_ms", with = "crate::duration::millis::option")]
     pub settle: Option<Duration>,
     /// Each expectation, as checked against the trace (none when it did not get that far).

@@ -217,7 +217,8 @@ pub fn print_summary(record: &Record) {
                 writeln!(out, "{NOTE}interrupted{NOTE:#}: scheduling stopped and the run's containers were removed");
         }
         None if record.run.infrastructure => {
-            let _ = writeln!(out, "{BAD}infrastructure failure{BAD:#}: the engine failed, see above");
+            let why = record.run.error.as_deref().unwrap_or("the engine failed, see above");
+            let _ = writeln!(out, "{BAD}infrastructure failure{BAD:#}: {why}");
         }
         None => {}
     }

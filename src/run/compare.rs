@@ -34,6 +34,17 @@ pub struct Traced {
 }
 
 impl Comparison {
+    /// Comparisons with `project`'s baselines under its config, writing as `update` allows.
+    pub fn new(project: &crate::project::Project, update: Update) -> Comparison {
+        let config = &project.config;
+        Comparison {
+            baselines: Baselines::new(&project.root),
+            update,
+            thresholds: config.thresholds.clone(),
+            ignore_attrs: config.baseline.ignore_attrs.clone(),
+        }
+    }
+
     /// How many runs in all a duration regression of `scenario` must show in before it counts.
     pub fn duration_runs(&self, scenario: &Scenario) -> usize {
         Limits::resolve(&self.thresholds, &scenario.baseline.thresholds).duration_runs as usize

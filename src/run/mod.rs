@@ -107,9 +107,9 @@ pub struct Options {
     pub keep_warm: bool,
 }
 
-/// Runs `planned` (what `selection` chose) and reports as it goes; returns the run's record. An
-/// error is an infrastructure failure before any scenario could run (engine unreachable, image
-/// unavailable).
+/// Runs `planned` (what `selection` chose) and reports as it goes; returns the run's record, and
+/// the infrastructure failure that stopped it before any scenario could run (engine unreachable,
+/// image unavailable), which the record also holds.
 pub async fn run(
     config: &Config,
     cache: &Cache,
@@ -118,10 +118,17 @@ pub async fn run(
     selection: Selection,
     options: &Options,
     reporter: &mut dyn Reporter,
-) -> Result<Record, EngineError> {
+) -> (Record, Option<EngineError>) {
     let begun = Begun::new(&identity.project, &planned, selection, None);
     let mut signals = Signals::listen();
-    let runner = Runner::start(config, cache.clone(), identity, options.clone()).await?;
+    let id = identity.run_id.clone();
+    let runner = match Runner::start(config, cache.clone(), identity, options.clone()).await {
+        Ok(runner) => runner,
+        Err(e) => {
+            let record = begun.record(id, None, Progress::default(), None, Finished::default()).await;
+            return (record.failed(&e), Some(e));
+        }
+    };
     reporter.planned(planned.len());
     let (mut progress, never) = (Progress::default(), Cancel::never());
     let (result, interrupted) = tokio::select! {
@@ -133,10 +140,13 @@ pub async fn run(
         progress.outcomes.push(outcome);
     }
     reporter.cleaning();
-    let (id, engine) = (runner.engine.identity.run_id.clone(), runner.engine_version.clone());
+    let engine = runner.engine_version.clone();
     let finished = runner.finish(interrupted.is_some()).await;
-    result?;
-    Ok(begun.record(id, engine, progress, interrupted, finished).await)
+    let record = begun.record(id, engine, progress, interrupted, finished).await;
+    match result {
+        Ok(()) => (record, None),
+        Err(e) => (record.failed(&e), Some(e)),
+    }
 }
 
 /// A batch begun: what its record says of how it began.
@@ -199,6 +209,7 @@ impl Begun {
                 pool,
                 interrupted,
                 infrastructure: progress.infrastructure,
+                error: None,
                 leftovers: finished.leftovers,
                 swept: finished.swept,
                 strays: finished.strays,

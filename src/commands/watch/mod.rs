@@ -20,16 +20,18 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::baseline::files::Baselines;
+use crate::baseline::files::{Baselines, Update};
 use crate::cache::Cache;
+use crate::cli::WatchArgs;
 use crate::engine::{EngineError, RunIdentity};
 use crate::error::Error;
-use crate::exit::Signal;
-use crate::output::{self, BAD, NOTE};
+use crate::exit::{Exit, Signal};
+use crate::output::{self, BAD, Format, NOTE};
 use crate::project::Project;
 use crate::record::files::Runs;
 use crate::report::terminal::Terminal;
 use crate::run::Reporter;
+use crate::run::compare::Comparison;
 use crate::run::plan::Selection;
 use crate::run::{self, Cancel, Options, Progress, Runner};
 use crate::scenario::vars::Overrides;
@@ -37,6 +39,25 @@ use events::{Event, Events};
 use files::Files;
 use keys::Key;
 use screen::Screen;
+
+/// `clnrm watch` with `args`: watches until quit.
+pub fn run(project: Project, args: WatchArgs, format: Format) -> Result<(), Error> {
+    if format == Format::Json {
+        return Err(Error::Usage("`watch` is for people; --format json is not supported".into()));
+    }
+    let paths = super::resolve_paths(&project, &args.paths, Vec::new())?;
+    let (overrides, warnings) = Overrides::from_env(args.vars.vars);
+    crate::output::diagnostics(warnings.iter());
+    let update = Update::from_env(false).map_err(Error::Usage)?;
+    let comparison = Comparison::new(&project, update);
+    let options = crate::run::Options { keep_warm: true, ..super::run::options(&project, &args.runner, comparison) };
+    let selection = Selection { filter: args.runner.filter, tags: args.runner.tags, shard: None };
+    let settings = Settings { paths, overrides, selection, options, debounce: args.debounce };
+    match super::runtime()?.block_on(watch(project, settings))? {
+        None => Ok(()),
+        Some(signal) => Err(Error::Ended(Exit::Signalled(signal))),
+    }
+}
 
 /// What to watch and how to run.
 pub struct Settings {
@@ -56,6 +77,8 @@ struct Current {
     switch: tokio::sync::watch::Sender<bool>,
     /// Its scenario files, with how each is shown (outcomes name the shown form).
     files: Vec<(PathBuf, String)>,
+    /// Its record's id.
+    id: String,
     /// What its record says of how it began (with the pool's figures then, so that its summary
     /// shows this run's alone).
     begun: run::Begun,
@@ -181,7 +204,9 @@ impl Watcher {
         }
         let plans = self.files.plans(&std::mem::take(&mut self.to_run));
         let force = std::mem::take(&mut self.force);
-        self.screen.starting(plans.len());
+        let number = self.screen.starting(plans.len());
+        // Each run of a watch has its own record: the run id of the watch and the run's number.
+        let id = format!("{}-{number}", self.runner.engine.identity.run_id);
         let (switch, cancel) = Cancel::new();
         let files: Vec<(PathBuf, String)> = plans.iter().map(|(path, p)| (path.clone(), p.file.clone())).collect();
         let plans: Vec<run::Planned> = plans.into_iter().map(|(_, p)| p).collect();
@@ -197,7 +222,7 @@ impl Watcher {
             reporter.cleaning();
             (progress, result)
         });
-        self.current = Some(Current { task, switch, files, begun });
+        self.current = Some(Current { task, switch, files, id, begun });
     }
 
     /// Watches what the project needs now. Files already in a directory that appeared since the
@@ -302,7 +327,7 @@ impl Watcher {
             Ok((progress, result)) => (progress, result.map_err(|e| e.to_string())),
             Err(e) => (Progress::default(), Err(format!("internal error: {e}; please report it"))),
         };
-        if let Err(e) = result {
+        if let Err(e) = &result {
             output::line(format!("{BAD}error{BAD:#}: {e}"));
         }
         for outcome in &progress.outcomes {
@@ -311,9 +336,13 @@ impl Watcher {
                 self.written.insert(self.baselines.path(&outcome.name), hash);
             }
         }
-        let (runner, id) = (&self.runner, self.runner.engine.identity.run_id.clone());
+        let runner = &self.runner;
         let finished = run::Finished { pool: runner.pool_stats(), ..Default::default() };
-        let record = done.begun.record(id, runner.engine_version.clone(), progress, None, finished).await;
+        let record = done.begun.record(done.id, runner.engine_version.clone(), progress, None, finished).await;
+        let record = match &result {
+            Ok(()) => record,
+            Err(e) => record.failed(e),
+        };
         let keep = self.files.project.config.run.keep_records as usize;
         if let Err(e) = Runs::new(&self.files.project.root).write(&record, keep, None) {
             output::line(format!("{NOTE}note{NOTE:#}: the run's record was not kept: {e}"));
