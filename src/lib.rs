@@ -13,6 +13,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
+pub mod environment;
 pub mod error;
 pub mod exit;
 pub mod expect;

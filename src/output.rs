@@ -48,9 +48,3 @@ pub fn json(value: &serde_json::Value) {
 pub fn count(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
-
-/// Whether `CI` says this is a CI run: set and not `false`, `0` or empty. CI gets plain status
-/// lines, and nothing under `baselines/` is ever written there.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
-}

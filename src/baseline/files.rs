@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::normalize::Baseline;
 use super::store;
 use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::environment::Environment;
 use crate::fsutil::write_atomic;
-use crate::output::in_ci;
 
 /// The baselines directory, relative to the project root.
 pub const DIR: &str = "baselines";
@@ -177,11 +177,10 @@ pub enum Update {
 }
 
 impl Update {
-    /// The policy from `--update-baselines`, `CLNRM_UPDATE` and `CI`. Asking to write baselines
-    /// under CI is an error rather than silently ignored.
-    pub fn from_env(update_baselines: bool) -> Result<Update, String> {
-        let variable = std::env::var("CLNRM_UPDATE").ok().filter(|v| !v.is_empty());
-        let asked = match variable.as_deref() {
+    /// The policy from `--update-baselines`, and `CLNRM_UPDATE` and `CI` in `env`. Asking to write
+    /// baselines under CI is an error rather than silently ignored.
+    pub fn resolve(update_baselines: bool, env: &Environment) -> Result<Update, String> {
+        let asked = match env.update.as_deref() {
             None | Some("auto") | Some("new") => Update::Pending,
             Some("always") => Update::Always,
             Some("no") => Update::No,
@@ -190,7 +189,7 @@ impl Update {
             }
         };
         let asked = if update_baselines { Update::Always } else { asked };
-        match (in_ci(), asked) {
+        match (env.ci, asked) {
             (true, Update::Always) => Err(format!(
                 "refusing to write baselines while CI is set ({}); record them on a workstation and commit {DIR}/",
                 if update_baselines { "--update-baselines" } else { "CLNRM_UPDATE=always" }
@@ -209,6 +208,31 @@ mod tests {
 
     fn baseline(name: &str) -> Baseline {
         normalize(name, &[Recorded::plain(&[span(1, 0, "checkout", "clnrm", 0, 10).build()])])
+    }
+
+    /// Out of CI the flag and `CLNRM_UPDATE` decide; under CI nothing is written, and asking to
+    /// write is refused rather than ignored.
+    #[test]
+    fn the_update_policy_in_ci_and_out_of_it() {
+        let env = |ci, update: Option<&str>| Environment { ci, update: update.map(str::to_string) };
+        let policy = |flag, ci, update| Update::resolve(flag, &env(ci, update));
+        assert_eq!(policy(false, false, None), Ok(Update::Pending));
+        for (variable, expected) in [("auto", Update::Pending), ("new", Update::Pending), ("always", Update::Always)] {
+            assert_eq!(policy(false, false, Some(variable)), Ok(expected), "{variable}");
+        }
+        assert_eq!(policy(false, false, Some("no")), Ok(Update::No));
+        assert_eq!(policy(true, false, None), Ok(Update::Always));
+        assert_eq!(policy(true, false, Some("no")), Ok(Update::Always), "the flag outranks the variable");
+        assert!(policy(false, false, Some("sometimes")).unwrap_err().contains("not one of auto, always, new, no"));
+        for variable in [None, Some("auto"), Some("new"), Some("no")] {
+            assert_eq!(policy(false, true, variable), Ok(Update::No), "{variable:?}");
+        }
+        assert!(
+            policy(true, true, None)
+                .unwrap_err()
+                .contains("refusing to write baselines while CI is set (--update-baselines)")
+        );
+        assert!(policy(false, true, Some("always")).unwrap_err().contains("(CLNRM_UPDATE=always)"));
     }
 
     #[test]

@@ -16,13 +16,19 @@ use crate::baseline::store::duration;
 use crate::baseline::thresholds::Thresholds;
 use crate::baseline::thresholds::{self, Limits, SHOWN_SLOWER, Slower};
 use crate::cli::BaselineCommand;
+use crate::environment::Environment;
 use crate::error::Error;
 use crate::output::{self, DIM, Format, NOTE, OK, count};
 use crate::project::Project;
 
-pub fn run(project: &Project, command: BaselineCommand, format: Format) -> Result<(), Error> {
+/// `clnrm baseline …`; deciding is refused under CI (`env`): baselines change on a workstation
+/// and arrive in CI by commit.
+pub fn run(project: &Project, command: BaselineCommand, format: Format, env: &Environment) -> Result<(), Error> {
     let baselines = Baselines::new(&project.root);
     let rule = Rule::of(&project.config.thresholds);
+    if !matches!(command, BaselineCommand::Pending) {
+        refuse_in_ci(env.ci)?;
+    }
     match command {
         BaselineCommand::Pending => pending(&baselines, rule, format),
         BaselineCommand::Accept { scenarios } => decide(&baselines, rule, &scenarios, Decision::Accept),
@@ -183,8 +189,8 @@ enum Decision {
     Reject,
 }
 
-fn refuse_in_ci() -> Result<(), Error> {
-    if output::in_ci() {
+fn refuse_in_ci(ci: bool) -> Result<(), Error> {
+    if ci {
         return Err(Error::Usage(format!(
             "refusing to change {DIR}/ while CI is set; decide about pending baselines on a workstation"
         )));
@@ -193,7 +199,6 @@ fn refuse_in_ci() -> Result<(), Error> {
 }
 
 fn decide(baselines: &Baselines, rule: Rule, names: &[String], decision: Decision) -> Result<(), Error> {
-    refuse_in_ci()?;
     let pending = load(baselines, rule, names, Format::Human)?;
     if pending.is_empty() {
         output::line("no pending baselines");
@@ -248,7 +253,6 @@ pub fn accept(project: &Project, scenario: &str) -> Result<(String, blake3::Hash
 /// Shows each pending diff and asks what to do. Needs a terminal: answers typed ahead into a pipe
 /// would accept changes nobody looked at.
 fn review(baselines: &Baselines, rule: Rule, names: &[String]) -> Result<(), Error> {
-    refuse_in_ci()?;
     if !std::io::stdin().is_terminal() {
         return Err(Error::Usage(
             "`baseline review` asks on a terminal; without one use `clnrm baseline pending` to list and \

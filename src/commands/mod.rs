@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
 use crate::diagnostic::Diagnostic;
+use crate::environment::Environment;
 use crate::error::Error;
 use crate::output::{self, Format};
 use crate::project::Project;
@@ -33,20 +34,21 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         None => cwd,
     };
     let format = cli.format;
+    let env = Environment::read();
     match cli.command {
         Command::Init { dir } => init::run(&cwd, &cwd.join(dir), format),
         Command::DryRun { paths, vars } => dry_run::run(&open_project(&cwd, format)?, &paths, vars.vars, format),
         Command::Render { file, vars } => render::run(&open_project(&cwd, format)?, &file, vars.vars, format),
         Command::Fmt { check, paths } => fmt::run(&open_project(&cwd, format)?, &paths, check, format),
-        Command::Run(args) => run::run(&open_project(&cwd, format)?, args, format),
-        Command::Watch(args) => watch::run(open_project(&cwd, format)?, args, format),
+        Command::Run(args) => run::run(&open_project(&cwd, format)?, args, format, &env),
+        Command::Watch(args) => watch::run(open_project(&cwd, format)?, args, format, &env),
         Command::Pull { paths, vars } => pull::run(&open_project(&cwd, format)?, &paths, vars.vars),
         Command::Gc => gc::run(&cwd),
         Command::Collect { listen, out, idle, max_trace_spans, max_spans } => {
             let limits = collect::Limits { idle, per_trace: max_trace_spans, total: max_spans };
             collect::run(&cwd, listen, out, limits)
         }
-        Command::Baseline { command } => baseline::run(&open_project(&cwd, format)?, command, format),
+        Command::Baseline { command } => baseline::run(&open_project(&cwd, format)?, command, format, &env),
         Command::Report { from, junit, json } => report::run(&cwd, from, junit, json, format),
         Command::Diff { old, new, slower } => diff::run(&cwd, &old, &new, slower, format),
     }

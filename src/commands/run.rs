@@ -4,6 +4,7 @@ use crate::baseline::files::{Baselines, Update};
 use crate::cache::Cache;
 use crate::cli::{RunArgs, RunnerArgs};
 use crate::engine::RunIdentity;
+use crate::environment::Environment;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::output::Format;
@@ -15,13 +16,13 @@ use crate::run::plan::Selection;
 use crate::run::{self, Options, Planned};
 use crate::telemetry::export::Destination;
 
-pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error> {
+pub fn run(project: &Project, args: RunArgs, format: Format, env: &Environment) -> Result<(), Error> {
     if format == Format::Json {
         return Err(Error::Usage(
             "`run` reports as JSON with --report json=PATH; --format json is not supported".into(),
         ));
     }
-    let update = Update::from_env(args.update_baselines).map_err(Error::Usage)?;
+    let update = Update::resolve(args.update_baselines, env).map_err(Error::Usage)?;
     let loaded = super::load_valid(project, &args.paths, args.vars.vars, format)?;
     let baselines = Baselines::new(&project.root);
     // Baselines of scenarios that no longer exist, when the whole project was loaded.
@@ -48,11 +49,11 @@ pub fn run(project: &Project, args: RunArgs, format: Format) -> Result<(), Error
         fail_fast: args.fail_fast || config.run.fail_fast,
         force: args.force,
         repeat: args.repeat,
-        ..options(project, &args.runner, Comparison::new(project, update))
+        ..options(project, &args.runner, Comparison::new(project, update, env.ci))
     };
     let cache = Cache::new(project.cache_dir());
     let identity = RunIdentity::current(&project.root);
-    let mut reporter = Terminal::new();
+    let mut reporter = Terminal::new(env.ci);
     let recorded = selection.recorded(&args.paths);
     let (record, stopped) =
         super::runtime()?.block_on(run::run(config, &cache, identity, planned, recorded, &options, &mut reporter));

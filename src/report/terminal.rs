@@ -21,9 +21,9 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Live display when stderr is a terminal and CI is not set; plain lines otherwise.
-    pub fn new() -> Self {
-        let live = std::io::stderr().is_terminal() && !crate::output::in_ci();
+    /// Live display when stderr is a terminal and not `ci`; plain lines otherwise.
+    pub fn new(ci: bool) -> Self {
+        let live = std::io::stderr().is_terminal() && !ci;
         let bar = live.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} {wide_msg}")
@@ -46,12 +46,6 @@ impl Terminal {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("running: {}", self.running.join(", ")));
         }
-    }
-}
-
-impl Default for Terminal {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Comparison {
     pub thresholds: Thresholds,
     /// The config's `[baseline] ignore_attrs`.
     pub ignore_attrs: Vec<IgnoreAttr>,
+    /// A scenario without a baseline fails (CI), rather than passing with a note.
+    pub require_baselines: bool,
 }
 
 /// One run of a scenario as compared: its trace, and the peers the trace may name (whose
@@ -34,14 +36,16 @@ pub struct Traced {
 }
 
 impl Comparison {
-    /// Comparisons with `project`'s baselines under its config, writing as `update` allows.
-    pub fn new(project: &crate::project::Project, update: Update) -> Comparison {
+    /// Comparisons with `project`'s baselines under its config, writing as `update` allows; under
+    /// `ci` a scenario without a baseline fails.
+    pub fn new(project: &crate::project::Project, update: Update, ci: bool) -> Comparison {
         let config = &project.config;
         Comparison {
             baselines: Baselines::new(&project.root),
             update,
             thresholds: config.thresholds.clone(),
             ignore_attrs: config.baseline.ignore_attrs.clone(),
+            require_baselines: ci,
         }
     }
 
@@ -147,7 +151,7 @@ impl Comparison {
             }
         };
         let updated = matches!(result.action, BaselineAction::Updated | BaselineAction::Recorded);
-        if result.action == BaselineAction::Missing && crate::output::in_ci() {
+        if result.action == BaselineAction::Missing && self.require_baselines {
             outcome.status = Status::Fail;
             outcome.failure = Some(Failure {
                 place: "baseline".into(),

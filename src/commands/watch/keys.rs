@@ -39,10 +39,10 @@ impl Drop for RawMode {
     }
 }
 
-/// Starts reading keys when stdin is a terminal (and not in CI): the guard and the keys. Without
+/// Starts reading keys when stdin is a terminal (and not `ci`): the guard and the keys. Without
 /// a terminal, none: `watch` then stops on SIGINT or SIGTERM only.
-pub fn start() -> Option<(RawMode, mpsc::UnboundedReceiver<Key>)> {
-    if !std::io::stdin().is_terminal() || crate::output::in_ci() {
+pub fn start(ci: bool) -> Option<(RawMode, mpsc::UnboundedReceiver<Key>)> {
+    if !std::io::stdin().is_terminal() || ci {
         return None;
     }
     let guard = raw_mode()?;

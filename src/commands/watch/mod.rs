@@ -24,6 +24,7 @@ use crate::baseline::files::{Baselines, Update};
 use crate::cache::Cache;
 use crate::cli::WatchArgs;
 use crate::engine::{EngineError, RunIdentity};
+use crate::environment::Environment;
 use crate::error::Error;
 use crate::exit::{Exit, Signal};
 use crate::output::{self, BAD, Format, NOTE};
@@ -41,18 +42,18 @@ use keys::Key;
 use screen::Screen;
 
 /// `clnrm watch` with `args`: watches until quit.
-pub fn run(project: Project, args: WatchArgs, format: Format) -> Result<(), Error> {
+pub fn run(project: Project, args: WatchArgs, format: Format, env: &Environment) -> Result<(), Error> {
     if format == Format::Json {
         return Err(Error::Usage("`watch` is for people; --format json is not supported".into()));
     }
     let paths = super::resolve_paths(&project, &args.paths, Vec::new())?;
     let (overrides, warnings) = Overrides::from_env(args.vars.vars);
     crate::output::diagnostics(warnings.iter());
-    let update = Update::from_env(false).map_err(Error::Usage)?;
-    let comparison = Comparison::new(&project, update);
+    let update = Update::resolve(false, env).map_err(Error::Usage)?;
+    let comparison = Comparison::new(&project, update, env.ci);
     let options = crate::run::Options { keep_warm: true, ..super::run::options(&project, &args.runner, comparison) };
     let selection = Selection { filter: args.runner.filter, tags: args.runner.tags, shard: None };
-    let settings = Settings { paths, overrides, selection, options, debounce: args.debounce };
+    let settings = Settings { paths, overrides, selection, options, debounce: args.debounce, ci: env.ci };
     match super::runtime()?.block_on(watch(project, settings))? {
         None => Ok(()),
         Some(signal) => Err(Error::Ended(Exit::Signalled(signal))),
@@ -69,6 +70,8 @@ pub struct Settings {
     pub options: Options,
     /// Overrides `[watch] debounce`.
     pub debounce: Option<Duration>,
+    /// Under CI: plain lines, no keys read.
+    pub ci: bool,
 }
 
 /// The run in flight.
@@ -109,13 +112,13 @@ pub async fn watch(project: Project, settings: Settings) -> Result<Option<Signal
     let cache = Cache::new(project.cache_dir());
     let files = Files::load(project, settings.paths.clone(), settings.overrides.clone());
     let runner = Arc::new(Runner::start(&files.project.config, cache, identity, settings.options.clone()).await?);
-    let (raw_mode, mut keys) = match keys::start() {
+    let (raw_mode, mut keys) = match keys::start(settings.ci) {
         Some((guard, keys)) => (Some(guard), Some(keys)),
         None => (None, None),
     };
     let baselines = Baselines::new(&files.project.root);
     let mut watcher = Watcher {
-        screen: Screen::new(keys.is_some()),
+        screen: Screen::new(keys.is_some(), settings.ci),
         to_run: selected(&files, &settings.selection, files.runnable()),
         files,
         events,
@@ -213,10 +216,10 @@ impl Watcher {
         let (root, recorded) =
             (&self.runner.engine.identity.project, self.settings.selection.recorded(&self.settings.paths));
         let begun = run::Begun::new(root, &plans, recorded, self.runner.pool_stats());
-        let (runner, config) = (Arc::clone(&self.runner), self.files.project.config.clone());
+        let (runner, config, ci) = (Arc::clone(&self.runner), self.files.project.config.clone(), self.settings.ci);
         let task = tokio::spawn(async move {
             let mut progress = Progress::default();
-            let mut reporter = Terminal::new();
+            let mut reporter = Terminal::new(ci);
             reporter.planned(plans.len());
             let result = runner.batch(&config, plans, force, &cancel, &mut reporter, &mut progress).await;
             reporter.cleaning();

@@ -23,8 +23,9 @@ pub struct Screen {
 }
 
 impl Screen {
-    pub fn new(keys: bool) -> Screen {
-        let live = std::io::stdout().is_terminal() && !output::in_ci();
+    /// `ci`: the environment says CI (plain lines even on a terminal).
+    pub fn new(keys: bool, ci: bool) -> Screen {
+        let live = std::io::stdout().is_terminal() && !ci;
         Screen { live, keys, latest: BTreeMap::new(), runs: 0 }
     }
 
