@@ -255,9 +255,16 @@ impl Span {
     }
 }
 
-/// Hex text of an id, as OTLP/JSON and trace viewers show it.
+/// Hex text of an id, as OTLP/JSON and trace viewers show it. Written digit by digit: a record
+/// writes three ids for every span of a run.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        text.push(DIGITS[usize::from(b >> 4)] as char);
+        text.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    text
 }
 
 fn serialize_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
