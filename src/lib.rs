@@ -2,8 +2,8 @@
 //! under test emits.
 //!
 //! The pipeline runs one way: scenario file → render (Tera) → parse and validate → cache key →
-//! run (collecting spans) → check expectations → compare with the baseline → report
-//! (docs/architecture.md). The binary is a thin layer over [`commands`].
+//! run (collecting spans) → check expectations → compare with the baseline → the run's record →
+//! reports rendered from it (docs/architecture.md). The binary is a thin layer over [`commands`].
 
 pub mod baseline;
 pub mod cache;

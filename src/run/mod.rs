@@ -584,7 +584,13 @@ impl Runner {
                             }
                             None => (planned.source_key, full),
                         };
-                        record(&self.cache, &outcome, &source, &full, conditions(&planned.scenario, &self.options));
+                        record_verdict(
+                            &self.cache,
+                            &outcome,
+                            &source,
+                            &full,
+                            conditions(&planned.scenario, &self.options),
+                        );
                     }
                     (outcome, engine_failure)
                 }
@@ -701,7 +707,7 @@ fn cache_status(lookup: &Lookup, force: bool) -> CacheStatus {
     }
 }
 
-fn record(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key, conditions: Conditions) {
+fn record_verdict(cache: &Cache, outcome: &ScenarioOutcome, source: &Key, full: &Key, conditions: Conditions) {
     // A pass with no baseline to compare with is not settled: it runs again (and under CI fails)
     // until a baseline exists, whose bytes then become part of the key.
     if outcome.baseline.as_ref().is_some_and(|b| b.diff.is_none() && b.written.is_none()) {
