@@ -94,7 +94,9 @@ fn record() -> Record {
         let checked = |n: usize| Checked {
             expectation: format!("[[expect.span]] #{n} span[name=\"charge\"]"),
             select: Some("span[name=\"charge\"]".into()),
+            line: Some(12),
             selected: spans.iter().take(2).map(|s| hex(&s.span_id)).collect(),
+            nearest: Vec::new(),
             passed: true,
             message: None,
         };

@@ -282,6 +282,13 @@ fn the_record_holds_each_scenarios_steps_services_trace_and_expectations() {
         (&"POST /orders".into(), &"server".into(), &false.into())
     );
     assert_eq!(expectations[1]["selected"].as_array().unwrap().len(), 2);
+    // Each is placed at the line of its `select` in the scenario file.
+    let text = p.read(shop["file"].as_str().unwrap());
+    for expectation in expectations {
+        let select = expectation["select"].as_str().unwrap();
+        let line = text.lines().position(|l| l.contains("select") && l.contains(select)).map(|i| i as u64 + 1);
+        assert_eq!(expectation["line"].as_u64(), line, "{select} in\n{text}");
+    }
 
     // A failing expectation: its message, and what it did select.
     let miscount = scenario(&record, "miscount");

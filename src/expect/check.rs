@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::duration;
 use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_count};
-use crate::expect::explain::{explain_empty, quoted};
+use crate::expect::explain::{Explanation, explain_empty, quoted};
 use crate::expect::failure::{Context, Failure, TREE_LINES};
 use crate::expect::matcher::{attr_equals, select_positions, select_subjects};
 use crate::expect::model::{Bounds, Expectations, SpanExpectation};
@@ -39,11 +39,30 @@ pub struct Checked {
     pub expectation: String,
     /// The selector of a `[[expect.span]]`.
     pub select: Option<String>,
+    /// The line of a `[[expect.span]]`'s `select` in the scenario file.
+    pub line: Option<usize>,
     /// The ids (hex) of the spans it selected, in start order.
     pub selected: Vec<String>,
+    /// When it selected none: the ids of the spans nearest to what it asks for.
+    pub nearest: Vec<String>,
     pub passed: bool,
     /// When it failed: what was expected, what was found (or the nearest spans) and where to look.
     pub message: Option<String>,
+}
+
+impl Checked {
+    /// A key of `[expect.trace]`, which selects no spans of its own, as failed until said.
+    fn trace() -> Checked {
+        Checked {
+            expectation: String::new(),
+            select: None,
+            line: None,
+            selected: Vec::new(),
+            nearest: Vec::new(),
+            passed: false,
+            message: None,
+        }
+    }
 }
 
 /// Every expectation that does not hold for `spans`, the whole trace of one scenario; empty when
@@ -61,12 +80,16 @@ pub fn results(spans: &[Span], expectations: &Expectations, context: &Context) -
     for (i, expectation) in expectations.spans.iter().enumerate() {
         let verdict = evaluate(&index, expectation);
         let passed = verdict.problems.is_empty();
+        let ids = |positions: &[usize]| positions.iter().map(|&p| hex(&index.spans()[p].span_id)).collect();
+        let explanation = verdict.explanation(&index, &expectation.select);
         results.push(Checked {
             expectation: format!("[[expect.span]] #{} {}", i + 1, *expectation.select),
             select: Some(expectation.select.to_string()),
-            selected: verdict.selected.iter().map(|&p| hex(&index.spans()[p].span_id)).collect(),
+            line: expectation.line,
+            selected: ids(&verdict.selected),
+            nearest: explanation.as_ref().map(|e| ids(&e.nearest)).unwrap_or_default(),
             passed,
-            message: (!passed).then(|| verdict.message(&index, &expectation.select)),
+            message: (!passed).then(|| verdict.message(&index, &expectation.select, explanation.as_ref())),
         });
     }
     if let Some(expectation) = &expectations.trace {
@@ -82,22 +105,14 @@ pub fn results(spans: &[Span], expectations: &Expectations, context: &Context) -
         for (key, _) in given.into_iter().filter(|(_, given)| *given) {
             let label = format!("[expect.trace] {key}");
             if !failures.iter().any(|f| f.expectation == label) {
-                results.push(Checked {
-                    expectation: label,
-                    select: None,
-                    selected: Vec::new(),
-                    passed: true,
-                    message: None,
-                });
+                results.push(Checked { expectation: label, passed: true, ..Checked::trace() });
             }
         }
         // One result per pair or key that does not hold, as failures are counted.
         results.extend(failures.into_iter().map(|f| Checked {
             expectation: f.expectation,
-            select: None,
-            selected: Vec::new(),
-            passed: false,
             message: Some(f.message),
+            ..Checked::trace()
         }));
     }
     results
@@ -229,12 +244,16 @@ impl Problem<'_> {
 }
 
 impl Verdict<'_> {
-    /// The failure message: the selector, a section per failed key, the trace tree.
-    fn message(&self, index: &TraceIndex, selector: &Selector) -> String {
+    /// Why nothing was selected, with the nearest spans, when that is the only problem.
+    fn explanation(&self, index: &TraceIndex, selector: &Selector) -> Option<Explanation> {
+        matches!(self.problems[..], [Problem::NoneSelected(_)]).then(|| explain_empty(index, selector))
+    }
+
+    /// The failure message: the selector, a section per failed key (with `explanation` when
+    /// nothing was selected), the trace tree.
+    fn message(&self, index: &TraceIndex, selector: &Selector, explanation: Option<&Explanation>) -> String {
         let mut out = format!("select: {selector}\n");
-        let explanation =
-            matches!(self.problems[..], [Problem::NoneSelected(_)]).then(|| explain_empty(index, selector));
-        let marks = explanation.as_ref().map_or(self.selected.as_slice(), |e| e.nearest.as_slice());
+        let marks = explanation.map_or(self.selected.as_slice(), |e| e.nearest.as_slice());
         for problem in &self.problems {
             match problem {
                 Problem::NoneSelected(count) => {
@@ -248,7 +267,7 @@ impl Verdict<'_> {
                             own.iter().map(|&p| format!("`{}`", index.spans()[p].name)).collect::<Vec<_>>().join(", ")
                         );
                     }
-                    out.push_str(explanation.as_ref().map_or("", |e| e.text.as_str()));
+                    out.push_str(explanation.map_or("", |e| e.text.as_str()));
                 }
                 Problem::Count(count) => {
                     let found = self.selected.len();
@@ -430,6 +449,22 @@ pub(super) mod tests {
             .enumerate()
             .map(|(i, line)| if lines.contains(&i) { format!("▶{}\n", &line[1..]) } else { format!("{line}\n") })
             .collect()
+    }
+
+    /// What the run record keeps: the spans each `[[expect.span]]` selected, and when it
+    /// selected none the spans nearest to it, by id.
+    #[test]
+    fn results_hold_the_selected_and_the_nearest_spans_by_id() {
+        let spans = shop();
+        let expectations =
+            Expectations { spans: vec![expect("span[name=\"charge\"]"), expect("span[name=\"chrage\"]")], trace: None };
+        let results = results(&spans, &expectations, &context());
+        let charge = hex(&spans[4].span_id);
+        assert!(results[0].passed && results[0].nearest.is_empty(), "{:?}", results[0]);
+        assert_eq!(results[0].selected, vec![charge.clone()]);
+        assert!(!results[1].passed && results[1].selected.is_empty(), "{:?}", results[1]);
+        assert!(results[1].nearest.contains(&charge), "{:?}", results[1]);
+        assert!(results[1].message.as_deref().unwrap_or_default().contains("count: expected"), "{:?}", results[1]);
     }
 
     #[test]

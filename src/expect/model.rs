@@ -47,6 +47,9 @@ pub struct SpanExpectation {
     pub duration: Option<Bounds<Duration>>,
     /// `events`: names of events every selected span records.
     pub events: Vec<String>,
+    /// Where `select` is written: its line in the scenario file (through a template, the line
+    /// that produced it), for the run record.
+    pub line: Option<usize>,
 }
 
 impl SpanExpectation {
@@ -61,6 +64,7 @@ impl SpanExpectation {
             parent: None,
             duration: None,
             events: Vec::new(),
+            line: None,
         }
     }
 }

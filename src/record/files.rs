@@ -182,7 +182,9 @@ mod tests {
         scenario.expectations.push(Checked {
             expectation: "[[expect.span]] #1 span[name=\"charge\"]".into(),
             select: Some("span[name=\"charge\"]".into()),
+            line: Some(12),
             selected: vec!["0000000000000003".into()],
+            nearest: Vec::new(),
             passed: true,
             message: None,
         });

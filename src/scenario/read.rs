@@ -636,7 +636,9 @@ fn read_span_expectation(cx: &mut Cx, mut t: Table) -> SpanExpectation {
     let what = t.context.clone();
     let select =
         t.require(cx, "select", "'span[name=\"…\"]'").and_then(|v| selector(cx, v, &format!("`select` in {what}")));
+    let line = select.as_ref().and_then(|s| cx.locate(s.span.clone())).map(|(_, location)| location.line);
     let expectation = SpanExpectation {
+        line,
         select: select.unwrap_or_else(|| Spanned::new(Selector { compounds: Vec::new() }, t.span())),
         count: t.get("count").and_then(|v| count(cx, v, &format!("`count` in {what}"))),
         attrs: t.table(cx, "attrs").map(|a| attrs(cx, a)).unwrap_or_default(),
