@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Output, Project, engine_available, finish, signal};
+use common::{Project, engine_available, finish, signal};
 use serde_json::Value;
 
 macro_rules! require_engine {
@@ -132,26 +132,6 @@ fn is_hex(text: &Value, len: usize) -> bool {
 /// Asserts that `name` was not written.
 fn absent(p: &Project, name: &str) {
     assert!(!p.join(name).exists(), "{name} was written");
-}
-
-/// clnrm run in `dir` (a directory of the project), with the harness's scrubbed environment.
-fn clnrm_in(p: &Project, dir: &str, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_clnrm"))
-        .args(args)
-        .current_dir(p.join(dir))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", p.path())
-        .envs(std::env::var_os("DOCKER_HOST").map(|h| ("DOCKER_HOST", h)))
-        .output()
-        .expect("run clnrm");
-    let output = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!output.stderr.contains("panicked"), "clnrm panicked:\n{}", output.stderr);
-    output
 }
 
 #[test]
@@ -496,7 +476,7 @@ fn record_path_writes_a_copy_where_asked() {
 
     // Relative to where clnrm runs, not to the project root.
     p.write("sub/.keep", "");
-    let out = clnrm_in(&p, "sub", &["run", "--force", "--record", "here.json"]);
+    let out = p.clnrm_in("sub", &["run", "--force", "--record", "here.json"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(p.read("sub/here.json"), p.read(".clnrm/runs/latest.json"));
     absent(&p, "here.json");

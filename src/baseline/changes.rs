@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::diff::{Change, Diff};
 use super::normalize::{Baseline, NormSpan, SEPARATOR};
 use super::thresholds::Slower;
-use crate::telemetry::span::{AttrValue, SpanKind, SpanStatus};
+use crate::telemetry::span::{SpanKind, SpanStatus};
 
 /// Every span of a comparison, in tree order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ pub struct DiffSpan {
     pub status: SpanStatus,
     /// What changed, for a changed span.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Changed>,
+    pub changes: Vec<Change>,
     /// An added span's attributes (values as text), so a reviewer sees what appeared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attrs: Vec<(String, String)>,
@@ -66,43 +66,6 @@ pub struct Timing {
     pub baseline: Duration,
     #[serde(rename = "ms", with = "crate::duration::millis")]
     pub current: Duration,
-}
-
-/// One way a span of both differs, values as text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Changed {
-    Renamed {
-        old: String,
-        new: String,
-    },
-    /// Below another parent (the parents' paths).
-    Moved {
-        old: String,
-        new: String,
-    },
-    Service {
-        old: String,
-        new: String,
-    },
-    Kind {
-        old: String,
-        new: String,
-    },
-    Status {
-        old: String,
-        new: String,
-    },
-    /// An attribute added (`old` none), removed (`new` none) or changed.
-    Attr {
-        key: String,
-        old: Option<String>,
-        new: Option<String>,
-    },
-    Events {
-        old: Vec<String>,
-        new: Vec<String>,
-    },
 }
 
 impl DiffSpan {
@@ -141,7 +104,7 @@ impl Differences {
             let span = &mut spans[m.new];
             span.baseline_path = Some(old.spans[m.old].path.clone());
             span.duration = Some(Timing { baseline: m.duration.0, current: m.duration.1 });
-            span.changes = m.changes.iter().map(Changed::of).collect();
+            span.changes = m.changes.clone();
             if !span.changes.is_empty() {
                 span.mark = Mark::Changed;
             }
@@ -183,20 +146,5 @@ impl Differences {
 
     pub fn slower(&self) -> impl Iterator<Item = &DiffSpan> {
         self.spans.iter().filter(|s| s.slower.is_some())
-    }
-}
-
-impl Changed {
-    fn of(change: &Change) -> Changed {
-        let text = |v: &Option<AttrValue>| v.as_ref().map(AttrValue::text);
-        match change {
-            Change::Renamed { old, new } => Changed::Renamed { old: old.clone(), new: new.clone() },
-            Change::Moved { old, new } => Changed::Moved { old: old.clone(), new: new.clone() },
-            Change::Service { old, new } => Changed::Service { old: old.clone(), new: new.clone() },
-            Change::Kind { old, new } => Changed::Kind { old: old.to_string(), new: new.to_string() },
-            Change::Status { old, new } => Changed::Status { old: old.to_string(), new: new.to_string() },
-            Change::Attr { key, old, new } => Changed::Attr { key: key.clone(), old: text(old), new: text(new) },
-            Change::Events { old, new } => Changed::Events { old: old.clone(), new: new.clone() },
-        }
     }
 }

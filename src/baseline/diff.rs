@@ -23,7 +23,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::normalize::{Attrs, Baseline, NormSpan, split_path, without_number};
-use crate::telemetry::span::AttrValue;
+use crate::telemetry::span::{AttrValue, SpanKind, SpanStatus};
 
 /// The differences between `old` and `new`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -45,8 +45,10 @@ pub struct Matched {
     pub duration: (Duration, Duration),
 }
 
-/// One way a matched span differs.
-#[derive(Debug, Clone, PartialEq)]
+/// One way a matched span differs (attribute values as text: what a reviewer and the run record
+/// read).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// Same place, another name.
     Renamed {
@@ -63,18 +65,18 @@ pub enum Change {
         new: String,
     },
     Kind {
-        old: &'static str,
-        new: &'static str,
+        old: SpanKind,
+        new: SpanKind,
     },
     Status {
-        old: &'static str,
-        new: &'static str,
+        old: SpanStatus,
+        new: SpanStatus,
     },
     /// An attribute added (`old` none), removed (`new` none) or changed.
     Attr {
         key: String,
-        old: Option<AttrValue>,
-        new: Option<AttrValue>,
+        old: Option<String>,
+        new: Option<String>,
     },
     Events {
         old: Vec<String>,
@@ -466,10 +468,10 @@ fn changes(a: &NormSpan, b: &NormSpan, names: (&str, &str), moved: bool) -> Vec<
         out.push(Change::Service { old: a.service.clone(), new: b.service.clone() });
     }
     if a.kind != b.kind {
-        out.push(Change::Kind { old: a.kind.as_str(), new: b.kind.as_str() });
+        out.push(Change::Kind { old: a.kind, new: b.kind });
     }
     if a.status != b.status {
-        out.push(Change::Status { old: a.status.as_str(), new: b.status.as_str() });
+        out.push(Change::Status { old: a.status, new: b.status });
     }
     // Most matched spans have the same attributes: one comparison says so.
     if a.attrs != b.attrs {
@@ -499,7 +501,7 @@ fn attr_changes(a: &Attrs, b: &Attrs, out: &mut Vec<Change>) {
         let (x, y) = (old.map(|(_, v)| v), new.map(|(_, v)| v));
         if x != y {
             let key = old.or(new).map_or("", |(k, _)| k);
-            out.push(Change::Attr { key: key.to_string(), old: x.cloned(), new: y.cloned() });
+            out.push(Change::Attr { key: key.to_string(), old: x.map(AttrValue::text), new: y.map(AttrValue::text) });
         }
     }
 }
@@ -508,8 +510,8 @@ fn attr_changes(a: &Attrs, b: &Attrs, out: &mut Vec<Change>) {
 mod tests {
     use super::*;
     use crate::baseline::normalize::{Recorded, normalize};
+    use crate::telemetry::span::Span;
     use crate::telemetry::span::tests::{SpanBuilder, span};
-    use crate::telemetry::span::{Span, SpanKind, SpanStatus};
 
     /// checkout → place order → POST /orders (server) → reserve item ×2, charge; db below charge.
     fn shop(edit: impl FnOnce(&mut Vec<SpanBuilder>)) -> Baseline {
@@ -605,14 +607,14 @@ mod tests {
         assert_eq!(
             changed(&d),
             [
-                &Change::Status { old: "unset", new: "error" },
-                &Change::Attr { key: "error.type".into(), old: None, new: Some(AttrValue::Str("500".into())) },
+                &Change::Status { old: SpanStatus::Unset, new: SpanStatus::Error },
+                &Change::Attr { key: "error.type".into(), old: None, new: Some("500".into()) },
                 &Change::Attr {
                     key: "http.response.status_code".into(),
-                    old: Some(AttrValue::Int(200)),
-                    new: Some(AttrValue::Int(500))
+                    old: Some("200".into()),
+                    new: Some("500".into())
                 },
-                &Change::Kind { old: "client", new: "internal" },
+                &Change::Kind { old: SpanKind::Client, new: SpanKind::Internal },
             ]
         );
     }

@@ -12,7 +12,8 @@ use anstyle::Style;
 
 use serde_json::{Value, json};
 
-use super::changes::{Changed, DiffSpan, Differences, Mark};
+use super::changes::{DiffSpan, Differences, Mark};
+use super::diff::Change;
 use super::normalize::SEPARATOR;
 use super::store::duration;
 use super::thresholds::growth;
@@ -143,16 +144,16 @@ impl fmt::Display for Tree {
 }
 
 /// One change in words.
-fn describe(change: &Changed) -> String {
+fn describe(change: &Change) -> String {
     let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
     match change {
-        Changed::Renamed { old, new } => format!("renamed from `{old}` to `{new}`"),
-        Changed::Moved { old, new } => format!("moved from below `{old}` to below `{new}`"),
-        Changed::Service { old, new } => format!("service {old} → {new}"),
-        Changed::Kind { old, new } => format!("kind {old} → {new}"),
-        Changed::Status { old, new } => format!("status {old} → {new}"),
-        Changed::Attr { key, old, new } => format!("{key}: {} → {}", value(old), value(new)),
-        Changed::Events { old, new } => format!("events [{}] → [{}]", old.join(", "), new.join(", ")),
+        Change::Renamed { old, new } => format!("renamed from `{old}` to `{new}`"),
+        Change::Moved { old, new } => format!("moved from below `{old}` to below `{new}`"),
+        Change::Service { old, new } => format!("service {old} → {new}"),
+        Change::Kind { old, new } => format!("kind {} → {}", old.as_str(), new.as_str()),
+        Change::Status { old, new } => format!("status {} → {}", old.as_str(), new.as_str()),
+        Change::Attr { key, old, new } => format!("{key}: {} → {}", value(old), value(new)),
+        Change::Events { old, new } => format!("events [{}] → [{}]", old.join(", "), new.join(", ")),
     }
 }
 

@@ -229,7 +229,7 @@ pub fn gate(
         }
         let other = m.changes.iter().any(|c| match c {
             Change::Renamed { .. } | Change::Moved { .. } => false,
-            Change::Status { new, .. } => *new != SpanStatus::Error.as_str(),
+            Change::Status { new, .. } => *new != SpanStatus::Error,
             _ => true,
         });
         if other {

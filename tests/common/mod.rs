@@ -60,6 +60,11 @@ impl Project {
         Output::of(self.command(args).envs(env.iter().copied()).output().expect("run clnrm"))
     }
 
+    /// [`Project::clnrm`] started in `dir`, a directory of the project.
+    pub fn clnrm_in(&self, dir: &str, args: &[&str]) -> Output {
+        Output::of(self.command(args).current_dir(self.join(dir)).output().expect("run clnrm"))
+    }
+
     /// The clnrm binary with `args`, in this project, with only PATH, HOME and DOCKER_HOST set.
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_clnrm"));
