@@ -100,8 +100,9 @@ pub enum Command {
     /// removing its containers, and starts again.
     ///
     /// On a terminal: `a` accepts pending baselines, `r` reruns everything, `q` quits. Ctrl-C
-    /// quits too (exit 130; SIGTERM 143, SIGHUP 129, SIGQUIT 131); nothing is left on the engine. Ignores .gitignore'd files,
-    /// .clnrm/cache, *.new and target/, so clnrm's own writes never trigger a run.
+    /// quits too (exit 130; SIGTERM 143, SIGHUP 129, SIGQUIT 131); nothing is left on the engine.
+    /// Ignores .gitignore'd files, .clnrm/cache, .clnrm/runs, *.new and target/, so clnrm's own
+    /// writes never trigger a run. Each run keeps a record (see `clnrm report`).
     Watch(WatchArgs),
 
     /// Make every image the scenarios name available: pull registry images, build `build` directories.

@@ -8,7 +8,7 @@ use crate::output::{self, DIM, Format, OK};
 /// The files of a new project: path relative to the project root, and content.
 const FILES: [(&str, &str); 5] = [
     (crate::config::PATH, include_str!("../../assets/init/config.toml")),
-    (".clnrm/.gitignore", "cache/\n"),
+    (".clnrm/.gitignore", "cache/\nruns/\n"),
     ("scenarios/hello.clnrm.toml", include_str!("../../assets/init/hello.clnrm.toml")),
     ("templates/macros.tera", include_str!("../../assets/init/macros.tera")),
     ("baselines/.gitkeep", ""),

@@ -1,5 +1,5 @@
-//! Which file events `watch` never reacts to: clnrm's own writes (the cache, pending baselines,
-//! the temporary files of atomic writes), build outputs, editors' scratch files, and whatever the
+//! Which file events `watch` never reacts to: clnrm's own writes (the cache, run records, pending
+//! baselines, the temporary files of atomic writes), build outputs, editors' scratch files, and whatever the
 //! project's `.gitignore` ignores. Without this, a run's own writes would trigger the next run.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,8 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 const DIRECTORIES: [&str; 3] = [".git", "target", "node_modules"];
 
 pub struct Filter {
-    cache: PathBuf,
+    /// `.clnrm/cache` and `.clnrm/runs`: written by every run.
+    state: [PathBuf; 2],
     gitignore: Gitignore,
 }
 
@@ -22,12 +23,13 @@ impl Filter {
         let file = root.join(".gitignore");
         let problem = file.exists().then(|| builder.add(&file)).flatten().map(|e| e.to_string());
         let gitignore = builder.build().unwrap_or_else(|_| Gitignore::empty());
-        (Filter { cache: root.join(".clnrm").join("cache"), gitignore }, problem)
+        let state = [root.join(".clnrm").join("cache"), root.join(".clnrm").join("runs")];
+        (Filter { state, gitignore }, problem)
     }
 
     /// Whether a change of `path` (absolute, inside the project) is to be ignored.
     pub fn ignores(&self, path: &Path) -> bool {
-        if path.starts_with(&self.cache) {
+        if self.state.iter().any(|dir| path.starts_with(dir)) {
             return true;
         }
         let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
@@ -59,6 +61,7 @@ mod tests {
         assert_eq!(problem, None);
         for ignored in [
             ".clnrm/cache/verdicts/a.json",
+            ".clnrm/runs/latest.json",
             "baselines/checkout.toml.new",
             "baselines/.checkout.toml.123.456.tmp",
             "app/target/debug/app",
