@@ -7,6 +7,5 @@ pub mod files;
 pub mod merge;
 pub mod normalize;
 pub mod redact;
-pub mod show;
 pub mod store;
 pub mod thresholds;

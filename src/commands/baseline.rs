@@ -11,7 +11,6 @@ use crate::baseline::diff::{Diff, diff};
 use crate::baseline::files::{self, Baselines, DIR};
 use crate::baseline::merge::{self, Accepted};
 use crate::baseline::normalize::Baseline;
-use crate::baseline::show;
 use crate::baseline::store::duration;
 use crate::baseline::thresholds::Thresholds;
 use crate::baseline::thresholds::{self, Limits, SHOWN_SLOWER, Slower};
@@ -20,6 +19,7 @@ use crate::environment::Environment;
 use crate::error::Error;
 use crate::output::{self, DIM, Format, NOTE, OK, count};
 use crate::project::Project;
+use crate::report::differences;
 
 /// `clnrm baseline …`; deciding is refused under CI (`env`): baselines change on a workstation
 /// and arrive in CI by commit.
@@ -97,7 +97,7 @@ impl Pending {
                 duration(c.rule.floor)
             )
         } else {
-            format!("changed: {}", show::summary(&c.changes))
+            format!("changed: {}", differences::summary(&c.changes))
         };
         if c.old.runs == self.new.runs {
             return what;
@@ -108,10 +108,10 @@ impl Pending {
     /// The differences as a tree, for the terminal; a new baseline shows all its spans as added.
     fn tree(&self) -> String {
         match &self.stored {
-            Some(c) => show::tree(&c.changes).styled(),
+            Some(c) => differences::tree(&c.changes).styled(),
             None => {
                 let empty = Baseline { spans: Vec::new(), ..self.new.clone() };
-                show::tree(&Differences::of(&empty, &self.new, &diff(&empty, &self.new), &[])).styled()
+                differences::tree(&Differences::of(&empty, &self.new, &diff(&empty, &self.new), &[])).styled()
             }
         }
     }
@@ -162,7 +162,7 @@ fn pending(baselines: &Baselines, rule: Rule, format: Format) -> Result<(), Erro
                     "summary": p.summary(),
                     "runs": p.new.runs,
                     "stored_runs": stored.map(|c| c.old.runs),
-                    "diff": stored.map(|c| show::json(&c.changes)),
+                    "diff": stored.map(|c| differences::json(&c.changes)),
                 })
             })
             .collect();

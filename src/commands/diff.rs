@@ -4,10 +4,11 @@ use std::path::Path;
 
 use crate::baseline::changes::Differences;
 use crate::baseline::diff::diff;
-use crate::baseline::{files, show, thresholds};
+use crate::baseline::{files, thresholds};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::output::{self, Format};
+use crate::report::differences;
 
 /// Spans slower by more than `slower` percent (and the default floor) are shown with their times.
 pub fn run(cwd: &Path, old: &Path, new: &Path, slower: f64, format: Format) -> Result<(), Error> {
@@ -20,11 +21,11 @@ pub fn run(cwd: &Path, old: &Path, new: &Path, slower: f64, format: Format) -> R
     let slow = thresholds::slower(&d, &b, slower, thresholds::DEFAULT_FLOOR);
     let changes = Differences::of(&a, &b, &d, &slow);
     match format {
-        Format::Json => output::json(&show::json(&changes)),
+        Format::Json => output::json(&differences::json(&changes)),
         Format::Human => {
-            output::line(format!("{} → {}: {}", old.display(), new.display(), show::summary(&changes)));
+            output::line(format!("{} → {}: {}", old.display(), new.display(), differences::summary(&changes)));
             let mut out = anstream::stdout().lock();
-            let _ = std::io::Write::write_all(&mut out, show::tree(&changes).styled().as_bytes());
+            let _ = std::io::Write::write_all(&mut out, differences::tree(&changes).styled().as_bytes());
         }
     }
     if d.is_same_shape() { Ok(()) } else { Err(Error::Differs) }

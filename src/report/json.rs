@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::baseline::show;
 use crate::record::Record;
 use crate::record::outcome::Status;
+use crate::report::differences;
 
 /// Format version of the document.
 pub const VERSION: u32 = 1;
@@ -36,7 +36,7 @@ pub fn render(record: &Record) -> Value {
                     "summary": super::baseline_summary(b),
                     "broken": b.broken,
                     "warnings": b.warnings,
-                    "diff": b.diff.as_ref().map(show::json),
+                    "diff": b.diff.as_ref().map(differences::json),
                 })),
                 "steps": o.steps.iter().map(|s| json!({
                     "name": s.name,

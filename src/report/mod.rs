@@ -1,11 +1,11 @@
 //! Views of a run: live on the terminal, and its record rendered as JUnit XML or JSON. Each is a
 //! function of the record (or of the outcomes it is built from), computing nothing of its own.
 
+pub mod differences;
 pub mod json;
 pub mod junit;
 pub mod terminal;
 
-use crate::baseline::show;
 use crate::record::outcome::{BaselineOutcome, ScenarioOutcome, Status};
 
 /// The output that explains a failure: for a regression, each broken threshold and then the tree
@@ -20,7 +20,7 @@ pub fn failure_output(outcome: &ScenarioOutcome, styled: bool) -> String {
 
 fn regression(baseline: &BaselineOutcome, styled: bool) -> String {
     let broken: Vec<String> = baseline.broken.iter().map(|b| format!("{}: {}", b.threshold, b.message)).collect();
-    let tree = baseline.diff.as_ref().map(show::tree).unwrap_or_default();
+    let tree = baseline.diff.as_ref().map(differences::tree).unwrap_or_default();
     let tree = if styled { tree.styled() } else { tree.to_string() };
     format!("{}\n\n{}", broken.join("\n"), tree.trim_end())
 }
@@ -32,7 +32,7 @@ pub fn baseline_summary(baseline: &BaselineOutcome) -> String {
         return format!("new baseline of {}", crate::output::count(baseline.spans, "span"));
     };
     match &baseline.later_run {
-        Some(later) => format!("{}: {}", later.describe(), show::summary(diff)),
-        None => show::summary(diff),
+        Some(later) => format!("{}: {}", later.describe(), differences::summary(diff)),
+        None => differences::summary(diff),
     }
 }

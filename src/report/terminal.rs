@@ -286,7 +286,7 @@ fn print_baselines(out: &mut impl Write, record: &Record) {
 
 /// The differences of a comparison as a styled tree (nothing without a baseline compared).
 fn tree(baseline: &crate::record::outcome::BaselineOutcome) -> String {
-    baseline.diff.as_ref().map(|d| crate::baseline::show::tree(d).styled()).unwrap_or_default()
+    baseline.diff.as_ref().map(|d| crate::report::differences::tree(d).styled()).unwrap_or_default()
 }
 
 /// Baselines that belong to no scenario of the project.

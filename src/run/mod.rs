@@ -28,7 +28,7 @@ use crate::engine::{Engine, EngineError, RunIdentity};
 use crate::exit::Signal;
 use crate::record::outcome::{CacheStatus, Failure, ScenarioOutcome, Status, TraceSpan};
 use crate::record::{Record, RunInfo, Selection};
-use crate::scenario::model::{ImageSource, Scenario, StepTarget};
+use crate::scenario::model::{ImageSource, Scenario, Step, StepTarget};
 use crate::telemetry::export::Destination;
 use crate::telemetry::session::Session;
 use compare::Comparison;
@@ -782,10 +782,7 @@ fn images_of(scenario: &Scenario) -> Vec<(ImageSource, Option<PullPolicy>)> {
 }
 
 fn first_step_image(scenario: &Scenario) -> Option<ImageSource> {
-    scenario.steps.iter().find_map(|step| match &step.target {
-        StepTarget::Container { image, .. } => Some(image.clone()),
-        StepTarget::Service(_) => None,
-    })
+    scenario.steps.iter().find_map(Step::image).cloned()
 }
 
 /// How `scenario` runs, as far as what its verdict vouches for.

@@ -269,12 +269,9 @@ async fn body(
     exits: &Exits,
 ) -> Result<(), Stop> {
     let mut step_images: Vec<String> = Vec::new();
-    for step in &scenario.steps {
-        if let StepTarget::Container { image, .. } = &step.target {
-            let reference = shared.reference(image);
-            if !step_images.contains(&reference) {
-                step_images.push(reference);
-            }
+    for reference in scenario.steps.iter().filter_map(Step::image).map(|image| shared.reference(image)) {
+        if !step_images.contains(&reference) {
+            step_images.push(reference);
         }
     }
     let network = (!scenario.services.is_empty()).then(|| shared.engine.name("net", &scenario.name));

@@ -148,6 +148,18 @@ pub enum StepTarget {
     Service(Spanned<String>),
 }
 
+impl Step {
+    /// The image of the step container it runs in (none for a step in a service): what every
+    /// walk from steps to images (needs, the pool's demand, leases, watch's build directories)
+    /// asks.
+    pub fn image(&self) -> Option<&ImageSource> {
+        match &self.target {
+            StepTarget::Container { image, .. } => Some(image),
+            StepTarget::Service(_) => None,
+        }
+    }
+}
+
 /// `expect` of a step.
 #[derive(Debug, Clone)]
 pub struct StepExpect {

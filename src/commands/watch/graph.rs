@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::baseline::files::Baselines;
 use crate::config;
 use crate::scenario::Loaded;
-use crate::scenario::model::{ImageSource, Scenario, StepTarget};
+use crate::scenario::model::{ImageSource, Scenario, Step};
 
 /// The files each scenario depends on, inverted: file → scenario files.
 #[derive(Debug, Default)]
@@ -76,12 +76,8 @@ impl Graph {
             for dependency in depends {
                 graph.files.entry(dependency).or_default().insert(file.path.to_path_buf());
             }
-            let images = scenario.services.iter().map(|s| &s.image).chain(scenario.steps.iter().filter_map(|step| {
-                match &step.target {
-                    StepTarget::Container { image, .. } => Some(image),
-                    StepTarget::Service(_) => None,
-                }
-            }));
+            let images =
+                scenario.services.iter().map(|s| &s.image).chain(scenario.steps.iter().filter_map(Step::image));
             for image in images {
                 if let ImageSource::Build(dir) = image {
                     graph.contexts.push((lexical(dir), file.path.to_path_buf()));

@@ -12,11 +12,11 @@ use anstyle::Style;
 
 use serde_json::{Value, json};
 
-use super::changes::{DiffSpan, Differences, Mark};
-use super::diff::Change;
-use super::normalize::SEPARATOR;
-use super::store::duration;
-use super::thresholds::growth;
+use crate::baseline::changes::{DiffSpan, Differences, Mark};
+use crate::baseline::diff::Change;
+use crate::baseline::normalize::SEPARATOR;
+use crate::baseline::store::duration;
+use crate::baseline::thresholds::growth;
 use crate::output::{BAD, DIM, NOTE, OK, count};
 
 /// One sentence: how many spans were added, removed, changed, slower; or that nothing differs.
