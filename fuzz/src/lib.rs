@@ -43,7 +43,7 @@ fn check(loaded: &Loaded) {
         "valid exactly when without errors: {:#?}",
         loaded.diagnostics
     );
-    assert_eq!(loaded.scenario.is_some(), loaded.cache_key.is_some(), "a valid scenario has a cache key");
+    assert_eq!(loaded.scenario.is_some(), loaded.scenario_key.is_some(), "a valid scenario has a key");
     for d in &loaded.diagnostics {
         let _ = d.render();
         serde_json::to_string(d).expect("a diagnostic serializes to JSON");

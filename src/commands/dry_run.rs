@@ -20,6 +20,7 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, fo
     let loader = Loader::new(project, overrides);
     general.extend(loader.template_diagnostics().iter().cloned());
     let mut loaded = loader.load_all(&files);
+    crate::run::plan::stored(&mut loaded, project);
     let cache = Cache::new(project.cache_dir());
     let unchanged: Vec<bool> = loaded.iter_mut().map(|file| unchanged_since_pass(&cache, file)).collect();
     let elapsed = started.elapsed();

@@ -79,7 +79,8 @@ fn load_valid(
     let files = scenario_files(project, paths)?;
     let (overrides, warnings) = Overrides::from_env(vars);
     let loader = Loader::new(project, overrides);
-    let loaded = loader.load_all(&files);
+    let mut loaded = loader.load_all(&files);
+    crate::run::plan::stored(&mut loaded, project);
     let mut diagnostics: Vec<Diagnostic> =
         warnings.into_iter().chain(loader.template_diagnostics().iter().cloned()).collect();
     diagnostics.extend(loaded.iter().flat_map(|l| l.diagnostics.iter().cloned()));

@@ -1,6 +1,36 @@
-//! Choosing what to run: `--filter`, `--tag` and `--shard` over the valid scenarios.
+//! After loading: the plan stage (each valid scenario's stored baseline and the cache key it
+//! makes) and choosing what to run (`--filter`, `--tag` and `--shard` over the valid scenarios).
+
+use std::sync::Arc;
 
 use regex::Regex;
+
+use crate::baseline::files::Baselines;
+use crate::project::Project;
+use crate::scenario::Loaded;
+
+/// The plan stage of loaded `files`: reads each valid scenario's baseline, checked, and keys the
+/// scenario with the baseline's hash (`Loaded::cache_key`, `Loaded::baseline`). A file whose
+/// baseline is not one becomes invalid: the diagnostic joins its own and its scenario is dropped.
+/// Every command that runs or judges scenarios calls it right after loading.
+pub fn stored(files: &mut [Loaded], project: &Project) {
+    let baselines = Baselines::new(&project.root);
+    for file in files.iter_mut() {
+        let (Some(scenario), Some(key)) = (&file.scenario, file.scenario_key) else { continue };
+        let shown = project.display(&baselines.path(&scenario.name));
+        match baselines.load(&scenario.name, &shown) {
+            Ok(stored) => {
+                file.cache_key = Some(key.with_baseline(stored.as_ref().map(|s| s.hash)));
+                file.baseline = stored.map(|s| Arc::new(s.baseline));
+            }
+            Err(diagnostic) => {
+                file.diagnostics.push(*diagnostic);
+                file.scenario = None;
+                file.scenario_key = None;
+            }
+        }
+    }
+}
 
 /// `--shard K/N`: this machine runs the K-th of N slices of the suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

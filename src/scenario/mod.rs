@@ -1,6 +1,7 @@
 //! Scenario files from disk to a validated model: read → extract `[vars]` → resolve variables →
-//! render → parse TOML → read the model → validate → cache key. Files load in parallel; checks
-//! across files (unique names) run once all are loaded.
+//! render → parse TOML → read the model → validate → the key of its sources. Files load in
+//! parallel; checks across files (unique names) run once all are loaded. Baselines are not read
+//! here: the plan stage after loading does that (`run::plan::stored`).
 
 pub mod discover;
 pub mod fmt;
@@ -16,7 +17,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use toml::de::DeTable;
 
-use crate::baseline::files::Baselines;
 use crate::baseline::normalize::Baseline;
 use crate::cache::{Key, KeyInputs};
 use crate::config::Vars;
@@ -48,12 +48,11 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// Template files the scenario pulled in (for `watch`).
     pub templates: Vec<PathBuf>,
-    /// Present when the scenario is valid: its source key (with its baseline).
-    pub cache_key: Option<Key>,
-    /// The key of the scenario alone, before its baseline is added (`run` re-keys with a baseline
-    /// it writes).
+    /// The key of the scenario's sources alone, present when it is valid.
     pub scenario_key: Option<Key>,
-    /// The scenario's stored baseline, when it has one (read and checked with the scenario).
+    /// Set by the plan stage (`run::plan::stored`), not by loading: the source key with the
+    /// stored baseline's hash, and the baseline itself (read and checked).
+    pub cache_key: Option<Key>,
     pub baseline: Option<Arc<Baseline>>,
 }
 
@@ -69,15 +68,13 @@ pub struct Loader<'p> {
     templates: Templates,
     overrides: Overrides,
     config_fingerprint: Vec<u8>,
-    baselines: Baselines,
 }
 
 impl<'p> Loader<'p> {
     pub fn new(project: &'p Project, overrides: Overrides) -> Self {
         let templates = Templates::load(&project.templates_dir(), |p| project.display(p));
         let config_fingerprint = project.config.fingerprint();
-        let baselines = Baselines::new(&project.root);
-        Self { project, templates, overrides, config_fingerprint, baselines }
+        Self { project, templates, overrides, config_fingerprint }
     }
 
     /// Problems in `templates/` files, reported once rather than per scenario.
@@ -205,18 +202,13 @@ impl<'p> Loader<'p> {
                 .iter()
                 .filter_map(|name| Some((name.as_str(), self.templates.file(name)?.hash)))
                 .collect();
-            let shown = self.project.display(&self.baselines.path(&scenario.name));
-            let stored = self.baselines.load(&scenario.name, &shown).map_err(|d| vec![*d])?;
             let inputs = KeyInputs {
                 rendered: &rendered.text,
                 templates: &templates,
                 vars: &resolved,
                 config: &self.config_fingerprint,
             };
-            let key = inputs.key();
-            loaded.scenario_key = Some(key);
-            loaded.cache_key = Some(key.with_baseline(stored.as_ref().map(|s| s.hash)));
-            loaded.baseline = stored.map(|s| Arc::new(s.baseline));
+            loaded.scenario_key = Some(inputs.key());
             loaded.scenario = Some(scenario);
         }
         Ok(())

@@ -107,7 +107,9 @@ impl Files {
         }
         let loader = Loader::new(&self.project, self.overrides.clone());
         self.template_diagnostics = loader.template_diagnostics().to_vec();
-        for mut file in loader.load_all(&present) {
+        let mut loaded = loader.load_all(&present);
+        crate::run::plan::stored(&mut loaded, &self.project);
+        for mut file in loaded {
             let planned = Planned::from_loaded(&mut file);
             let entry = Entry {
                 display: file.display,
