@@ -1,7 +1,7 @@
 //! Checking a scenario's expectations against the spans collected from its run.
 //!
 //! Checking is split in two: evaluating an expectation finds what fails, as positions of spans,
-//! without building text; only [`check`] turns that into messages.
+//! without building text; only [`results`] turns that into messages.
 //!
 //! `[[expect.span]]`, with S the spans `select` selects: `count` bounds the size of S (default: at
 //! least one). Every other key must hold for each span in S: `attrs` (each attribute, compared as
@@ -63,13 +63,6 @@ impl Checked {
             message: None,
         }
     }
-}
-
-/// Every expectation that does not hold for `spans`, the whole trace of one scenario; empty when
-/// all hold.
-pub fn check(spans: &[Span], expectations: &Expectations, context: &Context) -> Vec<Failure> {
-    let failed = results(spans, expectations, context).into_iter().filter(|c| !c.passed);
-    failed.map(|c| Failure { expectation: c.expectation, message: c.message.unwrap_or_default() }).collect()
 }
 
 /// Every expectation of `expectations` checked against `spans`: each `[[expect.span]]` with the
@@ -424,7 +417,8 @@ pub(super) mod tests {
 
     /// The failures of `expectations` over `spans`.
     pub(in crate::expect) fn failures(spans: &[Span], expectations: &Expectations) -> Vec<Failure> {
-        check(spans, expectations, &context())
+        let failed = results(spans, expectations, &context()).into_iter().filter(|c| !c.passed);
+        failed.map(|c| Failure { expectation: c.expectation, message: c.message.unwrap_or_default() }).collect()
     }
 
     /// The message of the only failure.

@@ -224,6 +224,11 @@ impl LaterRun {
 }
 
 impl BaselineOutcome {
+    /// The hash of the baseline file this run wrote, as cache keys take it.
+    pub fn written_hash(&self) -> Option<blake3::Hash> {
+        self.written.as_deref().and_then(|hex| blake3::Hash::from_hex(hex).ok())
+    }
+
     /// Whether durations are all that broke: another run may take it back.
     pub fn only_durations(&self) -> bool {
         !self.broken.is_empty() && self.broken.iter().all(|b| b.threshold == "duration")

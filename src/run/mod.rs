@@ -575,8 +575,7 @@ impl Runner {
                 Ok((_, (Some((outcome, engine_failure)), planned, full))) => {
                     if !engine_failure {
                         // A baseline the run wrote is part of the sources from now on.
-                        let written = outcome.baseline.as_ref().and_then(|b| b.written.as_deref());
-                        let written = written.and_then(|hex| blake3::Hash::from_hex(hex).ok());
+                        let written = outcome.baseline.as_ref().and_then(|b| b.written_hash());
                         let (source, full) = match written {
                             Some(hash) => {
                                 let source = planned.scenario_key.with_baseline(Some(hash));

@@ -51,7 +51,7 @@ pub fn run(project: Project, args: WatchArgs, format: Format, env: &Environment)
     crate::output::diagnostics(warnings.iter());
     let update = Update::resolve(false, env).map_err(Error::Usage)?;
     let comparison = Comparison::new(&project, update, env.ci);
-    let options = crate::run::Options { keep_warm: true, ..super::run::options(&project, &args.runner, comparison) };
+    let options = Options { keep_warm: true, ..super::run::options(&project, &args.runner, comparison) };
     let selection = Selection { filter: args.runner.filter, tags: args.runner.tags, shard: None };
     let settings = Settings { paths, overrides, selection, options, debounce: args.debounce, ci: env.ci };
     match super::runtime()?.block_on(watch(project, settings))? {
@@ -334,8 +334,7 @@ impl Watcher {
             output::line(format!("{BAD}error{BAD:#}: {e}"));
         }
         for outcome in &progress.outcomes {
-            let written = outcome.baseline.as_ref().and_then(|b| b.written.as_deref());
-            if let Some(hash) = written.and_then(|hex| blake3::Hash::from_hex(hex).ok()) {
+            if let Some(hash) = outcome.baseline.as_ref().and_then(|b| b.written_hash()) {
                 self.written.insert(self.baselines.path(&outcome.name), hash);
             }
         }
