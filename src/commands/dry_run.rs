@@ -10,6 +10,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::output::{self, BAD, DIM, Format, OK};
 use crate::project::Project;
+use crate::run::Planned;
 use crate::scenario::vars::Overrides;
 use crate::scenario::{Loaded, Loader};
 
@@ -20,9 +21,10 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, fo
     let loader = Loader::new(project, overrides);
     general.extend(loader.template_diagnostics().iter().cloned());
     let mut loaded = loader.load_all(&files);
-    crate::run::plan::stored(&mut loaded, project);
+    let planned = crate::run::plan::plan(&mut loaded, project);
     let cache = Cache::new(project.cache_dir());
-    let unchanged: Vec<bool> = loaded.iter_mut().map(|file| unchanged_since_pass(&cache, file)).collect();
+    let unchanged: Vec<bool> =
+        loaded.iter_mut().zip(&planned).map(|(file, plan)| unchanged_since_pass(&cache, file, plan.as_ref())).collect();
     let elapsed = started.elapsed();
 
     let invalid = loaded.iter().filter(|f| f.error_count() > 0).count();
@@ -32,8 +34,8 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, fo
     match format {
         Format::Human => {
             output::diagnostics(&general);
-            for (file, unchanged) in loaded.iter().zip(&unchanged) {
-                print_file(file, *unchanged);
+            for ((file, plan), unchanged) in loaded.iter().zip(&planned).zip(&unchanged) {
+                print_file(file, plan.as_ref(), *unchanged);
             }
             let verdict = if errors == 0 { OK } else { BAD };
             output::line(format!(
@@ -47,7 +49,12 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, fo
             ));
         }
         Format::Json => output::json(&json!({
-            "files": loaded.iter().zip(&unchanged).map(|(f, u)| file_json(project, f, *u)).collect::<Vec<_>>(),
+            "files": loaded
+                .iter()
+                .zip(&planned)
+                .zip(&unchanged)
+                .map(|((f, p), u)| file_json(project, f, p.as_ref(), *u))
+                .collect::<Vec<_>>(),
             "diagnostics": general,
             "summary": {
                 "files": loaded.len(),
@@ -66,18 +73,18 @@ pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>, fo
     Ok(())
 }
 
-/// Whether the scenario is unchanged since a run that passed (so `run` would skip it). A bad cache
-/// entry adds its warning to the file.
-fn unchanged_since_pass(cache: &Cache, file: &mut Loaded) -> bool {
-    let (Some(scenario), Some(key)) = (&file.scenario, &file.cache_key) else { return false };
-    let (lookup, warning) = cache.lookup(&scenario.name, key, None);
+/// Whether the planned scenario is unchanged since a run that passed (so `run` would skip it). A
+/// bad cache entry adds its warning to the file.
+fn unchanged_since_pass(cache: &Cache, file: &mut Loaded, plan: Option<&Planned>) -> bool {
+    let Some(plan) = plan else { return false };
+    let (lookup, warning) = cache.lookup(&plan.scenario.name, &plan.source_key, None);
     file.diagnostics.extend(warning);
     lookup == Lookup::Hit(Verdict::Pass)
 }
 
-fn print_file(file: &Loaded, unchanged: bool) {
-    match (&file.scenario, file.error_count()) {
-        (Some(scenario), _) => {
+fn print_file(file: &Loaded, plan: Option<&Planned>, unchanged: bool) {
+    match (plan, file.error_count()) {
+        (Some(Planned { scenario, .. }), _) => {
             let note = if unchanged { format!(" {DIM}(unchanged since its last pass){DIM:#}") } else { String::new() };
             output::line(format!("{OK}  VALID{OK:#} {} {DIM}·{DIM:#} {}{note}", file.display, scenario.name));
         }
@@ -90,13 +97,13 @@ fn print_file(file: &Loaded, unchanged: bool) {
     output::diagnostics(&file.diagnostics);
 }
 
-fn file_json(project: &Project, file: &Loaded, unchanged: bool) -> serde_json::Value {
+fn file_json(project: &Project, file: &Loaded, plan: Option<&Planned>, unchanged: bool) -> serde_json::Value {
     let diagnostics: &[Diagnostic] = &file.diagnostics;
     json!({
         "path": file.display,
         "scenario": file.name.as_ref().map(|(name, _)| name),
-        "valid": file.scenario.is_some(),
-        "cache_key": file.cache_key.map(|k| k.to_string()),
+        "valid": plan.is_some(),
+        "cache_key": plan.map(|p| p.source_key.to_string()),
         "unchanged_since_pass": unchanged,
         "templates": file.templates.iter().map(|t| project.display(t)).collect::<Vec<_>>(),
         "diagnostics": diagnostics,

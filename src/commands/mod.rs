@@ -21,9 +21,10 @@ use crate::environment::Environment;
 use crate::error::Error;
 use crate::output::{self, Format};
 use crate::project::Project;
+use crate::run::Planned;
+use crate::scenario::Loader;
 use crate::scenario::discover::discover;
 use crate::scenario::vars::Overrides;
-use crate::scenario::{Loaded, Loader};
 
 /// Runs the command `cli` describes.
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -68,19 +69,19 @@ fn invalid(format: Format, diagnostics: &[Diagnostic]) -> Error {
     Error::Invalid { files: files.len().max(1), errors: diagnostics.iter().filter(|d| d.is_error()).count() }
 }
 
-/// Discovers and loads scenarios for a command that will run them: any invalid file stops the
-/// command (exit 3, nothing run) after printing its diagnostics; no file at all is exit 6.
+/// Discovers, loads and plans scenarios for a command that will run them: any invalid file stops
+/// the command (exit 3, nothing run) after printing its diagnostics; no file at all is exit 6.
 fn load_valid(
     project: &Project,
     paths: &[PathBuf],
     vars: Vec<(String, String)>,
     format: Format,
-) -> Result<Vec<Loaded>, Error> {
+) -> Result<Vec<Planned>, Error> {
     let files = scenario_files(project, paths)?;
     let (overrides, warnings) = Overrides::from_env(vars);
     let loader = Loader::new(project, overrides);
     let mut loaded = loader.load_all(&files);
-    crate::run::plan::stored(&mut loaded, project);
+    let planned = crate::run::plan::plan(&mut loaded, project);
     let mut diagnostics: Vec<Diagnostic> =
         warnings.into_iter().chain(loader.template_diagnostics().iter().cloned()).collect();
     diagnostics.extend(loaded.iter().flat_map(|l| l.diagnostics.iter().cloned()));
@@ -90,7 +91,7 @@ fn load_valid(
     if format == Format::Human {
         output::diagnostics(&diagnostics);
     }
-    Ok(loaded)
+    Ok(planned.into_iter().flatten().collect())
 }
 
 /// The scenario files under the paths a command was given, or under `[run] scenarios`: a path

@@ -12,8 +12,8 @@ use crate::output::{self, BAD, DIM, Format, OK};
 use crate::project::Project;
 
 pub fn run(project: &Project, paths: &[PathBuf], vars: Vec<(String, String)>) -> Result<(), Error> {
-    let loaded = super::load_valid(project, paths, vars, Format::Human)?;
-    let needs = crate::run::needs(loaded.iter().filter_map(|l| l.scenario.as_ref()), project.config.defaults.pull);
+    let planned = super::load_valid(project, paths, vars, Format::Human)?;
+    let needs = crate::run::needs(planned.iter().map(|p| p.scenario.as_ref()), project.config.defaults.pull);
     let runtime = super::runtime()?;
     let results = runtime.block_on(async {
         let engine = Engine::connect(RunIdentity::current(&project.root)).await?;

@@ -23,20 +23,18 @@ pub fn run(project: &Project, args: RunArgs, format: Format, env: &Environment) 
         ));
     }
     let update = Update::resolve(args.update_baselines, env).map_err(Error::Usage)?;
-    let loaded = super::load_valid(project, &args.paths, args.vars.vars, format)?;
+    let planned = super::load_valid(project, &args.paths, args.vars.vars, format)?;
     let baselines = Baselines::new(&project.root);
     // Baselines of scenarios that no longer exist, when the whole project was loaded.
     let orphans: Vec<String> = if args.paths.is_empty() {
-        let names: std::collections::HashSet<&str> =
-            loaded.iter().filter_map(|f| f.scenario.as_ref()).map(|s| s.name.as_str()).collect();
+        let names: std::collections::HashSet<&str> = planned.iter().map(|p| p.scenario.name.as_str()).collect();
         baselines.stored().unwrap_or_default().into_iter().filter(|b| !names.contains(b.as_str())).collect()
     } else {
         Vec::new()
     };
     let selection = Selection { filter: args.runner.filter.clone(), tags: args.runner.tags.clone(), shard: args.shard };
-    let planned: Vec<Planned> = loaded
+    let planned: Vec<Planned> = planned
         .into_iter()
-        .filter_map(|mut file| Planned::from_loaded(&mut file))
         .filter(|planned| selection.matches(&planned.scenario.name, &planned.scenario.tags))
         .collect();
     if planned.is_empty() {

@@ -10,6 +10,8 @@ pub mod exits;
 pub mod plan;
 pub mod scenario;
 
+pub use plan::Planned;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +19,6 @@ use std::time::{Duration, Instant};
 use futures_util::future::{Either, join_all};
 use tokio::task::JoinSet;
 
-use crate::baseline::normalize::Baseline;
 use crate::cache::{Cache, Conditions, Key, Lookup, Verdict};
 use crate::config::{Config, PullPolicy};
 use crate::engine::cleanup::{self, Registry};
@@ -33,44 +34,6 @@ use crate::telemetry::export::Destination;
 use crate::telemetry::session::Session;
 use compare::Comparison;
 use scenario::Shared;
-
-/// A scenario chosen to run.
-#[derive(Clone)]
-pub struct Planned {
-    pub scenario: Arc<Scenario>,
-    /// The scenario file, as shown to the user.
-    pub file: String,
-    /// The cache key of its sources, its baseline included (the run adds image ids).
-    pub source_key: Key,
-    /// The key of the scenario alone, before its baseline is added.
-    pub scenario_key: Key,
-    /// Its stored baseline, when it has one.
-    pub baseline: Option<Arc<Baseline>>,
-    /// The file's warnings (`file:line:col: message`), repeated with its outcome so that they are
-    /// not lost above a long run.
-    pub warnings: Vec<String>,
-}
-
-impl Planned {
-    /// The plan of a loaded file, taking its scenario and baseline; none when it is invalid.
-    pub fn from_loaded(file: &mut crate::scenario::Loaded) -> Option<Planned> {
-        Some(Planned {
-            scenario: Arc::new(file.scenario.take()?),
-            file: file.display.clone(),
-            source_key: file.cache_key.expect("valid scenarios have a key"),
-            scenario_key: file.scenario_key.expect("valid scenarios have a key"),
-            baseline: file.baseline.take(),
-            warnings: file.diagnostics.iter().filter(|d| !d.is_error()).map(|d| d.one_line()).collect(),
-        })
-    }
-
-    /// Its outcome when it does not run (cached or skipped), with the file's warnings.
-    fn without_running(&self, status: Status) -> ScenarioOutcome {
-        let mut outcome = ScenarioOutcome::without_running(&self.scenario.name, &self.file, status);
-        outcome.warnings = self.warnings.clone();
-        outcome
-    }
-}
 
 /// What the orchestrator tells a view as the run goes (the terminal's live display, watch's
 /// screen).
@@ -107,9 +70,10 @@ pub struct Options {
     pub keep_warm: bool,
 }
 
-/// Runs `planned` (what `selection` chose) and reports as it goes; returns the run's record, and
-/// the infrastructure failure that stopped it before any scenario could run (engine unreachable,
-/// image unavailable), which the record also holds.
+/// `clnrm run`: begins the batch of `planned` (what `selection` chose), starts a runner, runs the
+/// batch on it until it ends or a signal stops it, tears everything down and returns the run's
+/// record, with the infrastructure failure that stopped it (engine unreachable, image
+/// unavailable), which the record also holds.
 pub async fn run(
     config: &Config,
     cache: &Cache,
@@ -119,38 +83,52 @@ pub async fn run(
     options: &Options,
     reporter: &mut dyn Reporter,
 ) -> (Record, Option<EngineError>) {
-    let begun = Begun::new(&identity.project, &planned, selection, None);
+    let batch = Batch::begin(identity.run_id.clone(), &identity.project, planned, selection, options.force, None);
     let mut signals = Signals::listen();
-    let id = identity.run_id.clone();
     let runner = match Runner::start(config, cache.clone(), identity, options.clone()).await {
         Ok(runner) => runner,
-        Err(e) => {
-            let record = begun.record(id, None, Progress::default(), None, Finished::default()).await;
-            return (record.failed(&e), Some(e));
-        }
+        Err(e) => return (batch.unstarted(&e).await, Some(e)),
     };
-    reporter.planned(planned.len());
-    let (mut progress, never) = (Progress::default(), Cancel::never());
-    let (result, interrupted) = tokio::select! {
-        result = runner.batch(config, planned, options.force, &never, reporter, &mut progress) => (result, None),
-        signal = signals.next() => (Ok(()), Some(signal)),
-    };
-    for outcome in progress.interrupted() {
-        reporter.finished(&outcome);
-        progress.outcomes.push(outcome);
+    let (mut record, result) = runner.run(config, batch, &Cancel::never(), signals.next(), reporter).await;
+    let teardown = Instant::now();
+    runner.finish(record.run.interrupted.is_some()).await.into_record(&mut record, teardown.elapsed());
+    (record, result.err())
+}
+
+/// A batch of scenarios to run, begun: `run` runs one, `watch` one per change, both through
+/// [`Runner::run`], which returns its record.
+pub struct Batch {
+    /// The record's id: the run id, with the batch's number in `watch`.
+    id: String,
+    planned: Vec<Planned>,
+    /// Run even scenarios that are unchanged since a pass.
+    force: bool,
+    begun: Begun,
+}
+
+impl Batch {
+    /// Begins a batch of `planned` in the project at `root` (in the Tokio runtime), with the
+    /// pool's figures now when a pool runs already (`watch` runs many batches on one pool).
+    pub fn begin(
+        id: String,
+        root: &str,
+        planned: Vec<Planned>,
+        selection: Selection,
+        force: bool,
+        pool: Option<pool::Stats>,
+    ) -> Batch {
+        let begun = Begun::new(root, &planned, selection, pool);
+        Batch { id, planned, force, begun }
     }
-    reporter.cleaning();
-    let engine = runner.engine_version.clone();
-    let finished = runner.finish(interrupted.is_some()).await;
-    let record = begun.record(id, engine, progress, interrupted, finished).await;
-    match result {
-        Ok(()) => (record, None),
-        Err(e) => (record.failed(&e), Some(e)),
+
+    /// The record of a batch that could not start: nothing ran, for `error`.
+    pub async fn unstarted(self, error: &EngineError) -> Record {
+        self.begun.record(self.id, None, Progress::default(), None, None).await.failed(error)
     }
 }
 
 /// A batch begun: what its record says of how it began.
-pub struct Begun {
+struct Begun {
     started: Instant,
     wall: std::time::SystemTime,
     selection: Selection,
@@ -162,8 +140,7 @@ pub struct Begun {
 }
 
 impl Begun {
-    /// Begins a batch of `planned` in the project at `root` (in the Tokio runtime).
-    pub fn new(root: &str, planned: &[Planned], selection: Selection, pool: Option<pool::Stats>) -> Begun {
+    fn new(root: &str, planned: &[Planned], selection: Selection, pool: Option<pool::Stats>) -> Begun {
         let root = std::path::PathBuf::from(root);
         Begun {
             started: Instant::now(),
@@ -175,17 +152,17 @@ impl Begun {
         }
     }
 
-    /// The record of the batch, over now: run `id` on `engine`, what `progress` holds and what
-    /// finishing found.
-    pub async fn record(
+    /// The record of the batch, over now: run `id` on `engine`, what `progress` holds, and the
+    /// pool's figures now (this batch's are the difference from when it began).
+    async fn record(
         self,
         id: String,
         engine: Option<String>,
         progress: Progress,
         interrupted: Option<Signal>,
-        finished: Finished,
+        pool: Option<pool::Stats>,
     ) -> Record {
-        let pool = finished.pool.map(|now| match self.pool {
+        let pool = pool.map(|now| match self.pool {
             Some(before) => pool::Stats {
                 hits: now.hits - before.hits,
                 misses: now.misses - before.misses,
@@ -210,10 +187,10 @@ impl Begun {
                 interrupted,
                 infrastructure: progress.infrastructure,
                 error: None,
-                leftovers: finished.leftovers,
-                swept: finished.swept,
-                strays: finished.strays,
-                undelivered: finished.undelivered,
+                leftovers: 0,
+                swept: cleanup::Removed::default(),
+                strays: Default::default(),
+                undelivered: 0,
             },
             scenarios: progress.outcomes,
         };
@@ -241,7 +218,7 @@ pub fn fingerprint(planned: &[Planned]) -> String {
 pub struct Runner {
     pub engine: Engine,
     /// The engine's version, as it said.
-    pub engine_version: Option<String>,
+    engine_version: Option<String>,
     registry: Registry,
     /// The run's network: lanes live there, the receiver listens on its gateway.
     network: String,
@@ -255,17 +232,25 @@ pub struct Runner {
     sweep: tokio::task::JoinHandle<Result<cleanup::Removed, EngineError>>,
 }
 
-/// What finishing a runner (or a batch) reports.
-#[derive(Default)]
+/// What finishing a runner reports.
 pub struct Finished {
-    /// The pool's figures (none when no scenario needed step containers).
-    pub pool: Option<pool::Stats>,
     /// Resources that could not be removed.
     pub leftovers: usize,
     /// What the start-of-run sweep removed of dead runs (nothing when it could not list them).
     pub swept: cleanup::Removed,
     pub strays: crate::telemetry::store::Strays,
     pub undelivered: u64,
+}
+
+impl Finished {
+    /// Adds what tearing down found, and the time it took, to the `record` of the runner's batch.
+    pub fn into_record(self, record: &mut Record, took: Duration) {
+        let run = &mut record.run;
+        (run.leftovers, run.swept, run.strays, run.undelivered) =
+            (self.leftovers, self.swept, self.strays, self.undelivered);
+        run.elapsed += took;
+        run.ended_at = crate::record::timestamp(std::time::SystemTime::now());
+    }
 }
 
 /// Tells a batch to stop: running scenarios tear down at once and are not reported, and queued
@@ -340,11 +325,42 @@ impl Runner {
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|p| p.stats())
     }
 
+    /// Runs `batch` until it ends, `cancel` fires or `interrupt` resolves (a signal: its running
+    /// scenarios are recorded as interrupted), and returns its record, with the infrastructure
+    /// failure that stopped it, which the record also holds. The one entry point of `run` and
+    /// `watch`.
+    pub async fn run(
+        &self,
+        config: &Config,
+        batch: Batch,
+        cancel: &Cancel,
+        interrupt: impl Future<Output = Signal>,
+        reporter: &mut dyn Reporter,
+    ) -> (Record, Result<(), EngineError>) {
+        let Batch { id, planned, force, begun } = batch;
+        reporter.planned(planned.len());
+        let mut progress = Progress::default();
+        let (result, interrupted) = tokio::select! {
+            result = self.batch(config, planned, force, cancel, reporter, &mut progress) => (result, None),
+            signal = interrupt => (Ok(()), Some(signal)),
+        };
+        for outcome in progress.interrupted() {
+            reporter.finished(&outcome);
+            progress.outcomes.push(outcome);
+        }
+        reporter.cleaning();
+        let record = begun.record(id, self.engine_version.clone(), progress, interrupted, self.pool_stats()).await;
+        match &result {
+            Ok(()) => (record, result),
+            Err(e) => (record.failed(e), result),
+        }
+    }
+
     /// Runs a batch of scenarios, reporting each as it finishes and adding it to `progress` (kept
     /// outside, so that an interruption, which drops the batch mid-way, loses nothing of it).
     /// Once `cancel` fires, nothing more is reported. An error is an image that cannot be had.
     /// `force` runs scenarios that are unchanged since a pass.
-    pub async fn batch(
+    async fn batch(
         &self,
         config: &Config,
         planned: Vec<Planned>,
@@ -429,7 +445,6 @@ impl Runner {
     /// receiver and removes everything the runner created.
     pub async fn finish(self, interrupted: bool) -> Finished {
         let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let stats = pool.as_ref().map(|p| p.stats());
         if let Some(pool) = pool {
             pool.shutdown().await;
         }
@@ -442,7 +457,7 @@ impl Runner {
         let mut leftovers = self.registry.remove_all(&self.engine).await;
         leftovers += cleanup::remove_run(&self.engine).await;
         let swept = self.sweep.await.ok().and_then(Result::ok).unwrap_or_default();
-        Finished { pool: stats, leftovers, swept, strays: telemetry.strays, undelivered: telemetry.undelivered }
+        Finished { leftovers, swept, strays: telemetry.strays, undelivered: telemetry.undelivered }
     }
 }
 
@@ -466,17 +481,17 @@ async fn start_telemetry(
 
 /// What a batch has produced so far.
 #[derive(Default)]
-pub struct Progress {
-    pub outcomes: Vec<ScenarioOutcome>,
+struct Progress {
+    outcomes: Vec<ScenarioOutcome>,
     /// Scenarios started and not finished. Kept here rather than in the scheduler, which a signal
     /// drops mid-way, so the run can still report them as interrupted.
-    pub running: HashMap<tokio::task::Id, Running>,
+    running: HashMap<tokio::task::Id, Running>,
     /// Some scenario failed because of the engine rather than a test.
-    pub infrastructure: bool,
+    infrastructure: bool,
 }
 
 /// A scenario started and not finished.
-pub struct Running {
+struct Running {
     name: String,
     file: String,
     started: Instant,

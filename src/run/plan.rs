@@ -1,35 +1,73 @@
 //! After loading: the plan stage (each valid scenario's stored baseline and the cache key it
-//! makes) and choosing what to run (`--filter`, `--tag` and `--shard` over the valid scenarios).
+//! makes, giving what the run executes) and choosing what to run (`--filter`, `--tag` and
+//! `--shard` over the planned scenarios).
 
 use std::sync::Arc;
 
 use regex::Regex;
 
 use crate::baseline::files::Baselines;
+use crate::baseline::normalize::Baseline;
+use crate::cache::Key;
 use crate::project::Project;
+use crate::record::outcome::{ScenarioOutcome, Status};
 use crate::scenario::Loaded;
+use crate::scenario::model::Scenario;
 
-/// The plan stage of loaded `files`: reads each valid scenario's baseline, checked, and keys the
-/// scenario with the baseline's hash (`Loaded::cache_key`, `Loaded::baseline`). A file whose
-/// baseline is not one becomes invalid: the diagnostic joins its own and its scenario is dropped.
-/// Every command that runs or judges scenarios calls it right after loading.
-pub fn stored(files: &mut [Loaded], project: &Project) {
-    let baselines = Baselines::new(&project.root);
-    for file in files.iter_mut() {
-        let (Some(scenario), Some(key)) = (&file.scenario, file.scenario_key) else { continue };
-        let shown = project.display(&baselines.path(&scenario.name));
-        match baselines.load(&scenario.name, &shown) {
-            Ok(stored) => {
-                file.cache_key = Some(key.with_baseline(stored.as_ref().map(|s| s.hash)));
-                file.baseline = stored.map(|s| Arc::new(s.baseline));
-            }
-            Err(diagnostic) => {
-                file.diagnostics.push(*diagnostic);
-                file.scenario = None;
-                file.scenario_key = None;
-            }
-        }
+/// A scenario ready to run: made by the plan stage from a valid loaded file.
+#[derive(Clone)]
+pub struct Planned {
+    pub scenario: Arc<Scenario>,
+    /// The scenario file, as shown to the user.
+    pub file: String,
+    /// The cache key of its sources, its baseline included (the run adds image ids).
+    pub source_key: Key,
+    /// The key of the scenario alone, before its baseline is added.
+    pub scenario_key: Key,
+    /// Its stored baseline, when it has one.
+    pub baseline: Option<Arc<Baseline>>,
+    /// The file's warnings (`file:line:col: message`), repeated with its outcome so that they are
+    /// not lost above a long run.
+    pub warnings: Vec<String>,
+}
+
+impl Planned {
+    /// Its outcome when it does not run (cached or skipped), with the file's warnings.
+    pub fn without_running(&self, status: Status) -> ScenarioOutcome {
+        let mut outcome = ScenarioOutcome::without_running(&self.scenario.name, &self.file, status);
+        outcome.warnings = self.warnings.clone();
+        outcome
     }
+}
+
+/// The plan stage of loaded `files`, one entry per file: a valid file's scenario (taken out of
+/// it) with its baseline, read and checked, and its cache key made with the baseline's hash. A
+/// file whose baseline is not one gets the diagnostic beside its own and plans nothing, as an
+/// invalid file does. Every command that runs or judges scenarios calls it right after loading.
+pub fn plan(files: &mut [Loaded], project: &Project) -> Vec<Option<Planned>> {
+    let baselines = Baselines::new(&project.root);
+    files
+        .iter_mut()
+        .map(|file| {
+            let (Some(scenario), Some(key)) = (&file.scenario, file.scenario_key) else { return None };
+            let shown = project.display(&baselines.path(&scenario.name));
+            let stored = match baselines.load(&scenario.name, &shown) {
+                Ok(stored) => stored,
+                Err(diagnostic) => {
+                    file.diagnostics.push(*diagnostic);
+                    return None;
+                }
+            };
+            Some(Planned {
+                scenario: Arc::new(file.scenario.take()?),
+                file: file.display.clone(),
+                source_key: key.with_baseline(stored.as_ref().map(|s| s.hash)),
+                scenario_key: key,
+                baseline: stored.map(|s| Arc::new(s.baseline)),
+                warnings: file.diagnostics.iter().filter(|d| !d.is_error()).map(|d| d.one_line()).collect(),
+            })
+        })
+        .collect()
 }
 
 /// `--shard K/N`: this machine runs the K-th of N slices of the suite.

@@ -1,7 +1,7 @@
 //! Scenario files from disk to a validated model: read → extract `[vars]` → resolve variables →
 //! render → parse TOML → read the model → validate → the key of its sources. Files load in
 //! parallel; checks across files (unique names) run once all are loaded. Baselines are not read
-//! here: the plan stage after loading does that (`run::plan::stored`).
+//! here: the plan stage after loading does that (`run::plan::plan`).
 
 pub mod discover;
 pub mod fmt;
@@ -12,12 +12,10 @@ pub mod validate;
 pub mod vars;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use toml::de::DeTable;
 
-use crate::baseline::normalize::Baseline;
 use crate::cache::{Key, KeyInputs};
 use crate::config::Vars;
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
@@ -50,10 +48,6 @@ pub struct Loaded {
     pub templates: Vec<PathBuf>,
     /// The key of the scenario's sources alone, present when it is valid.
     pub scenario_key: Option<Key>,
-    /// Set by the plan stage (`run::plan::stored`), not by loading: the source key with the
-    /// stored baseline's hash, and the baseline itself (read and checked).
-    pub cache_key: Option<Key>,
-    pub baseline: Option<Arc<Baseline>>,
 }
 
 impl Loaded {
@@ -150,9 +144,7 @@ impl<'p> Loader<'p> {
             name: None,
             diagnostics: Vec::new(),
             templates: Vec::new(),
-            cache_key: None,
             scenario_key: None,
-            baseline: None,
         };
         if let Err(diagnostics) = source.and_then(|source| self.load_into(renderer, &mut loaded, source)) {
             loaded.diagnostics = diagnostics;
@@ -265,7 +257,6 @@ fn check_unique_names(loaded: &mut [Loaded]) {
         let file = &mut loaded[index];
         file.diagnostics.push(diagnostic);
         file.scenario = None;
-        file.cache_key = None;
         file.scenario_key = None;
     }
 }

@@ -108,9 +108,8 @@ impl Files {
         let loader = Loader::new(&self.project, self.overrides.clone());
         self.template_diagnostics = loader.template_diagnostics().to_vec();
         let mut loaded = loader.load_all(&present);
-        crate::run::plan::stored(&mut loaded, &self.project);
-        for mut file in loaded {
-            let planned = Planned::from_loaded(&mut file);
+        let plans = crate::run::plan::plan(&mut loaded, &self.project);
+        for (file, planned) in loaded.into_iter().zip(plans) {
             let entry = Entry {
                 display: file.display,
                 templates: file.templates,

@@ -29,12 +29,12 @@ use crate::error::Error;
 use crate::exit::{Exit, Signal};
 use crate::output::{self, BAD, Format, NOTE};
 use crate::project::Project;
+use crate::record::Record;
 use crate::record::files::Runs;
 use crate::report::terminal::Terminal;
-use crate::run::Reporter;
 use crate::run::compare::Comparison;
 use crate::run::plan::Selection;
-use crate::run::{self, Cancel, Options, Progress, Runner};
+use crate::run::{self, Batch, Cancel, Options, Runner};
 use crate::scenario::vars::Overrides;
 use events::{Event, Events};
 use files::Files;
@@ -76,15 +76,10 @@ pub struct Settings {
 
 /// The run in flight.
 struct Current {
-    task: tokio::task::JoinHandle<(Progress, Result<(), EngineError>)>,
+    task: tokio::task::JoinHandle<(Record, Result<(), EngineError>)>,
     switch: tokio::sync::watch::Sender<bool>,
     /// Its scenario files, with how each is shown (outcomes name the shown form).
     files: Vec<(PathBuf, String)>,
-    /// Its record's id.
-    id: String,
-    /// What its record says of how it began (with the pool's figures then, so that its summary
-    /// shows this run's alone).
-    begun: run::Begun,
 }
 
 impl Current {
@@ -92,7 +87,7 @@ impl Current {
     async fn cancel(self) -> BTreeSet<PathBuf> {
         let _ = self.switch.send(true);
         let finished: BTreeSet<String> = match self.task.await {
-            Ok((progress, _)) => progress.outcomes.into_iter().map(|o| o.file).collect(),
+            Ok((record, _)) => record.scenarios.into_iter().map(|o| o.file).collect(),
             Err(_) => BTreeSet::new(),
         };
         self.files.into_iter().filter(|(_, shown)| !finished.contains(shown)).map(|(path, _)| path).collect()
@@ -215,17 +210,15 @@ impl Watcher {
         let plans: Vec<run::Planned> = plans.into_iter().map(|(_, p)| p).collect();
         let (root, recorded) =
             (&self.runner.engine.identity.project, self.settings.selection.recorded(&self.settings.paths));
-        let begun = run::Begun::new(root, &plans, recorded, self.runner.pool_stats());
+        // Begun now, with the pool's figures now, so that its record counts this run's alone.
+        let batch = Batch::begin(id, root, plans, recorded, force, self.runner.pool_stats());
         let (runner, config, ci) = (Arc::clone(&self.runner), self.files.project.config.clone(), self.settings.ci);
         let task = tokio::spawn(async move {
-            let mut progress = Progress::default();
-            let mut reporter = Terminal::new(ci);
-            reporter.planned(plans.len());
-            let result = runner.batch(&config, plans, force, &cancel, &mut reporter, &mut progress).await;
-            reporter.cleaning();
-            (progress, result)
+            // Signals are the watch's own: they quit it, cancelling this run.
+            let never = std::future::pending();
+            runner.run(&config, batch, &cancel, never, &mut Terminal::new(ci)).await
         });
-        self.current = Some(Current { task, switch, files, id, begun });
+        self.current = Some(Current { task, switch, files });
     }
 
     /// Watches what the project needs now. Files already in a directory that appeared since the
@@ -324,27 +317,27 @@ impl Watcher {
     }
 
     /// The run in flight ended: its summary, and the screen redrawn.
-    async fn finished(&mut self, joined: Result<(Progress, Result<(), EngineError>), tokio::task::JoinError>) {
-        let done = self.current.take().expect("a run was in flight");
-        let (progress, result) = match joined {
-            Ok((progress, result)) => (progress, result.map_err(|e| e.to_string())),
-            Err(e) => (Progress::default(), Err(format!("internal error: {e}; please report it"))),
+    async fn finished(&mut self, joined: Result<(Record, Result<(), EngineError>), tokio::task::JoinError>) {
+        self.current = None;
+        let record = match joined {
+            Ok((record, result)) => {
+                if let Err(e) = result {
+                    output::line(format!("{BAD}error{BAD:#}: {e}"));
+                }
+                record
+            }
+            Err(e) => {
+                // The batch's task panicked: nothing of it can be trusted or recorded.
+                output::line(format!("{BAD}error{BAD:#}: internal error: {e}; please report it"));
+                self.idle();
+                return;
+            }
         };
-        if let Err(e) = &result {
-            output::line(format!("{BAD}error{BAD:#}: {e}"));
-        }
-        for outcome in &progress.outcomes {
+        for outcome in &record.scenarios {
             if let Some(hash) = outcome.baseline.as_ref().and_then(|b| b.written_hash()) {
                 self.written.insert(self.baselines.path(&outcome.name), hash);
             }
         }
-        let runner = &self.runner;
-        let finished = run::Finished { pool: runner.pool_stats(), ..Default::default() };
-        let record = done.begun.record(done.id, runner.engine_version.clone(), progress, None, finished).await;
-        let record = match &result {
-            Ok(()) => record,
-            Err(e) => record.failed(e),
-        };
         let keep = self.files.project.config.run.keep_records as usize;
         if let Err(e) = Runs::new(&self.files.project.root).write(&record, keep, None) {
             output::line(format!("{NOTE}note{NOTE:#}: the run's record was not kept: {e}"));
