@@ -98,6 +98,7 @@ fn record() -> Record {
             selected: spans.iter().take(2).map(|s| hex(&s.span_id)).collect(),
             nearest: Vec::new(),
             passed: true,
+            unmet: Vec::new(),
             message: None,
         };
         ScenarioOutcome {

@@ -277,6 +277,13 @@ fn the_record_holds_each_scenarios_steps_services_trace_and_expectations() {
     assert_eq!(wrong["passed"], false);
     let message = wrong["message"].as_str().unwrap();
     assert!(message.contains("count: expected exactly 5 spans, found 2"), "{message}");
+    // The same as data: the key, what it asks for and what the trace has.
+    assert_eq!(
+        wrong["unmet"],
+        serde_json::json!([{ "key": "count", "expected": "exactly 5", "found": "2", "spans": [] }]),
+        "{wrong}"
+    );
+    assert!(shop["expectations"].as_array().unwrap().iter().all(|e| e["unmet"] == serde_json::json!([])));
     let own_ids = ids(miscount);
     let picked = wrong["selected"].as_array().unwrap();
     assert_eq!(picked.len(), 2, "{wrong}");

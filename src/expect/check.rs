@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::duration;
 use crate::expect::describe::{LIST_MAX, bounds, item, label, list, share, span_count};
 use crate::expect::explain::{Explanation, explain_empty, quoted};
-use crate::expect::failure::{Context, Failure, TREE_LINES};
+use crate::expect::failure::{Context, Failure, Found, TREE_LINES, Unmet};
 use crate::expect::matcher::{attr_equals, select_positions, select_subjects};
 use crate::expect::model::{Bounds, Expectations, SpanExpectation};
 use crate::expect::selector::{SPAN_FIELDS, Selector, Value};
@@ -46,6 +46,10 @@ pub struct Checked {
     /// When it selected none: the ids of the spans nearest to what it asks for.
     pub nearest: Vec<String>,
     pub passed: bool,
+    /// Each key that does not hold: what it asks for and what was found, as data (absent from
+    /// records written before it was added: read as none).
+    #[serde(default)]
+    pub unmet: Vec<Unmet>,
     /// When it failed: what was expected, what was found (or the nearest spans) and where to look.
     pub message: Option<String>,
 }
@@ -60,6 +64,7 @@ impl Checked {
             selected: Vec::new(),
             nearest: Vec::new(),
             passed: false,
+            unmet: Vec::new(),
             message: None,
         }
     }
@@ -82,6 +87,7 @@ pub fn results(spans: &[Span], expectations: &Expectations, context: &Context) -
             selected: ids(&verdict.selected),
             nearest: explanation.as_ref().map(|e| ids(&e.nearest)).unwrap_or_default(),
             passed,
+            unmet: verdict.problems.iter().map(|p| p.unmet(&index, verdict.selected.len())).collect(),
             message: (!passed).then(|| verdict.message(&index, &expectation.select, explanation.as_ref())),
         });
     }
@@ -104,6 +110,7 @@ pub fn results(spans: &[Span], expectations: &Expectations, context: &Context) -
         // One result per pair or key that does not hold, as failures are counted.
         results.extend(failures.into_iter().map(|f| Checked {
             expectation: f.expectation,
+            unmet: vec![f.unmet],
             message: Some(f.message),
             ..Checked::trace()
         }));
@@ -223,6 +230,49 @@ fn evaluate<'e>(index: &TraceIndex, expectation: &'e SpanExpectation) -> Verdict
 }
 
 impl Problem<'_> {
+    /// What the key asks for and what was found, as data; `selected` is how many spans were.
+    fn unmet(&self, index: &TraceIndex, selected: usize) -> Unmet {
+        let spans = |offenders: &[usize], value: &dyn Fn(&Span) -> String| -> Vec<Found> {
+            let span = |p: usize| index.spans()[p];
+            offenders.iter().map(|&p| Found { span: hex(&span(p).span_id), value: Some(value(span(p))) }).collect()
+        };
+        let (key, expected, found, spans) = match self {
+            Problem::NoneSelected(count) | Problem::Count(count) => {
+                ("count".to_string(), bounds(count, u64::to_string), Some(selected.to_string()), Vec::new())
+            }
+            Problem::Attr { key, value, offenders } => {
+                let has = |span: &Span| span.attr(key).map_or_else(|| "absent".to_string(), quoted);
+                (format!("attrs.{key}"), value.to_string(), None, spans(offenders, &has))
+            }
+            Problem::Status { expected, offenders } => {
+                let has = |span: &Span| span.status.as_str().to_string();
+                ("status".into(), expected.as_str().into(), None, spans(offenders, &has))
+            }
+            Problem::Kind { expected, offenders } => {
+                let has = |span: &Span| span.kind.as_str().to_string();
+                ("kind".into(), expected.as_str().into(), None, spans(offenders, &has))
+            }
+            Problem::Parent { selector, offenders, .. } => {
+                // The parent's id, which the recorded trace describes; `none` for a root.
+                let has = |span: &Span| span.parent_span_id.map_or_else(|| "none".to_string(), |id| hex(&id));
+                ("parent".into(), selector.to_string(), None, spans(offenders, &has))
+            }
+            Problem::Duration { bounds: limits, offenders } => {
+                let has = |span: &Span| duration::display(span.duration());
+                ("duration".into(), bounds(limits, |d| duration::display(*d)), None, spans(offenders, &has))
+            }
+            Problem::Events { names, offenders } => {
+                let has = |span: &Span| {
+                    let lacking = names.iter().filter(|name| !span.events.iter().any(|e| *e.name == ***name));
+                    format!("lacks {}", lacking.map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "))
+                };
+                let wanted: Vec<String> = names.iter().map(|name| format!("{name:?}")).collect();
+                ("events".into(), wanted.join(", "), None, spans(offenders, &has))
+            }
+        };
+        Unmet { key, expected, found, spans }
+    }
+
     fn fails(&self) -> bool {
         match self {
             Problem::NoneSelected(_) | Problem::Count(_) => true,
@@ -418,7 +468,13 @@ pub(super) mod tests {
     /// The failures of `expectations` over `spans`.
     pub(in crate::expect) fn failures(spans: &[Span], expectations: &Expectations) -> Vec<Failure> {
         let failed = results(spans, expectations, &context()).into_iter().filter(|c| !c.passed);
-        failed.map(|c| Failure { expectation: c.expectation, message: c.message.unwrap_or_default() }).collect()
+        failed
+            .map(|mut c| Failure {
+                expectation: c.expectation,
+                unmet: c.unmet.remove(0),
+                message: c.message.unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// The message of the only failure.
@@ -553,6 +609,58 @@ trace (7 spans; ▶ selected):
             ["[[expect.span]] #1 span[stauts=\"error\" amount] holds only because no span in the trace has `stauts` \
               (did you mean `status`?): with a count of 0 it cannot fail; check the spelling"]
         );
+    }
+
+    /// What the run record keeps of a failed expectation: each key that does not hold, what it
+    /// asks for, and each span it fails for with what that span has instead.
+    #[test]
+    fn results_say_what_was_expected_and_what_each_span_has_as_data() {
+        let spans = shop();
+        let id = |i: usize| hex(&spans[i].span_id);
+        let found = |i: usize, value: &str| Found { span: id(i), value: Some(value.to_string()) };
+        let mut all = expect("span[service.name=\"shop\"]");
+        all.attrs = vec![("http.response.status_code".into(), Value::Int(200))];
+        all.kind = Some(SpanKind::Server);
+        all.status = Some(SpanStatus::Ok);
+        all.parent = Some(selector("span[name=\"place order\"]"));
+        all.duration = Some(Bounds { min: None, max: Some(Duration::from_millis(20)) });
+        all.events = vec!["exception".into()];
+        let mut count = expect("span[service.name=\"pay\"]");
+        count.count = Some(Bounds { min: Some(2), max: None });
+        let none = expect("span[name=\"refund\"]");
+        let passing = expect("span[name=\"charge\"]");
+        let expectations = Expectations { spans: vec![all, count, none, passing], trace: None };
+        let results = results(&spans, &expectations, &context());
+        let unmet = |key: &str, expected: &str, found: Option<&str>, spans: Vec<Found>| Unmet {
+            key: key.into(),
+            expected: expected.into(),
+            found: found.map(String::from),
+            spans,
+        };
+        assert_eq!(
+            results[0].unmet,
+            vec![
+                unmet("attrs.http.response.status_code", "200", None, vec![found(3, "absent"), found(6, "404")]),
+                unmet("status", "ok", None, vec![found(3, "unset"), found(6, "unset")]),
+                unmet("kind", "server", None, vec![found(3, "internal")]),
+                unmet("parent", "span[name=\"place order\"]", None, vec![found(3, &id(2)), found(6, &id(5))]),
+                unmet("duration", "at most 20.0ms", None, vec![found(2, "38.0ms")]),
+                unmet(
+                    "events",
+                    "\"exception\"",
+                    None,
+                    vec![
+                        found(2, "lacks \"exception\""),
+                        found(3, "lacks \"exception\""),
+                        found(6, "lacks \"exception\"")
+                    ]
+                ),
+            ]
+        );
+        assert_eq!(results[1].unmet, vec![unmet("count", "at least 2", Some("1"), Vec::new())]);
+        assert_eq!(results[2].unmet, vec![unmet("count", "at least 1", Some("0"), Vec::new())]);
+        assert!(results[3].passed && results[3].unmet.is_empty(), "{:?}", results[3]);
+        assert!(results.iter().take(3).all(|r| !r.passed && r.message.is_some()));
     }
 
     #[test]

@@ -22,6 +22,34 @@ pub struct Context<'a> {
 pub struct Failure {
     /// Which one: `[[expect.span]] #2 span[name="charge"]`, `[expect.trace] order`.
     pub expectation: String,
+    /// What was expected and what was found, as data.
+    pub unmet: Unmet,
     /// What was expected, what was found, and where to look; several lines.
     pub message: String,
+}
+
+/// One key of an expectation that does not hold, as data (the run record keeps it; the message
+/// says the same in words): what the key asks for and what the trace has instead.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Unmet {
+    /// The key: `count`, `attrs.KEY`, `status`, `kind`, `parent`, `duration`, `events` of a
+    /// `[[expect.span]]`; `spans`, `errors`, `order`, `within`, `hermetic` of `[expect.trace]`.
+    pub key: String,
+    /// What it asks for, as the scenario says it: `at least 1`, `"200"`, `ok`, `at most 50ms`.
+    pub expected: String,
+    /// What the trace has as a whole, when the key is about the whole: a count, or which
+    /// selector of a pair selects nothing.
+    pub found: Option<String>,
+    /// The spans it fails for, each with what it has instead.
+    pub spans: Vec<Found>,
+}
+
+/// A span an expectation fails for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Found {
+    /// Its span id (hex).
+    pub span: String,
+    /// What it has instead of what is asked (`"404"`, `absent`, `error`, `120.0ms`), when the key
+    /// asks something of each span; none for the spans of a pair that clash by their times.
+    pub value: Option<String>,
 }

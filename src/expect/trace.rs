@@ -20,9 +20,9 @@
 
 use std::fmt::Write;
 
-use crate::expect::describe::{LIST_MAX, item, list, moment, own_only_note, span_count};
+use crate::expect::describe::{LIST_MAX, bounds, item, list, moment, own_only_note, span_count};
 use crate::expect::explain::explain_empty;
-use crate::expect::failure::{Context, Failure, TREE_LINES};
+use crate::expect::failure::{Context, Failure, Found, TREE_LINES, Unmet};
 use crate::expect::matcher::select_positions;
 use crate::expect::model::{Bounds, Hermetic, TraceExpectation};
 use crate::expect::selector::Selector;
@@ -31,7 +31,7 @@ use crate::output::count;
 use crate::schema::Spanned;
 use crate::telemetry::index::TraceIndex;
 use crate::telemetry::peers::{Peers, host, url_host};
-use crate::telemetry::span::{AttrValue, Span, SpanKind, SpanStatus};
+use crate::telemetry::span::{AttrValue, Span, SpanKind, SpanStatus, hex};
 
 /// One key of `[expect.trace]` that does not hold.
 pub(super) enum Problem<'e> {
@@ -232,7 +232,56 @@ impl Problem<'_> {
                 "hermetic"
             }
         };
-        Failure { expectation: format!("[expect.trace] {key}"), message: out }
+        Failure { expectation: format!("[expect.trace] {key}"), unmet: self.unmet(index, context), message: out }
+    }
+
+    /// What the key asks for and what was found, as data.
+    fn unmet(&self, index: &TraceIndex, context: &Context) -> Unmet {
+        let id = |p: usize| hex(&index.spans()[p].span_id);
+        let spans = |positions: &[usize], value: &dyn Fn(usize) -> Option<String>| -> Vec<Found> {
+            positions.iter().map(|&p| Found { span: id(p), value: value(p) }).collect()
+        };
+        let (key, expected, found, spans) = match self {
+            Problem::Spans { bounds: expected, counted } => {
+                ("spans", bounds(expected, u64::to_string), Some(counted.len().to_string()), Vec::new())
+            }
+            Problem::Errors { expected, errors } => {
+                let message = |p: usize| Some(index.spans()[p].status_message.to_string()).filter(|m| !m.is_empty());
+                ("errors", expected.to_string(), Some(errors.len().to_string()), spans(errors, &message))
+            }
+            Problem::Order { pair: [a, b], fault } => {
+                let (found, spans) = pair_found([a, b], fault, &id);
+                ("order", format!("{} ends before {} starts", **a, **b), found, spans)
+            }
+            Problem::Within { pair: [a, b], fault } => {
+                let (found, spans) = pair_found([a, b], fault, &id);
+                ("within", format!("{} lies within {}", **a, **b), found, spans)
+            }
+            Problem::Hermetic { hermetic, offenders } => {
+                let peers = |p: usize| {
+                    let named = foreign_peers(index.spans()[p], hermetic, context.peers);
+                    Some(named.map(|(key, value, _)| format!("{key} = {value:?}")).collect::<Vec<_>>().join(", "))
+                };
+                let allowed = match hermetic.allow.as_slice() {
+                    [] => String::new(),
+                    allow => format!(" (allowed: {})", allow.join(", ")),
+                };
+                ("hermetic", format!("no peer outside the scenario{allowed}"), None, spans(offenders, &peers))
+            }
+        };
+        Unmet { key: key.into(), expected, found, spans }
+    }
+}
+
+/// What a pair that does not hold found: the selector that selects nothing, or the spans whose
+/// times clash (the recorded trace has their times).
+fn pair_found(pair: [&Selector; 2], fault: &PairFault, id: &dyn Fn(usize) -> String) -> (Option<String>, Vec<Found>) {
+    let found =
+        |positions: &mut dyn Iterator<Item = &usize>| positions.map(|&p| Found { span: id(p), value: None }).collect();
+    match fault {
+        PairFault::Empty(side) => (Some(format!("{} selects no span", pair[*side])), Vec::new()),
+        PairFault::Overlap { last_end, first_start } => (None, found(&mut [last_end, first_start].into_iter())),
+        PairFault::Outside { outside, .. } => (None, found(&mut outside.iter())),
     }
 }
 
@@ -331,6 +380,68 @@ mod tests {
         assert_eq!(failures.len(), 1, "{failures:#?}");
         assert_eq!(failures[0].expectation, format!("[expect.trace] {key}"));
         failures[0].message.clone()
+    }
+
+    /// What the run record keeps of each failed key: what it asks for, what the trace has as a
+    /// whole, and the spans it fails for.
+    #[test]
+    fn failures_say_what_was_expected_and_found_as_data() {
+        let mut spans = shop();
+        spans.push(
+            span(21, 3, "GET evil", "shop", 5, 6).kind(SpanKind::Client).str("server.address", "evil.example").build(),
+        );
+        let id = |i: usize| hex(&spans[i].span_id);
+        let unmet = |trace: TraceExpectation| -> Vec<Unmet> {
+            trace_failures(&spans, trace).into_iter().map(|f| f.unmet).collect()
+        };
+        let at = |i: usize, value: Option<&str>| Found { span: id(i), value: value.map(String::from) };
+        let all = TraceExpectation {
+            spans: Some(Bounds { min: None, max: Some(3) }),
+            errors: Some(0),
+            order: vec![
+                pair("span[name=\"POST /orders\"]", "span[name=\"reserve\"]"),
+                pair("span[name=\"nope\"]", "span[name=\"reserve\"]"),
+            ],
+            within: vec![pair("span[name=\"GET /orders/1\"]", "span[name=\"place order\"]")],
+            hermetic: Some(Hermetic { allow: vec!["other.example".into()], outbound_only: false }),
+        };
+        let expected = |key: &str, expected: &str, found: Option<&str>, spans: Vec<Found>| Unmet {
+            key: key.into(),
+            expected: expected.into(),
+            found: found.map(String::from),
+            spans,
+        };
+        assert_eq!(
+            unmet(all),
+            vec![
+                expected("spans", "at most 3", Some("5"), Vec::new()),
+                expected("errors", "0", Some("1"), vec![at(4, Some("card declined"))]),
+                expected(
+                    "order",
+                    "span[name=\"POST /orders\"] ends before span[name=\"reserve\"] starts",
+                    None,
+                    vec![at(2, None), at(3, None)]
+                ),
+                expected(
+                    "order",
+                    "span[name=\"nope\"] ends before span[name=\"reserve\"] starts",
+                    Some("span[name=\"nope\"] selects no span"),
+                    Vec::new()
+                ),
+                expected(
+                    "within",
+                    "span[name=\"GET /orders/1\"] lies within span[name=\"place order\"]",
+                    None,
+                    vec![at(6, None)]
+                ),
+                expected(
+                    "hermetic",
+                    "no peer outside the scenario (allowed: other.example)",
+                    None,
+                    vec![at(7, Some("server.address = \"evil.example\""))]
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -137,6 +137,7 @@ mod tests {
     use crate::baseline::normalize::{Recorded, normalize};
     use crate::engine::exec::Tail;
     use crate::expect::check::Checked;
+    use crate::expect::failure::{Found, Unmet};
     use crate::record::outcome::*;
     use crate::telemetry::span::tests::span;
     use crate::telemetry::span::{AttrValue, Span};
@@ -186,7 +187,23 @@ mod tests {
             selected: vec!["0000000000000003".into()],
             nearest: Vec::new(),
             passed: true,
+            unmet: Vec::new(),
             message: None,
+        });
+        scenario.expectations.push(Checked {
+            expectation: "[[expect.span]] #2 span[name=\"refund\"]".into(),
+            select: Some("span[name=\"refund\"]".into()),
+            line: Some(15),
+            selected: Vec::new(),
+            nearest: vec!["0000000000000003".into()],
+            passed: false,
+            unmet: vec![Unmet {
+                key: "attrs.amount".into(),
+                expected: "30".into(),
+                found: None,
+                spans: vec![Found { span: "0000000000000003".into(), value: Some("absent".into()) }],
+            }],
+            message: Some("select: span[name=\"refund\"]\n…".into()),
         });
         let d = diff(&old, &new);
         let gate = crate::baseline::thresholds::gate(
@@ -231,6 +248,20 @@ mod tests {
         assert!(a.baseline.as_ref().unwrap().thresholds.iter().any(|t| t.threshold == "added_spans" && t.broken));
         // The whole of it, by its bytes.
         assert_eq!(to_bytes(&read), to_bytes(&record));
+    }
+
+    /// A record of format 1 written before expectations said what they found as data reads,
+    /// with nothing unmet recorded.
+    #[test]
+    fn a_record_from_before_unmet_reads() {
+        let record = full();
+        let mut value: serde_json::Value = serde_json::from_slice(&to_bytes(&record)).unwrap();
+        for expectation in value["scenarios"][0]["expectations"].as_array_mut().unwrap() {
+            assert!(expectation.as_object_mut().unwrap().remove("unmet").is_some());
+        }
+        let read = parse(&value.to_string(), "r.json").unwrap();
+        assert!(read.scenarios[0].expectations.iter().all(|e| e.unmet.is_empty()));
+        assert_eq!(read.scenarios[0].expectations[1].nearest, record.scenarios[0].expectations[1].nearest);
     }
 
     #[test]
