@@ -125,8 +125,8 @@ async fn ingest() {
     receiver.stop().await;
 }
 
-/// Settle time per scenario (the wait after the last step) with the default 200 ms window, for
-/// the checkout example against the demo shop, from `--report json`.
+/// Settle time per scenario (the wait after the last step) with the automatic window, for the
+/// checkout example against the demo shop, from `--report json`.
 fn settle_overhead() {
     let docker = std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
     if !docker {
@@ -163,7 +163,7 @@ fn settle_overhead() {
     }
     settles.sort();
     println!(
-        "settle: median {} (min {}, max {}) over {} runs of the checkout example (target < 250ms)",
+        "settle: median {} (min {}, max {}) over {} runs of the checkout example (target < 50ms)",
         clnrm::duration::display(settles[settles.len() / 2]),
         clnrm::duration::display(settles[0]),
         clnrm::duration::display(settles[settles.len() - 1]),

@@ -107,8 +107,9 @@ pub struct Run {
 /// `[otel]`: span collection.
 #[derive(Debug, Clone, Serialize)]
 pub struct Otel {
-    /// `settle`: after the last step, wait until no span arrived for this long; default 200ms.
-    pub settle: Duration,
+    /// `settle`: after the last step, wait until no span arrived for this long; by default, as
+    /// long as the exporters need (`telemetry::wiring::quiet_window`).
+    pub settle: Option<Duration>,
     /// `settle_cap`: never wait longer than this for spans; default 5s.
     pub settle_cap: Duration,
     /// `protocol`: OTLP protocol announced to containers (`http/protobuf` or `grpc`); default `http/protobuf`.
@@ -127,11 +128,7 @@ impl Default for Config {
             },
             pool: Pool { size: None, reuse: false, ttl: Duration::from_secs(300) },
             run: Run { jobs: None, fail_fast: false, scenarios: vec!["scenarios".into()], keep_records: 20 },
-            otel: Otel {
-                settle: Duration::from_millis(200),
-                settle_cap: Duration::from_secs(5),
-                protocol: OtlpProtocol::HttpProtobuf,
-            },
+            otel: Otel { settle: None, settle_cap: Duration::from_secs(5), protocol: OtlpProtocol::HttpProtobuf },
             thresholds: Thresholds::default(),
             baseline: BaselineConfig::default(),
             vars: Vars::new(),
@@ -210,7 +207,9 @@ fn read(cx: &mut Cx, mut root: Table) -> Config {
     }
     if let Some(mut t) = root.table(cx, "otel") {
         let o = &mut config.otel;
-        set(&mut o.settle, t.duration(cx, "settle"));
+        if let Some(settle) = t.duration(cx, "settle") {
+            o.settle = Some(settle.value);
+        }
         set(&mut o.settle_cap, t.duration(cx, "settle_cap"));
         let protocols = [("http/protobuf", OtlpProtocol::HttpProtobuf), ("grpc", OtlpProtocol::Grpc)];
         set(&mut o.protocol, t.choice(cx, "protocol", &protocols));
@@ -386,7 +385,7 @@ mod tests {
     fn empty_config_is_all_defaults() {
         let c = parse("").unwrap();
         assert_eq!(c.defaults.pull, PullPolicy::Missing);
-        assert_eq!(c.otel.settle, Duration::from_millis(200));
+        assert_eq!(c.otel.settle, None);
         assert_eq!(c.run.scenarios, vec!["scenarios".to_string()]);
     }
 
@@ -420,7 +419,7 @@ debounce = "80ms"
         assert_eq!(c.defaults.pull, PullPolicy::Never);
         assert_eq!(c.defaults.timeout, Duration::from_secs(120));
         assert_eq!((c.pool.size, c.pool.reuse, c.run.jobs), (Some(3), true, Some(4)));
-        assert_eq!(c.otel.protocol, OtlpProtocol::Grpc);
+        assert_eq!((c.otel.protocol, c.otel.settle), (OtlpProtocol::Grpc, Some(Duration::from_millis(100))));
         assert_eq!(c.thresholds.duration, Some(10.0));
         assert_eq!(c.thresholds.attrs, Some(AttrPolicy::Warn));
         assert_eq!(c.vars["n"], serde_json::json!(3));

@@ -30,7 +30,7 @@ use crate::telemetry::peers::{CLNRM, Peers, STEPS};
 use crate::telemetry::session::Session;
 use crate::telemetry::span::{Span, SpanKind, WAIT_STRATEGY};
 use crate::telemetry::store::{Closed, Settled};
-use crate::telemetry::wiring::STEPS_SERVICE;
+use crate::telemetry::wiring::{STEPS_SERVICE, quiet_window};
 
 /// Lines of output shown with a failure.
 const TAIL_LINES: usize = 20;
@@ -180,7 +180,10 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
     // services must still run when that is over.
     let settled = match &result {
         Ok(Ok(())) if exit.is_none() => {
-            let settled = telemetry.store.settle(&scenario.name, shared.otel.settle, shared.otel.settle_cap).await;
+            let explicit =
+                scenario.services.iter().flat_map(|s| &s.env).chain(scenario.steps.iter().flat_map(|s| &s.env));
+            let window = shared.otel.settle.unwrap_or_else(|| quiet_window(explicit));
+            let settled = telemetry.store.settle(&scenario.name, window, shared.otel.settle_cap).await;
             exit = exits.confirm(&shared.engine).await;
             Some(settled)
         }

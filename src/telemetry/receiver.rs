@@ -114,6 +114,10 @@ async fn serve(listener: TcpListener, app: Router, stopped: tokio::sync::oneshot
             },
             _ = &mut stopped => break,
         };
+        // Answers go out at once: with Nagle's algorithm a small write waits for the peer's
+        // delayed ACK (40 ms on Linux), and an HTTP/2 (gRPC) exporter's request then reached the
+        // store ~45 ms after it was sent, past the wait for spans (measured: docs/benchmarks.md).
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));

@@ -9,14 +9,36 @@
 //! under, so its spans join the scenario's trace. Values the scenario sets explicitly win, except
 //! that `OTEL_RESOURCE_ATTRIBUTES` is merged: the user's attributes plus clnrm's.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use crate::telemetry::store::SCENARIO_ATTRIBUTE;
 
 /// `OTEL_SERVICE_NAME` of commands run by steps in step containers.
 pub const STEPS_SERVICE: &str = "steps";
-/// Batch export delay, in milliseconds, injected so spans arrive soon after they end.
-pub const BATCH_DELAY_MS: u32 = 25;
+/// Batch export delay, in milliseconds, injected so spans arrive soon after they end (and the
+/// wait for them after a scenario's last step, `quiet_window`, is short).
+pub const BATCH_DELAY_MS: u32 = 10;
+/// What a batching SDK waits when `OTEL_BSP_SCHEDULE_DELAY` is set to something it cannot read.
+const SDK_DEFAULT_DELAY_MS: u64 = 5000;
+/// Beyond the batch delay: an export's trip from a container to the receiver's store (a request
+/// on the run's bridge network, decoded), with room for a loaded machine.
+const IN_FLIGHT: Duration = Duration::from_millis(15);
+
+/// How long a scenario's trace must be quiet before it is judged, when `[otel] settle` does not
+/// say. A step's process has exported its spans by the time it exits (SDKs flush on shutdown),
+/// but a service, or a process a step left running, exports a batch every schedule delay: ours
+/// (`BATCH_DELAY_MS`), or the longest that the scenario's `explicit` environment variables set.
+/// So a window of that delay plus an export's flight holds every span ended before it began.
+pub fn quiet_window<'a>(explicit: impl IntoIterator<Item = &'a (String, String)>) -> Duration {
+    let delay = explicit
+        .into_iter()
+        .filter(|(key, _)| key == "OTEL_BSP_SCHEDULE_DELAY")
+        .map(|(_, value)| value.trim().parse::<u64>().unwrap_or(SDK_DEFAULT_DELAY_MS))
+        .fold(u64::from(BATCH_DELAY_MS), u64::max);
+    Duration::from_millis(delay) + IN_FLIGHT
+}
 
 /// OTLP transport announced through `OTEL_EXPORTER_OTLP_PROTOCOL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,7 +117,7 @@ mod tests {
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
                 "OTEL_SERVICE_NAME=shop",
                 "OTEL_RESOURCE_ATTRIBUTES=clnrm.scenario=checkout,clnrm.run-id=r1",
-                "OTEL_BSP_SCHEDULE_DELAY=25",
+                "OTEL_BSP_SCHEDULE_DELAY=10",
                 "TRACEPARENT=00-aa-bb-01",
             ]
         );
@@ -114,5 +136,18 @@ mod tests {
             env.contains(&"OTEL_RESOURCE_ATTRIBUTES=team=shop,clnrm.run-id=mine,clnrm.scenario=checkout".to_string()),
             "{env:?}"
         );
+    }
+
+    #[test]
+    fn the_quiet_window_is_the_longest_batch_delay_plus_a_flight() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(quiet_window(&env(&[("RUST_LOG", "info")])), Duration::from_millis(25));
+        assert_eq!(quiet_window(&env(&[("OTEL_BSP_SCHEDULE_DELAY", "5")])), Duration::from_millis(25));
+        let slow = env(&[("OTEL_BSP_SCHEDULE_DELAY", "500"), ("OTEL_BSP_SCHEDULE_DELAY", " 1000 ")]);
+        assert_eq!(quiet_window(&slow), Duration::from_millis(1015));
+        // What an SDK cannot read, it replaces with its default of 5 s.
+        assert_eq!(quiet_window(&env(&[("OTEL_BSP_SCHEDULE_DELAY", "1s")])), Duration::from_millis(5015));
     }
 }
