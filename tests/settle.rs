@@ -28,7 +28,7 @@ fn five_hundred_demo_shop_runs_lose_no_span_and_none_arrives_late() {
     }
     let p = Project::empty();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    p.write("templates/macros.tera", &std::fs::read_to_string(root.join("templates/macros.tera")).unwrap());
+    p.write("templates/macros.tera", std::fs::read_to_string(root.join("templates/macros.tera")).unwrap());
     p.write(
         ".clnrm/config.toml",
         "[defaults]\npull = \"never\"\n[thresholds]\nadded_spans = 0\nremoved_spans = 0\nnew_errors = 0\n\
