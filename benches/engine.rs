@@ -36,83 +36,102 @@ fn main() {
     assert!(fixtures.success(), "building the fixture image failed");
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
-    println!("== warm pool: one-step scenario vs one raw exec round trip (same run)");
-    let (raw, warm) = runtime.block_on(warm_pool_figures());
-    println!("raw exec round trip (bollard)      median {}", show(median(&raw)));
-    println!(
-        "single-use scenario, warm lane     median {}  ratio {:.2} (target <= 1.5)",
-        show(median(&warm.scenario)),
-        ratio(&warm.scenario, &raw)
-    );
-    println!(
-        "acquiring a warm container         median {}  p99 {} (target < 1ms)",
-        show(median(&warm.acquire)),
-        show(percentile(&warm.acquire, 0.99))
-    );
-
-    let project = tempfile::tempdir().unwrap();
-    write_project(project.path(), 20);
-    let reuse_scenarios = scenario_durations(bin, project.path(), &["-j", "1", "--reuse"]);
-    println!(
-        "reuse scenario via `clnrm run -j 1 --reuse` median {}  ratio {:.2} (target <= 1.5)",
-        show(median(&reuse_scenarios)),
-        ratio(&reuse_scenarios, &raw)
-    );
-
-    println!("\n== 50 one-step scenarios, --jobs 4, against `docker run --rm` (interleaved rounds)");
-    let project = tempfile::tempdir().unwrap();
-    write_project(project.path(), 50);
-    let rounds: usize = std::env::var("CLNRM_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
-    let mut table: Vec<[Duration; 4]> = Vec::new();
-    for round in 1..=rounds {
-        let sequential =
-            timed(|| sh("for i in $(seq 50); do docker run --rm clnrm-fixture:busybox echo hi >/dev/null; done"));
-        let xargs = timed(|| sh("seq 50 | xargs -P 4 -I{} docker run --rm clnrm-fixture:busybox echo hi >/dev/null"));
-        let single = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4"]));
-        let reuse = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4", "--reuse"]));
+    // `CLNRM_BENCH_ONLY=warm,ceiling,throughput,memory` runs only the sections named.
+    let only = |section: &str| std::env::var("CLNRM_BENCH_ONLY").map_or(true, |v| v.split(',').any(|s| s == section));
+    if only("warm") {
+        println!("== warm pool: one-step scenario vs one raw exec round trip (same run)");
+        let (raw, warm) = runtime.block_on(warm_pool_figures());
+        println!("raw exec round trip (bollard)      median {}", show(median(&raw)));
         println!(
-            "round {round}: sequential {}  xargs -P4 {}  clnrm single-use {}  clnrm reuse {}",
+            "single-use scenario, warm lane     median {}  ratio {:.2} (target <= 1.5)",
+            show(median(&warm.scenario)),
+            ratio(&warm.scenario, &raw)
+        );
+        println!(
+            "acquiring a warm container         median {}  p99 {} (target < 1ms)",
+            show(median(&warm.acquire)),
+            show(percentile(&warm.acquire, 0.99))
+        );
+
+        let project = tempfile::tempdir().unwrap();
+        write_project(project.path(), 20);
+        let reuse_scenarios = scenario_durations(bin, project.path(), &["-j", "1", "--reuse"]);
+        println!(
+            "reuse scenario via `clnrm run -j 1 --reuse` median {}  ratio {:.2} (target <= 1.5)",
+            show(median(&reuse_scenarios)),
+            ratio(&reuse_scenarios, &raw)
+        );
+    }
+    if only("ceiling") {
+        println!("\n== the engine's ceiling: containers created, started and removed a second through the API");
+        for (label, own_namespace) in
+            [("in a lane's namespace (as the pool makes them)", false), ("each with its own namespace", true)]
+        {
+            for workers in [1, 2, 4, 8] {
+                let rate = runtime.block_on(ceiling(workers, own_namespace));
+                println!("{label}, {workers} in parallel: {rate:.1} containers/s");
+            }
+        }
+    }
+    if only("throughput") {
+        println!("\n== 50 one-step scenarios, --jobs 4, against `docker run --rm` (interleaved rounds)");
+        let project = tempfile::tempdir().unwrap();
+        write_project(project.path(), 50);
+        let rounds: usize = std::env::var("CLNRM_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+        let mut table: Vec<[Duration; 4]> = Vec::new();
+        for round in 1..=rounds {
+            let sequential =
+                timed(|| sh("for i in $(seq 50); do docker run --rm clnrm-fixture:busybox echo hi >/dev/null; done"));
+            let xargs =
+                timed(|| sh("seq 50 | xargs -P 4 -I{} docker run --rm clnrm-fixture:busybox echo hi >/dev/null"));
+            let single = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4"]));
+            let reuse = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4", "--reuse"]));
+            println!(
+                "round {round}: sequential {}  xargs -P4 {}  clnrm single-use {}  clnrm reuse {}",
+                show(sequential),
+                show(xargs),
+                show(single),
+                show(reuse)
+            );
+            table.push([sequential, xargs, single, reuse]);
+        }
+        let column = |i: usize| median(&table.iter().map(|r| r[i]).collect::<Vec<_>>());
+        let (sequential, xargs, single, reuse) = (column(0), column(1), column(2), column(3));
+        let times = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        println!(
+            "medians: sequential {}  xargs -P4 {}  single-use {}  reuse {}",
             show(sequential),
             show(xargs),
             show(single),
             show(reuse)
         );
-        table.push([sequential, xargs, single, reuse]);
+        println!(
+            "single-use: {:.2}x faster than sequential (target >= 2), {:.2}x vs xargs -P4 (target >= 1)",
+            times(sequential, single),
+            times(xargs, single)
+        );
+        println!(
+            "reuse:      {:.2}x faster than sequential (target >= 5), {:.2}x vs xargs -P4 (target >= 2)",
+            times(sequential, reuse),
+            times(xargs, reuse)
+        );
     }
-    let column = |i: usize| median(&table.iter().map(|r| r[i]).collect::<Vec<_>>());
-    let (sequential, xargs, single, reuse) = (column(0), column(1), column(2), column(3));
-    let times = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-    println!(
-        "medians: sequential {}  xargs -P4 {}  single-use {}  reuse {}",
-        show(sequential),
-        show(xargs),
-        show(single),
-        show(reuse)
-    );
-    println!(
-        "single-use: {:.2}x faster than sequential (target >= 2), {:.2}x vs xargs -P4 (target >= 1)",
-        times(sequential, single),
-        times(xargs, single)
-    );
-    println!(
-        "reuse:      {:.2}x faster than sequential (target >= 5), {:.2}x vs xargs -P4 (target >= 2)",
-        times(sequential, reuse),
-        times(xargs, reuse)
-    );
-
-    println!("\n== peak memory of `clnrm run` over 200 scenarios (--jobs 4)");
-    let project = tempfile::tempdir().unwrap();
-    write_project(project.path(), 200);
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M", bin, "run", "--force", "-j", "4"])
-        .current_dir(project.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .output()
-        .expect("/usr/bin/time");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    let kb: u64 = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
-    println!("peak RSS {:.1} MB (target < 100 MB)", kb as f64 / 1024.0);
+    if only("memory") {
+        println!("\n== peak memory of `clnrm run` over 200 scenarios (--jobs 4)");
+        let project = tempfile::tempdir().unwrap();
+        write_project(project.path(), 200);
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M", bin, "run", "--force", "-j", "4"])
+            .current_dir(project.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .expect("/usr/bin/time");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let kb: u64 =
+            String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+        println!("peak RSS {:.1} MB (target < 100 MB)", kb as f64 / 1024.0);
+    }
 }
 
 struct Warm {
@@ -171,6 +190,7 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
         background: Arc::default(),
         cancel: clnrm::run::Cancel::never(),
         quiet: tokio::sync::RwLock::new(()),
+        first_exec: std::sync::OnceLock::new(),
     });
     let mut scenario_times = Vec::new();
     for _ in 0..SCENARIOS {
@@ -192,6 +212,39 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
     registry.remove_all(&engine).await;
     cleanup::remove_run(&engine).await;
     (raw, Warm { scenario: scenario_times, acquire })
+}
+
+/// Containers a second that `workers` tasks create, start and remove (forced) through the API,
+/// 32 in all, each joining one idle container's network namespace (as step containers join a
+/// lane) or, with `own_namespace`, on the default bridge with a namespace of its own (as
+/// `docker run` makes them).
+async fn ceiling(workers: usize, own_namespace: bool) -> f64 {
+    const CONTAINERS: usize = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::connect(RunIdentity::current(dir.path())).await.expect("engine");
+    let registry = Registry::default();
+    let lane = engine.name("lane", "ceiling");
+    let bridge = clnrm::engine::container::Attach::Network { name: "bridge", aliases: vec![] };
+    let spec = clnrm::engine::container::idle(lane.clone(), IMAGE, engine.labels("ceiling"), bridge);
+    clnrm::engine::container::run(&engine, &registry, spec).await.expect("lane");
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    futures_util::future::join_all((0..workers).map(|_| async {
+        while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < CONTAINERS {
+            let name = engine.name("step", "ceiling");
+            let attach = match own_namespace {
+                true => clnrm::engine::container::Attach::Network { name: "bridge", aliases: vec![] },
+                false => clnrm::engine::container::Attach::JoinNamespaceOf(&lane),
+            };
+            let spec = clnrm::engine::container::idle(name.clone(), IMAGE, engine.labels("ceiling"), attach);
+            clnrm::engine::container::run(&engine, &registry, spec).await.expect("container");
+            registry.remove_container(&engine, &name).await.expect("removed");
+        }
+    }))
+    .await;
+    let rate = CONTAINERS as f64 / started.elapsed().as_secs_f64();
+    registry.remove_all(&engine).await;
+    rate
 }
 
 async fn raw_exec(engine: &Engine, container: &str) {

@@ -149,6 +149,7 @@ fn record() -> Record {
             engine: Some("28.2.2".into()),
             git: None,
             pool: None,
+            first_exec: Some(Duration::from_millis(412)),
             interrupted: None,
             infrastructure: false,
             error: None,

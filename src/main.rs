@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    std::sync::LazyLock::force(&clnrm::record::PROCESS_STARTED);
     let cli = clnrm::cli::Cli::parse();
     match clnrm::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -167,6 +167,9 @@ fn the_record_holds_each_scenarios_steps_services_trace_and_expectations() {
     );
     assert_eq!(run["strays"]["unroutable"], 0, "{run}");
     assert!(run["pool"]["misses"].as_u64().unwrap() >= 1, "{run}");
+    // From the process's start to the first step's exec: more than nothing, less than the whole.
+    let first = run["first_exec_ms"].as_f64().unwrap();
+    assert!(first > 0.0 && first < run["duration_ms"].as_f64().unwrap() + 10_000.0, "{run}");
     assert_eq!(record["scenarios"].as_array().unwrap().len(), 4);
 
     // A passing step: what ran, where, and its output.
@@ -624,6 +627,7 @@ fn a_run_that_cannot_start_is_recorded_with_why() {
     let record: Value = serde_json::from_str(&latest).unwrap();
     assert_eq!(record["run"]["exit_code"], 5, "{record}");
     assert!(record["run"]["error"].as_str().unwrap().contains("clnrm-missing:never"), "{record}");
+    assert_eq!(record["run"]["first_exec_ms"], Value::Null, "no step ran: {record}");
     let report: Value = serde_json::from_str(&p.read("r.json")).unwrap();
     assert_eq!(report["exit_code"], 5, "{report}");
     p.clnrm(&["report"]).code(5).stdout_has("infrastructure failure").stdout_has("clnrm-missing:never");

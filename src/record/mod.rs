@@ -19,6 +19,9 @@ use crate::exit::{Exit, Signal};
 use crate::telemetry::store::Strays;
 use outcome::{ScenarioOutcome, Status};
 
+/// When the process started, as near as it can be told: `main` forces it first thing.
+pub static PROCESS_STARTED: std::sync::LazyLock<std::time::Instant> = std::sync::LazyLock::new(std::time::Instant::now);
+
 /// The record's format. A reader accepts this one and every older one it knows.
 pub const VERSION: u32 = 1;
 
@@ -53,6 +56,10 @@ pub struct RunInfo {
     pub git: Option<Git>,
     /// The warm pool's figures (none when no scenario needed step containers).
     pub pool: Option<pool::Stats>,
+    /// From the process's start (in `watch`, the batch's) to the first step's exec: what a run
+    /// costs before it tests anything. None when no step ran; absent from older records.
+    #[serde(rename = "first_exec_ms", with = "crate::duration::millis::option", default)]
+    pub first_exec: Option<Duration>,
     /// The signal that stopped the run.
     pub interrupted: Option<Signal>,
     /// Some scenario failed because of the engine rather than a test.
@@ -171,6 +178,7 @@ mod tests {
                 engine: None,
                 git: None,
                 pool: None,
+                first_exec: Some(Duration::from_micros(412_345)),
                 interrupted,
                 infrastructure,
                 error: None,

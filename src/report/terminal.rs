@@ -158,11 +158,16 @@ pub fn print_summary(record: &Record) {
         let ms = |d: Option<Duration>| d.map_or("-".into(), crate::duration::display);
         let _ = writeln!(
             out,
-            "{DIM}   pool: {} hits, {} misses; acquire p50 {}, p99 {}{DIM:#}",
+            "{DIM}   pool: {} hits, {} misses; acquire p50 {}, p99 {}{}{DIM:#}",
             pool.hits,
             pool.misses,
             ms(pool.percentile(0.5)),
-            ms(pool.percentile(0.99))
+            ms(pool.percentile(0.99)),
+            record
+                .run
+                .first_exec
+                .map(|d| format!("; first step {} after start", crate::duration::display(d)))
+                .unwrap_or_default()
         );
     }
     let settled: Vec<Duration> = record.scenarios.iter().filter_map(|o| o.settle).collect();

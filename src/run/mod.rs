@@ -83,7 +83,8 @@ pub async fn run(
     options: &Options,
     reporter: &mut dyn Reporter,
 ) -> (Record, Option<EngineError>) {
-    let batch = Batch::begin(identity.run_id.clone(), &identity.project, planned, selection, options.force, None);
+    let (id, origin) = (identity.run_id.clone(), *crate::record::PROCESS_STARTED);
+    let batch = Batch::begin(id, &identity.project, planned, selection, options.force, None, origin);
     let mut signals = Signals::listen();
     let runner = match Runner::start(config, cache.clone(), identity, options.clone()).await {
         Ok(runner) => runner,
@@ -108,7 +109,8 @@ pub struct Batch {
 
 impl Batch {
     /// Begins a batch of `planned` in the project at `root` (in the Tokio runtime), with the
-    /// pool's figures now when a pool runs already (`watch` runs many batches on one pool).
+    /// pool's figures now when a pool runs already (`watch` runs many batches on one pool), and
+    /// the `origin` its first exec is timed from (for `run`, the process's start).
     pub fn begin(
         id: String,
         root: &str,
@@ -116,8 +118,9 @@ impl Batch {
         selection: Selection,
         force: bool,
         pool: Option<pool::Stats>,
+        origin: Instant,
     ) -> Batch {
-        let begun = Begun::new(root, &planned, selection, pool);
+        let begun = Begun::new(root, &planned, selection, pool, origin);
         Batch { id, planned, force, begun }
     }
 
@@ -130,6 +133,8 @@ impl Batch {
 /// A batch begun: what its record says of how it began.
 struct Begun {
     started: Instant,
+    /// What the first exec is timed from.
+    origin: Instant,
     wall: std::time::SystemTime,
     selection: Selection,
     fingerprint: String,
@@ -140,10 +145,11 @@ struct Begun {
 }
 
 impl Begun {
-    fn new(root: &str, planned: &[Planned], selection: Selection, pool: Option<pool::Stats>) -> Begun {
+    fn new(root: &str, planned: &[Planned], selection: Selection, pool: Option<pool::Stats>, origin: Instant) -> Begun {
         let root = std::path::PathBuf::from(root);
         Begun {
             started: Instant::now(),
+            origin,
             wall: std::time::SystemTime::now(),
             selection,
             fingerprint: fingerprint(planned),
@@ -184,6 +190,7 @@ impl Begun {
                 engine,
                 git: self.git.await.ok().flatten(),
                 pool,
+                first_exec: progress.first_exec.map(|at| at.duration_since(self.origin)),
                 interrupted,
                 infrastructure: progress.infrastructure,
                 error: None,
@@ -412,8 +419,10 @@ impl Runner {
             background: Arc::clone(&self.background),
             cancel: cancel.clone(),
             quiet: tokio::sync::RwLock::new(()),
+            first_exec: std::sync::OnceLock::new(),
         });
         self.schedule(&shared, to_run, reporter, progress).await;
+        progress.first_exec = shared.first_exec.get().copied();
         Ok(())
     }
 
@@ -488,6 +497,8 @@ struct Progress {
     running: HashMap<tokio::task::Id, Running>,
     /// Some scenario failed because of the engine rather than a test.
     infrastructure: bool,
+    /// When the first step's exec started.
+    first_exec: Option<Instant>,
 }
 
 /// A scenario started and not finished.

@@ -58,6 +58,8 @@ pub struct Shared {
     /// alone, so that it measures the system on a machine as quiet as the batch can make it (the
     /// other scenarios' runs finish first, and new ones wait).
     pub quiet: tokio::sync::RwLock<()>,
+    /// When the batch's first step exec started.
+    pub first_exec: std::sync::OnceLock<Instant>,
 }
 
 impl Shared {
@@ -455,6 +457,7 @@ async fn run_steps(
             timeout: step.timeout.unwrap_or(shared.defaults.step_timeout),
         };
         let timeout = request.timeout;
+        shared.first_exec.get_or_init(Instant::now);
         let ran =
             exec::exec(&shared.engine, request).await.map_err(|e| Stop::engine(format!("step `{}`", *step.name), e))?;
         if let Some(id) = &ran.container_id {

@@ -211,7 +211,8 @@ impl Watcher {
         let (root, recorded) =
             (&self.runner.engine.identity.project, self.settings.selection.recorded(&self.settings.paths));
         // Begun now, with the pool's figures now, so that its record counts this run's alone.
-        let batch = Batch::begin(id, root, plans, recorded, force, self.runner.pool_stats());
+        let (pool, now) = (self.runner.pool_stats(), std::time::Instant::now());
+        let batch = Batch::begin(id, root, plans, recorded, force, pool, now);
         let (runner, config, ci) = (Arc::clone(&self.runner), self.files.project.config.clone(), self.settings.ci);
         let task = tokio::spawn(async move {
             // Signals are the watch's own: they quit it, cancelling this run.
