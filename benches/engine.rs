@@ -2,7 +2,9 @@
 //! is measured in the same run, because the machine is shared and noisy: ratios matter, not times.
 //!
 //! `cargo bench --bench engine` needs a Docker engine and builds the fixture image
-//! (`scripts/fixtures`). Set `CLNRM_BENCH_ROUNDS` (default 3) for the throughput rounds.
+//! (`scripts/fixtures`). Set `CLNRM_BENCH_ROUNDS` (default 3) for the throughput rounds, and
+//! `CLNRM_BENCH_ONLY` (`warm`, `ceiling`, `throughput`, `memory`, comma-separated) to run only
+//! those sections.
 
 use std::path::Path;
 use std::process::Command;
