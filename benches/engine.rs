@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench engine` needs a Docker engine and builds the fixture image
 //! (`scripts/fixtures`). Set `CLNRM_BENCH_ROUNDS` (default 3) for the throughput rounds, and
-//! `CLNRM_BENCH_ONLY` (`warm`, `ceiling`, `throughput`, `memory`, comma-separated) to run only
+//! `CLNRM_BENCH_ONLY` (`warm`, `ceiling`, `throughput`, `growth`, comma-separated) to run only
 //! those sections.
 
 use std::path::Path;
@@ -38,7 +38,7 @@ fn main() {
     assert!(fixtures.success(), "building the fixture image failed");
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
-    // `CLNRM_BENCH_ONLY=warm,ceiling,throughput,memory` runs only the sections named.
+    // `CLNRM_BENCH_ONLY=warm,ceiling,throughput,growth` runs only the sections named.
     let only = |section: &str| std::env::var("CLNRM_BENCH_ONLY").map_or(true, |v| v.split(',').any(|s| s == section));
     if only("warm") {
         println!("== warm pool: one-step scenario vs one raw exec round trip (same run)");
@@ -118,21 +118,37 @@ fn main() {
             times(xargs, reuse)
         );
     }
-    if only("memory") {
-        println!("\n== peak memory of `clnrm run` over 200 scenarios (--jobs 4)");
-        let project = tempfile::tempdir().unwrap();
-        write_project(project.path(), 200);
-        let out = Command::new("/usr/bin/time")
-            .args(["-f", "%M", bin, "run", "--force", "-j", "4"])
-            .current_dir(project.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .output()
-            .expect("/usr/bin/time");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-        let kb: u64 =
-            String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
-        println!("peak RSS {:.1} MB (target < 100 MB)", kb as f64 / 1024.0);
+    if only("growth") {
+        println!("\n== growth: 10, 100 and 1,000 one-step scenarios (--jobs 4): time and peak memory");
+        let mut per_scenario = Vec::new();
+        for n in [10, 100, 1000] {
+            let project = tempfile::tempdir().unwrap();
+            write_project(project.path(), n);
+            let started = Instant::now();
+            let out = Command::new("/usr/bin/time")
+                .args(["-f", "%M", bin, "run", "--force", "-j", "4"])
+                .current_dir(project.path())
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .output()
+                .expect("/usr/bin/time");
+            let took = started.elapsed();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let kb: u64 = stderr.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+            let each = took / n as u32;
+            println!(
+                "{n:>5} scenarios: {}  ({} a scenario)  peak RSS {:.1} MB",
+                show(took),
+                show(each),
+                kb as f64 / 1024.0
+            );
+            per_scenario.push(each);
+        }
+        println!(
+            "a scenario at 1,000 costs {:.2}x one at 100 (target <= 1.2); peak RSS target < 100 MB at 1,000",
+            per_scenario[2].as_secs_f64() / per_scenario[1].as_secs_f64()
+        );
     }
 }
 
