@@ -76,44 +76,52 @@ fn main() {
         }
     }
     if only("throughput") {
-        println!("\n== 50 one-step scenarios, --jobs 4, against `docker run --rm` (interleaved rounds)");
+        println!(
+            "\n== 50 one-step scenarios, --jobs 4, against `docker run --rm` and testcontainers-rs (interleaved rounds)"
+        );
         let project = tempfile::tempdir().unwrap();
         write_project(project.path(), 50);
+        let peer = testcontainers_peer();
         let rounds: usize = std::env::var("CLNRM_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
-        let mut table: Vec<[Duration; 4]> = Vec::new();
+        let mut table: Vec<[Duration; 5]> = Vec::new();
         for round in 1..=rounds {
             let sequential =
                 timed(|| sh("for i in $(seq 50); do docker run --rm clnrm-fixture:busybox echo hi >/dev/null; done"));
             let xargs =
                 timed(|| sh("seq 50 | xargs -P 4 -I{} docker run --rm clnrm-fixture:busybox echo hi >/dev/null"));
+            let testcontainers = timed(|| sh(&format!("{} 50 4 {IMAGE} >/dev/null", peer.display())));
             let single = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4"]));
             let reuse = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4", "--reuse"]));
             println!(
-                "round {round}: sequential {}  xargs -P4 {}  clnrm single-use {}  clnrm reuse {}",
+                "round {round}: sequential {}  xargs -P4 {}  testcontainers {}  clnrm single-use {}  clnrm reuse {}",
                 show(sequential),
                 show(xargs),
+                show(testcontainers),
                 show(single),
                 show(reuse)
             );
-            table.push([sequential, xargs, single, reuse]);
+            table.push([sequential, xargs, testcontainers, single, reuse]);
         }
         let column = |i: usize| median(&table.iter().map(|r| r[i]).collect::<Vec<_>>());
-        let (sequential, xargs, single, reuse) = (column(0), column(1), column(2), column(3));
+        let (sequential, xargs, testcontainers, single, reuse) =
+            (column(0), column(1), column(2), column(3), column(4));
         let times = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         println!(
-            "medians: sequential {}  xargs -P4 {}  single-use {}  reuse {}",
+            "medians: sequential {}  xargs -P4 {}  testcontainers {}  single-use {}  reuse {}",
             show(sequential),
             show(xargs),
+            show(testcontainers),
             show(single),
             show(reuse)
         );
         println!(
-            "single-use: {:.2}x faster than sequential (target >= 2), {:.2}x vs xargs -P4 (target >= 1)",
+            "single-use: {:.2}x the loop (target >= 2.4), {:.2}x xargs -P4 (target >= 1.3), {:.2}x testcontainers (target >= 1.3)",
             times(sequential, single),
-            times(xargs, single)
+            times(xargs, single),
+            times(testcontainers, single)
         );
         println!(
-            "reuse:      {:.2}x faster than sequential (target >= 5), {:.2}x vs xargs -P4 (target >= 2)",
+            "reuse:      {:.2}x the loop (target >= 6), {:.2}x xargs -P4 (target >= 3)",
             times(sequential, reuse),
             times(xargs, reuse)
         );
@@ -230,6 +238,19 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
     registry.remove_all(&engine).await;
     cleanup::remove_run(&engine).await;
     (raw, Warm { scenario: scenario_times, acquire })
+}
+
+/// The testcontainers-rs peer (`benches/testcontainers`, a crate of its own so that testcontainers
+/// is never part of clnrm), built now.
+fn testcontainers_peer() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/testcontainers");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--locked", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "building benches/testcontainers failed");
+    dir.join("target/release/clnrm-bench-testcontainers")
 }
 
 /// Containers a second that `workers` tasks create, start and remove (forced) through the API,
