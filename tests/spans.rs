@@ -179,7 +179,13 @@ count = { min = 1 }
 "#,
         );
     }
-    p.write(".clnrm/config.toml", format!("{}\n[otel]\nsettle_cap = \"1s\"\n", p.read(".clnrm/config.toml")));
+    // Each tick is a new process, so the ticker exports in bursts with gaps of a process start:
+    // the user's window is set longer than those gaps (the automatic one is not), so the trace is
+    // never quiet and the cap ends the wait.
+    p.write(
+        ".clnrm/config.toml",
+        format!("{}\n[otel]\nsettle = \"200ms\"\nsettle_cap = \"1s\"\n", p.read(".clnrm/config.toml")),
+    );
     let out = p.clnrm(&["run", "-j", "3", "--report", "json=r.json"]);
     out.success()
         .stdout_has("arrived after their scenario was checked; they were not counted in any scenario")
