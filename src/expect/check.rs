@@ -262,10 +262,7 @@ impl Problem<'_> {
                 ("duration".into(), bounds(limits, |d| duration::display(*d)), None, spans(offenders, &has))
             }
             Problem::Events { names, offenders } => {
-                let has = |span: &Span| {
-                    let lacking = names.iter().filter(|name| !span.events.iter().any(|e| *e.name == ***name));
-                    format!("lacks {}", lacking.map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "))
-                };
+                let has = |span: &Span| lacked_events(span, names);
                 let wanted: Vec<String> = names.iter().map(|name| format!("{name:?}")).collect();
                 ("events".into(), wanted.join(", "), None, spans(offenders, &has))
             }
@@ -650,9 +647,9 @@ trace (7 spans; ▶ selected):
                     "\"exception\"",
                     None,
                     vec![
-                        found(2, "lacks \"exception\""),
-                        found(3, "lacks \"exception\""),
-                        found(6, "lacks \"exception\"")
+                        found(2, "lacks \"exception\" (has no events)"),
+                        found(3, "lacks \"exception\" (has no events)"),
+                        found(6, "lacks \"exception\" (has no events)")
                     ]
                 ),
             ]

@@ -276,12 +276,11 @@ impl Problem<'_> {
 /// What a pair that does not hold found: the selector that selects nothing, or the spans whose
 /// times clash (the recorded trace has their times).
 fn pair_found(pair: [&Selector; 2], fault: &PairFault, id: &dyn Fn(usize) -> String) -> (Option<String>, Vec<Found>) {
-    let found =
-        |positions: &mut dyn Iterator<Item = &usize>| positions.map(|&p| Found { span: id(p), value: None }).collect();
+    let found = |positions: &[usize]| positions.iter().map(|&p| Found { span: id(p), value: None }).collect();
     match fault {
         PairFault::Empty(side) => (Some(format!("{} selects no span", pair[*side])), Vec::new()),
-        PairFault::Overlap { last_end, first_start } => (None, found(&mut [last_end, first_start].into_iter())),
-        PairFault::Outside { outside, .. } => (None, found(&mut outside.iter())),
+        PairFault::Overlap { last_end, first_start } => (None, found(&[*last_end, *first_start])),
+        PairFault::Outside { outside, .. } => (None, found(outside)),
     }
 }
 
