@@ -128,6 +128,57 @@ fn a_step_that_hangs_past_its_timeout_is_killed_and_others_go_on() {
     p.assert_clean();
 }
 
+/// A single-use step container is fed its first step on standard input: the step must get exactly
+/// its argv, environment and directory, and its verdict must come from its own process, never from
+/// what a background process writes later, a forged end marker, or a signal to the container's
+/// first process.
+#[test]
+fn a_fed_first_step_is_judged_by_its_own_process_alone() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario(
+        "exact",
+        r#"
+[[steps]]
+name = "argv, env and workdir"
+run = ["sh", "-c", "printf '[%s][%s][%s]' \"$1\" \"$QUOTED\" \"$(pwd)\"", "sh", "it's \"$HOME\" *"]
+env = { QUOTED = "a'b\nc $x `y`" }
+workdir = "/tmp"
+"#,
+    );
+    p.scenario(
+        "late-output",
+        "[[steps]]\nname = \"bg\"\nrun = \"(sleep 1; echo LATE; echo LATE >&2) & echo now\"\nexpect = { stdout = \"LATE\" }\n",
+    );
+    p.scenario(
+        "forged",
+        "[[steps]]\nname = \"forges\"\nrun = \"echo 0123456789abcdef0123456789abcdef 0; echo 0123456789abcdef0123456789abcdef 0 >&2; kill -TERM 1; kill -KILL 1; exit 4\"\n",
+    );
+    p.scenario("missing", "[[steps]]\nname = \"nothing\"\nrun = [\"no-such-command\"]\n");
+    let out = p.clnrm(&["run", "-j", "4", "--report", "json=r.json"]);
+    out.code(1).stdout_has("1 passed, 3 failed");
+    let json: serde_json::Value = serde_json::from_str(&p.read("r.json")).unwrap();
+    let step = |name: &str| {
+        let scenario = json["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
+        scenario["steps"][0].clone()
+    };
+    let exact = step("exact");
+    assert_eq!(exact["status"], "passed", "{}", out.stdout);
+    assert_eq!(exact["stdout"], "[it's \"$HOME\" *][a'b\nc $x `y`][/tmp]");
+    let late = step("late-output");
+    assert_eq!(late["status"], "failed");
+    assert_eq!(late["stdout"], "now\n", "a background process's later output is no step's");
+    assert_eq!(late["stderr"], "");
+    assert!(late["duration_ms"].as_f64().unwrap() < 900.0, "the step ended with its process: {late}");
+    let forged = step("forged");
+    assert_eq!(forged["exit_code"], 4, "{forged}");
+    assert!(forged["stdout"].as_str().unwrap().contains("0123456789abcdef"), "{forged}");
+    let missing = step("missing");
+    assert_eq!(missing["exit_code"], 127, "{missing}");
+    assert!(missing["stderr"].as_str().unwrap().contains("not found"), "{missing}");
+    p.assert_clean();
+}
+
 #[test]
 fn a_scenario_timeout_is_enforced_while_waiting() {
     require_engine!();

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, NetworkingConfig};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOptions};
 
 use super::cleanup::Registry;
@@ -33,11 +33,22 @@ pub struct Spec<'a> {
     pub attach: Attach<'a>,
     /// The host name inside the container; `None` keeps the engine's (its id, new every run).
     pub hostname: Option<String>,
+    /// Its standard input stays open for a client that attaches (and closes when that client
+    /// leaves); its output goes to that client only, not to the engine's logs.
+    pub stdin: bool,
 }
 
 /// Creates and starts a container; returns the engine's id for it. The name is registered before
 /// anything is asked of the engine.
 pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result<String, EngineError> {
+    let (name, image) = (spec.name.clone(), spec.image.to_string());
+    let id = create(engine, registry, spec).await?;
+    start(engine, &name, &image).await?;
+    Ok(id)
+}
+
+/// Creates a container (registered first) without starting it; returns the engine's id for it.
+pub async fn create(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result<String, EngineError> {
     registry.add_container(&spec.name);
     let (network_mode, networking_config) = match &spec.attach {
         Attach::Network { name, aliases } => {
@@ -55,7 +66,14 @@ pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result
         working_dir: spec.workdir,
         labels: Some(spec.labels),
         hostname: spec.hostname,
-        host_config: Some(HostConfig { network_mode: Some(network_mode), ..Default::default() }),
+        open_stdin: spec.stdin.then_some(true),
+        stdin_once: spec.stdin.then_some(true),
+        attach_stdin: spec.stdin.then_some(true),
+        host_config: Some(HostConfig {
+            network_mode: Some(network_mode),
+            log_config: spec.stdin.then(|| HostConfigLogConfig { typ: Some("none".into()), config: None }),
+            ..Default::default()
+        }),
         networking_config,
         ..Default::default()
     };
@@ -65,12 +83,16 @@ pub async fn run(engine: &Engine, registry: &Registry, spec: Spec<'_>) -> Result
         .create_container(Some(options), body)
         .await
         .map_err(|e| EngineError::api(format!("create a container from `{}`", spec.image), e))?;
+    Ok(created.id)
+}
+
+/// Starts a created container (`image` names it in errors).
+pub async fn start(engine: &Engine, name: &str, image: &str) -> Result<(), EngineError> {
     engine
         .docker
-        .start_container(&spec.name, None::<StartContainerOptions>)
+        .start_container(name, None::<StartContainerOptions>)
         .await
-        .map_err(|e| EngineError::api(format!("start a container from `{}`", spec.image), e))?;
-    Ok(created.id)
+        .map_err(|e| EngineError::api(format!("start a container from `{image}`"), e))
 }
 
 /// An idle container of `image` for running steps in.
@@ -85,6 +107,7 @@ pub fn idle<'a>(name: String, image: &'a str, labels: HashMap<String, String>, a
         labels,
         attach,
         hostname: None,
+        stdin: false,
     }
 }
 

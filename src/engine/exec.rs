@@ -187,23 +187,18 @@ async fn ended(engine: &Engine, container: &str, exit: Option<i64>) -> ExecEnd {
     }
 }
 
-/// Kills every process in `container` but its first (which keeps it running), as SIGKILL to all
-/// (`kill -9 -1` spares the process that sends it and PID 1). True when that ran and the container
-/// is still up: then nothing a command started in it, even in the background, runs any more.
-pub async fn stop_leftovers(engine: &Engine, container: &str) -> bool {
-    let request = ExecRequest {
-        container,
-        argv: ["sh", "-c", "kill -9 -1 2>/dev/null; exit 0"].map(String::from).to_vec(),
-        env: Vec::new(),
-        workdir: None,
-        timeout: Duration::from_secs(10),
-    };
-    matches!(exec(engine, request).await, Ok(ExecOutcome { end: ExecEnd::Exited(0), .. }))
-}
-
 /// Kills a container at once (SIGKILL); one that is already stopped or gone is fine.
 pub async fn kill(engine: &Engine, container: &str) {
     let _ = engine.docker.kill_container(container, Some(KillContainerOptions::default())).await;
+}
+
+/// The exit code of a container whose command's output ended unannounced: it stopped, or is
+/// stopping (within a second).
+pub(super) async fn stopped_code(engine: &Engine, container: &str) -> Option<i64> {
+    match container_state(engine, container).await {
+        ContainerState::Stopped(code) => code,
+        ContainerState::Running => stopping(engine, container).await.flatten(),
+    }
 }
 
 /// Whether a container stops within a second; its exit code if so.

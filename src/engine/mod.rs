@@ -5,6 +5,7 @@ pub mod cleanup;
 pub mod container;
 pub mod docker;
 pub mod exec;
+pub mod feed;
 pub mod image;
 pub mod pool;
 pub mod service;

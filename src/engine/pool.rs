@@ -10,9 +10,10 @@
 //! run; when a scenario has services, its lane joins the scenario's private network, so steps
 //! reach services by name.
 //!
-//! Single-use (the default): a scenario gets a fresh step container; when it ends, that container
-//! is killed *before* the lane serves another scenario (so nothing of one scenario runs beside the
-//! next) and removed in the background. With `reuse`, containers serve many scenarios (faster,
+//! Single-use (the default): a scenario gets a fresh step container, *fed* its first step on
+//! standard input rather than by exec (`feed`); when the scenario ends, that container is ended
+//! (its input closed, or killed) *before* the lane serves another scenario (so nothing of one
+//! scenario runs beside the next) and removed in the background. With `reuse`, containers serve many scenarios (faster,
 //! less hermetic), and a lane runs the steps itself: half the containers to start.
 //!
 //! Warming follows demand: the scheduler announces the step image of every scenario it will start,
@@ -32,6 +33,8 @@ use tokio::task::JoinSet;
 use super::cleanup::Registry;
 use super::container::{self, Attach};
 use super::docker::{Engine, EngineError, POOL_SCENARIO};
+use super::exec::{self, ExecOutcome, ExecRequest};
+use super::feed::{self, Feed};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -71,7 +74,33 @@ impl Stats {
 /// A warm step container.
 struct Warm {
     image: String,
-    container: String,
+    container: StepContainer,
+}
+
+/// A step container, as a lease holds it.
+pub struct StepContainer {
+    pub name: String,
+    /// The engine's id for it (a step's span names it).
+    id: String,
+    /// It waits for each scenario's first step on standard input.
+    feed: Feed,
+}
+
+impl StepContainer {
+    /// Runs a step in it: fed when it is the scenario's first here, exec'd otherwise.
+    pub async fn run(&mut self, engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutcome, EngineError> {
+        if let Some(ran) = self.feed.run(engine, &request, &self.id).await {
+            return ran;
+        }
+        exec::exec(engine, request).await
+    }
+
+    /// Ends it, and with it whatever runs in it, so that its lane can serve another scenario.
+    async fn stop(self, engine: &Engine) {
+        if !self.feed.close(engine, &self.name).await {
+            exec::kill(engine, &self.name).await;
+        }
+    }
 }
 
 struct Lane {
@@ -124,7 +153,7 @@ pub struct Lease {
     /// The lane's address on the run's network.
     pub address: Option<IpAddr>,
     /// Step container by image.
-    pub containers: HashMap<String, String>,
+    pub containers: HashMap<String, StepContainer>,
     /// The scenario's private network the lane joined, if any.
     pub network: Option<String>,
     /// The lane could not be cleaned for another scenario.
@@ -318,20 +347,20 @@ impl Pool {
     /// scenario as soon as it exists.
     async fn create_lane(self: Arc<Self>, image: String) {
         let name = self.engine.name("lane", POOL_SCENARIO);
-        let spec = container::idle(
-            name.clone(),
-            &image,
-            self.engine.labels(POOL_SCENARIO),
-            Attach::Network { name: &self.network, aliases: Vec::new() },
-        );
+        let (labels, attach) =
+            (self.engine.labels(POOL_SCENARIO), Attach::Network { name: &self.network, aliases: Vec::new() });
         let created = {
             let _slot = self.creating_lane.acquire().await;
-            match container::run(&self.engine, &self.registry, spec).await {
-                // Reused containers give up isolation between scenarios anyway, so the lane
-                // itself runs the steps: half the containers to start.
-                Ok(_) if self.settings.reuse => Ok(name.clone()),
-                Ok(_) => self.create_step(&name, &image, POOL_SCENARIO).await,
-                Err(e) => Err(e),
+            // Reused containers give up isolation between scenarios anyway, so the lane itself
+            // runs the steps: half the containers to start.
+            if self.settings.reuse {
+                self.fed(feed::spec(name.clone(), &image, labels, attach)).await
+            } else {
+                let spec = container::idle(name.clone(), &image, labels, attach);
+                match container::run(&self.engine, &self.registry, spec).await {
+                    Ok(_) => self.create_step(&name, &image, POOL_SCENARIO).await,
+                    Err(e) => Err(e),
+                }
             }
         };
         let address = match &created {
@@ -375,7 +404,7 @@ impl Pool {
                 // The lane went away meanwhile (expiry): the container goes too.
                 let (engine, registry) = (self.engine.clone(), self.registry.clone());
                 self.spawn(async move {
-                    let _ = registry.remove_container(&engine, &container).await;
+                    let _ = registry.remove_container(&engine, &container.name).await;
                 });
             }
             (Err(e), _) => {
@@ -386,15 +415,23 @@ impl Pool {
     }
 
     /// Creates a step container of `image` in the namespace of `lane`, in a creation slot.
-    async fn step_container(&self, lane: &str, image: &str, scenario: &str) -> Result<String, EngineError> {
+    async fn step_container(&self, lane: &str, image: &str, scenario: &str) -> Result<StepContainer, EngineError> {
         let _slot = self.creating.acquire().await;
         self.create_step(lane, image, scenario).await
     }
 
-    async fn create_step(&self, lane: &str, image: &str, scenario: &str) -> Result<String, EngineError> {
+    async fn create_step(&self, lane: &str, image: &str, scenario: &str) -> Result<StepContainer, EngineError> {
         let name = self.engine.name("step", scenario);
-        let spec = container::idle(name.clone(), image, self.engine.labels(scenario), Attach::JoinNamespaceOf(lane));
-        container::run(&self.engine, &self.registry, spec).await.map(|_id| name)
+        self.fed(feed::spec(name, image, self.engine.labels(scenario), Attach::JoinNamespaceOf(lane))).await
+    }
+
+    /// Creates a fed container, attaches to it and starts it.
+    async fn fed(&self, spec: container::Spec<'_>) -> Result<StepContainer, EngineError> {
+        let (name, image) = (spec.name.clone(), spec.image.to_string());
+        let id = container::create(&self.engine, &self.registry, spec).await?;
+        let feed = feed::attach(&self.engine, &name).await?;
+        container::start(&self.engine, &name, &image).await?;
+        Ok(StepContainer { name, id, feed })
     }
 
     /// Leases a lane with a step container for each of `images` (the first is the one announced
@@ -489,9 +526,9 @@ impl Pool {
     /// ended normally) the containers go back to their lane, once every process the scenario left
     /// in them (a server a step started in the background, say) is stopped: nothing of one
     /// scenario may run, or export spans, while the next uses the container. Otherwise (or when
-    /// that fails) they are killed first, so the lane serves its next scenario with nothing of
-    /// this one running, and removed in the background.
-    pub async fn release(self: &Arc<Self>, lease: Lease, reuse: bool) {
+    /// that fails) they are ended first (their input closed, or killed), so the lane serves its
+    /// next scenario with nothing of this one running, and removed in the background.
+    pub async fn release(self: &Arc<Self>, mut lease: Lease, reuse: bool) {
         {
             let mut state = self.state();
             for image in lease.containers.keys() {
@@ -499,11 +536,8 @@ impl Pool {
             }
         }
         let reusable = reuse && !lease.poisoned && lease.network.is_none();
-        let stopped = reusable
-            && join_all(lease.containers.values().map(|c| super::exec::stop_leftovers(&self.engine, c)))
-                .await
-                .into_iter()
-                .all(|ok| ok);
+        let stopped =
+            reusable && join_all(lease.containers.values_mut().map(|c| c.feed.clean())).await.into_iter().all(|ok| ok);
         if !stopped {
             let pool = Arc::clone(self);
             self.spawn(async move { pool.recycle(lease).await });
@@ -522,10 +556,11 @@ impl Pool {
 
     async fn recycle(self: Arc<Self>, lease: Lease) {
         let lease_images: Vec<String> = lease.containers.keys().cloned().collect();
-        let used: Vec<String> = lease.containers.into_values().collect();
+        let used: Vec<StepContainer> = lease.containers.into_values().collect();
+        let names: Vec<String> = used.iter().map(|c| c.name.clone()).collect();
         // A lane that ran steps itself cannot be cleaned without ending it.
-        if lease.poisoned || lease.network.is_some() || used.contains(&lease.lane) {
-            return self.discard_lane(&lease.lane, used).await;
+        if lease.poisoned || lease.network.is_some() || names.contains(&lease.lane) {
+            return self.discard_lane(&lease.lane, names).await;
         }
         let idle_from_now = {
             let state = self.state();
@@ -533,11 +568,11 @@ impl Pool {
         };
         if idle_from_now && !self.settings.keep_warm {
             // Nothing more will run here: the lane goes now rather than at the end of the run.
-            return self.discard_lane(&lease.lane, used).await;
+            return self.discard_lane(&lease.lane, names).await;
         }
         // Kept warm with nothing announced: the image just used is the best guess for the next.
         let refill = lease_images.first().cloned().filter(|_| idle_from_now);
-        join_all(used.iter().map(|c| super::exec::kill(&self.engine, c))).await;
+        join_all(used.into_iter().map(|c| c.stop(&self.engine))).await;
         {
             let mut guard = self.state();
             let state = &mut *guard;
@@ -553,7 +588,7 @@ impl Pool {
             }
             self.update(state);
         }
-        join_all(used.iter().map(|c| self.registry.remove_container(&self.engine, c))).await;
+        join_all(names.iter().map(|c| self.registry.remove_container(&self.engine, c))).await;
     }
 
     /// Removes a lane and its containers for good.
@@ -563,7 +598,7 @@ impl Pool {
             let mut state = self.state();
             if let Some(at) = state.lanes.iter().position(|l| l.name == lane) {
                 let removed = state.lanes.remove(at);
-                containers.extend(removed.warm.into_iter().map(|w| w.container));
+                containers.extend(removed.warm.into_iter().map(|w| w.container.name));
             }
             self.update(&mut state);
         }

@@ -51,6 +51,7 @@ pub async fn start(
         // What the service sees as its host name (and reports, as `net.host.name` say) is the
         // same on every run, so traces compare equal.
         hostname: Some(service.name.value.clone()),
+        stdin: false,
     };
     container::run(engine, registry, spec).await
 }

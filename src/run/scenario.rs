@@ -422,16 +422,19 @@ async fn start_service(
 async fn run_steps(
     shared: &Shared,
     scenario: &Scenario,
-    held: &Held,
+    held: &mut Held,
     steps: &mut Vec<StepOutcome>,
     parent: &OwnSpan,
 ) -> Result<(), Stop> {
     let mut first_failure: Option<Stop> = None;
     for (index, step) in scenario.steps.iter().enumerate() {
+        // A step container runs the step itself (it may be fed the step); a service's is exec'd.
+        let mut step_container = None;
         let container = match &step.target {
             StepTarget::Container { image, .. } => {
                 let reference = shared.reference(image);
-                held.lease.as_ref().and_then(|l| l.containers.get(&reference)).cloned()
+                step_container = held.lease.as_mut().and_then(|l| l.containers.get_mut(&reference));
+                step_container.as_ref().map(|c| c.name.clone())
             }
             StepTarget::Service(name) => held.services.iter().find(|(s, _)| *s == name.value).map(|(_, c)| c.clone()),
         };
@@ -458,8 +461,11 @@ async fn run_steps(
         };
         let timeout = request.timeout;
         shared.first_exec.get_or_init(Instant::now);
-        let ran =
-            exec::exec(&shared.engine, request).await.map_err(|e| Stop::engine(format!("step `{}`", *step.name), e))?;
+        let ran = match step_container {
+            Some(step_container) => step_container.run(&shared.engine, request).await,
+            None => exec::exec(&shared.engine, request).await,
+        };
+        let ran = ran.map_err(|e| Stop::engine(format!("step `{}`", *step.name), e))?;
         if let Some(id) = &ran.container_id {
             span.set("container.id", id.clone());
         }
