@@ -185,7 +185,12 @@ impl Feed {
     }
 
     /// Ends the container by closing its input; true once the engine reports it stopped (or gone).
+    /// False at once when a step may still run in it (its run was cancelled midway, or the
+    /// container did not answer): the shell reads its input only between steps.
     pub async fn close(mut self, engine: &Engine, container: &str) -> bool {
+        if self.output.is_none() && self.drain.is_none() {
+            return false;
+        }
         let _ = self.input.shutdown().await;
         let options = WaitContainerOptions { condition: "not-running".into() };
         let waited = tokio::time::timeout(
