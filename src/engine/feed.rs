@@ -62,18 +62,8 @@ pub fn spec<'a>(
     labels: std::collections::HashMap<String, String>,
     attach: Attach<'a>,
 ) -> Spec<'a> {
-    Spec {
-        name,
-        image,
-        entrypoint: Some(vec!["sh".into(), "-c".into(), FEED.into()]),
-        cmd: Some(Vec::new()),
-        env: Vec::new(),
-        workdir: None,
-        labels,
-        attach,
-        hostname: None,
-        stdin: true,
-    }
+    let entrypoint = Some(vec!["sh".into(), "-c".into(), FEED.into()]);
+    Spec { entrypoint, stdin: true, ..super::container::idle(name, image, labels, attach) }
 }
 
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
