@@ -13,8 +13,9 @@
 //! Single-use (the default): a scenario gets a fresh step container, *fed* its first step on
 //! standard input rather than by exec (`feed`); when the scenario ends, that container is ended
 //! (its input closed, or killed) *before* the lane serves another scenario (so nothing of one
-//! scenario runs beside the next) and removed in the background. With `reuse`, containers serve many scenarios (faster,
-//! less hermetic), and a lane runs the steps itself: half the containers to start.
+//! scenario runs beside the next) and removed in the background. With `reuse`, containers serve
+//! many scenarios (faster, less hermetic), and a lane runs the steps itself: half the containers
+//! to start; between scenarios it is cleaned over the same input.
 //!
 //! Warming follows demand: the scheduler announces the step image of every scenario it will start,
 //! in order, and the pool creates containers for the next ones, never more than will be used.
