@@ -99,19 +99,11 @@ struct Exchange {
 }
 
 impl Feed {
-    /// Whether it waits for a scenario's first step.
-    pub fn waiting(&self) -> bool {
-        self.output.is_some()
-    }
-
     /// Runs `request` in the container if it waits for a scenario's first step and the request
     /// can be written as a script; `None` leaves it to an exec.
-    pub async fn run(
-        &mut self,
-        engine: &Engine,
-        request: &ExecRequest<'_>,
-        id: &str,
-    ) -> Option<Result<ExecOutcome, EngineError>> {
+    pub async fn run(&mut self, engine: &Engine, request: &ExecRequest<'_>, id: &str) -> Option<ExecOutcome> {
+        // Later steps are exec'd: no script is written for them.
+        self.output.as_ref()?;
         let script = script(request)?;
         let mut output = self.output.take()?;
         let started = Instant::now();
@@ -129,7 +121,7 @@ impl Feed {
             self.drain = Some((stop, tokio::spawn(drain(output, stopped))));
         }
         let (stdout, stderr) = (stdout.finish(), stderr.finish());
-        Some(Ok(ExecOutcome { end, container_id: Some(id.to_string()), stdout, stderr, duration: started.elapsed() }))
+        Some(ExecOutcome { end, container_id: Some(id.to_string()), stdout, stderr, duration: started.elapsed() })
     }
 
     /// Writes `script` and reads both streams up to its markers, at most `timeout`.

@@ -91,7 +91,7 @@ impl StepContainer {
     /// Runs a step in it: fed when it is the scenario's first here, exec'd otherwise.
     pub async fn run(&mut self, engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutcome, EngineError> {
         if let Some(ran) = self.feed.run(engine, &request, &self.id).await {
-            return ran;
+            return Ok(ran);
         }
         exec::exec(engine, request).await
     }
