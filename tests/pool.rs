@@ -58,3 +58,47 @@ fn a_warm_lane_is_handed_out_at_once_and_idle_lanes_expire() {
     });
     project.assert_clean();
 }
+
+#[test]
+fn a_hushed_pool_makes_nothing_ahead_but_serves_who_asks() {
+    if !common::engine_available() {
+        return;
+    }
+    let project = common::Project::empty();
+    runtime().block_on(async {
+        let engine = Engine::connect(RunIdentity::current(project.path())).await.unwrap();
+        let registry = Registry::default();
+        let settings = Settings { lanes: 2, ahead: 2, reuse: false, keep_warm: false, ttl: Duration::from_secs(60) };
+        let network = engine.name("net", "test");
+        container::create_network(&engine, &registry, &network, "test", container::Reach::HostOnly).await.unwrap();
+        let pool = Pool::start(engine.clone(), registry.clone(), settings, Vec::new(), network);
+        let alive = || project.leftovers().0.len();
+
+        // Hushed, announced scenarios get nothing made for them.
+        let hushed = pool.hush();
+        pool.announce([IMAGE.to_string(), IMAGE.to_string(), IMAGE.to_string()]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!pool.busy(), "the pool works while hushed");
+        assert_eq!(alive(), 0, "containers made while hushed");
+
+        // One that asks is served all the same, by a lane made for it (a miss).
+        let lease = pool.acquire("asks", &[IMAGE.to_string()]).await.unwrap();
+        assert_eq!((pool.stats().hits, pool.stats().misses), (0, 1));
+        assert_eq!(alive(), 2, "its lane and step container, nothing ahead");
+        pool.release(lease, false).await;
+        wait_until("the used lane to be ended", || !pool.busy()).await;
+        assert_eq!(pool.ready(), 0, "warmed while hushed");
+
+        // The hush lifted, the two scenarios still announced are warmed for.
+        drop(hushed);
+        wait_until("warming to resume", || pool.ready() == 2).await;
+        let lease = pool.acquire("next", &[IMAGE.to_string()]).await.unwrap();
+        assert_eq!(pool.stats().hits, 1);
+        pool.release(lease, false).await;
+
+        pool.shutdown().await;
+        registry.remove_all(&engine).await;
+        cleanup::remove_run(&engine).await;
+    });
+    project.assert_clean();
+}

@@ -130,6 +130,10 @@ struct State {
     waiters: VecDeque<Waiter>,
     /// Why creating a container of an image failed, so waiters fail rather than retry forever.
     failures: HashMap<String, String>,
+    /// Used lanes being ended and their containers removed.
+    recycling: usize,
+    /// Hushes in force (`Pool::hush`): nothing is made ahead of demand meanwhile.
+    hushed: usize,
     closed: bool,
 }
 
@@ -145,6 +149,11 @@ impl State {
 
     fn lanes_total(&self) -> usize {
         self.lanes.len() + self.lanes_coming.values().sum::<usize>()
+    }
+
+    /// The announced scenarios to warm for: none while the pool is hushed.
+    fn announced(&self) -> impl Iterator<Item = &String> + Clone {
+        self.demand.iter().take(if self.hushed > 0 { 0 } else { usize::MAX })
     }
 }
 
@@ -234,6 +243,19 @@ impl Pool {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Makes nothing ahead of demand until the guard is dropped (a run measured alone wants an
+    /// engine doing nothing else); scenarios that ask are still served, as misses.
+    pub fn hush(self: &Arc<Self>) -> Hushed {
+        self.state().hushed += 1;
+        Hushed { pool: Arc::clone(self) }
+    }
+
+    /// Whether containers or lanes are being made, or used ones ended and removed.
+    pub fn busy(&self) -> bool {
+        let state = self.state();
+        !state.creating.is_empty() || !state.lanes_coming.is_empty() || state.recycling > 0
+    }
+
     /// Announces more scenarios (for `watch`, where demand arrives over time).
     pub fn announce(self: &Arc<Self>, images: impl IntoIterator<Item = String>) {
         let mut state = self.state();
@@ -299,11 +321,12 @@ impl Pool {
     /// Lanes are made up to the limit while scenarios wait or are announced, each for the image
     /// of the next scenario that needs one.
     fn create_lanes(self: &Arc<Self>, state: &mut State) {
-        let wanted = (state.lanes.iter().filter(|l| l.leased).count() + state.waiters.len() + state.demand.len())
-            .min(self.settings.lanes);
+        let wanted =
+            (state.lanes.iter().filter(|l| l.leased).count() + state.waiters.len() + state.announced().count())
+                .min(self.settings.lanes);
         while state.lanes_total() < wanted {
             let next = state.lanes_total() - state.lanes.iter().filter(|l| l.leased).count();
-            let upcoming = state.waiters.iter().map(|w| &w.image).chain(&state.demand);
+            let upcoming = state.waiters.iter().map(|w| &w.image).chain(state.announced());
             let Some(image) = upcoming.clone().nth(next).or_else(|| upcoming.last()).cloned() else { return };
             *state.lanes_coming.entry(image.clone()).or_default() += 1;
             let pool = Arc::clone(self);
@@ -319,13 +342,15 @@ impl Pool {
         }
         let mut wanted: HashMap<String, usize> = HashMap::new();
         let waiting: Vec<String> = state.waiters.iter().map(|w| w.image.clone()).collect();
-        let ahead: Vec<String> = state.demand.iter().take(self.settings.ahead).cloned().collect();
+        let ahead: Vec<String> = state.announced().take(self.settings.ahead).cloned().collect();
         // Warming ahead gives each lane its share, so containers spread over the lanes that will
-        // serve them; a waiting scenario is served whatever the shares.
+        // serve them; waiting scenarios, and the next `lanes` ones to start, are served whatever
+        // the shares (else warm containers of one image could fill every share while the next
+        // scenario, of another image, waits).
         let share = (waiting.len() + ahead.len()).div_ceil(self.settings.lanes).max(1);
-        let urgent = waiting.len();
+        let next = waiting.len() + self.settings.lanes;
         for (index, image) in waiting.into_iter().chain(ahead).enumerate() {
-            let cap = if index < urgent { usize::MAX } else { share };
+            let cap = if index < next { usize::MAX } else { share };
             if state.failures.contains_key(&image) {
                 continue;
             }
@@ -582,8 +607,12 @@ impl Pool {
         let stopped =
             reusable && join_all(lease.containers.values_mut().map(|c| c.feed.clean())).await.into_iter().all(|ok| ok);
         if !stopped {
+            self.state().recycling += 1;
             let pool = Arc::clone(self);
-            self.spawn(async move { pool.recycle(lease).await });
+            self.spawn(async move {
+                Arc::clone(&pool).recycle(lease).await;
+                pool.state().recycling -= 1;
+            });
             return;
         }
         let mut state = self.state();
@@ -678,6 +707,19 @@ impl Pool {
         let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// A hush of the pool (`Pool::hush`), lifted when dropped.
+pub struct Hushed {
+    pool: Arc<Pool>,
+}
+
+impl Drop for Hushed {
+    fn drop(&mut self) {
+        let mut state = self.pool.state();
+        state.hushed -= 1;
+        self.pool.update(&mut state);
     }
 }
 

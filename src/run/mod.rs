@@ -402,6 +402,7 @@ impl Runner {
                 to_run.push((item, full, status));
             }
         }
+        let services = to_run.iter().any(|(p, _, _)| !p.scenario.services.is_empty());
         let demand: Vec<String> = to_run
             .iter()
             .filter_map(|(p, _, _)| first_step_image(&p.scenario))
@@ -410,7 +411,7 @@ impl Runner {
         let shared = Arc::new(Shared {
             engine: self.engine.clone(),
             registry: self.registry.clone(),
-            pool: self.pool_for(demand),
+            pool: self.pool_for(demand, services),
             images,
             defaults: config.defaults.clone(),
             otel: config.otel.clone(),
@@ -426,8 +427,12 @@ impl Runner {
         Ok(())
     }
 
-    /// The pool, warming for `demand` (made on first demand, told of it afterwards).
-    fn pool_for(&self, demand: Vec<String>) -> Option<Arc<Pool>> {
+    /// The pool, warming for `demand` (made on first demand, told of it afterwards). When scenarios
+    /// have `services`, each job gets a spare lane: such a scenario gives its lane back only once
+    /// its services are removed and the lane has left their network (a second or so), while its
+    /// task asks for the next lane at once. One-step runs keep a lane per job: spares there only
+    /// added engine work (measured: docs/benchmarks.md, issue 15's third round).
+    fn pool_for(&self, demand: Vec<String>, services: bool) -> Option<Arc<Pool>> {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         match pool.as_ref() {
             Some(existing) => existing.announce(demand),
@@ -437,7 +442,7 @@ impl Runner {
                 // Reused containers serve many scenarios: one per lane is all that is ever needed.
                 let ahead = if options.reuse { options.jobs } else { options.warm };
                 let settings = pool::Settings {
-                    lanes: options.jobs,
+                    lanes: if services { options.jobs * 2 } else { options.jobs },
                     ahead,
                     reuse: options.reuse,
                     keep_warm: options.keep_warm,
@@ -660,15 +665,16 @@ async fn repeat(
     let repeat = options.repeat.max(1) as usize;
     let mut first_slower: Option<String> = None;
     loop {
+        // A further run asks the pool like a scenario of its own: announced, so that it does not
+        // take the container warmed for a later scenario (whose lane would then look idle).
+        if let (false, Some(pool), Some(image)) = (traces.is_empty(), &shared.pool, first_step_image(scenario)) {
+            pool.announce([shared.reference(&image)]);
+        }
         let run = scenario::execute(Arc::clone(&shared), Arc::clone(scenario), planned.file.clone(), cache);
         // The run's hold on `quiet`: alone to confirm a duration regression, else beside others.
         let turn = async {
             match first_slower {
-                Some(_) => {
-                    let alone = shared.quiet.write().await;
-                    shared.settled().await;
-                    Either::Left(alone)
-                }
+                Some(_) => Either::Left(shared.alone().await),
                 None => Either::Right(shared.quiet.read().await),
             }
         };

@@ -16,7 +16,7 @@ use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
 use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, Tail};
 use crate::engine::image::Available;
-use crate::engine::pool::{Lease, Pool};
+use crate::engine::pool::{Hushed, Lease, Pool};
 use crate::engine::{Engine, EngineError};
 use crate::engine::{container, service};
 use crate::expect::check::{self, Checked};
@@ -67,20 +67,24 @@ impl Shared {
         self.images.get(source).map(|a| a.reference.clone()).unwrap_or_default()
     }
 
-    /// Returns once the teardown work of the runs before is done (removing a scenario's
-    /// containers keeps the engine busy for a second or more), or after [`SETTLE_AT_MOST`].
-    pub async fn settled(&self) {
+    /// Holds the batch alone (`quiet`), with the pool hushed, once the teardown work of the runs
+    /// before is done and the pool makes and removes nothing (removing a scenario's containers
+    /// keeps the engine busy for a second or more), or after [`SETTLE_AT_MOST`].
+    pub async fn alone(&self) -> Alone<'_> {
+        let quiet = self.quiet.write().await;
+        let hushed = self.pool.as_ref().map(|pool| pool.hush());
         let deadline = Instant::now() + SETTLE_AT_MOST;
-        while Instant::now() < deadline {
-            {
-                let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
-                while background.try_join_next().is_some() {}
-                if background.is_empty() {
-                    return;
-                }
-            }
+        while Instant::now() < deadline && !self.idle() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        Alone { _quiet: quiet, _hushed: hushed }
+    }
+
+    /// No teardown work left, and the pool neither making nor removing containers.
+    fn idle(&self) -> bool {
+        let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        while background.try_join_next().is_some() {}
+        background.is_empty() && !self.pool.as_ref().is_some_and(|pool| pool.busy())
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -89,6 +93,12 @@ impl Shared {
         while background.try_join_next().is_some() {}
         background.spawn(task);
     }
+}
+
+/// A run's hold on the batch alone (`Shared::alone`): other runs wait, the pool is hushed.
+pub struct Alone<'a> {
+    _quiet: tokio::sync::RwLockWriteGuard<'a, ()>,
+    _hushed: Option<Hushed>,
 }
 
 /// What a running scenario holds, released by teardown.
