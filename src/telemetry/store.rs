@@ -23,13 +23,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::receiver::Sink;
-use super::span::{AttrValue, Span, TraceId};
+use super::span::{AttrValue, Span, SpanId, TraceId};
 
 /// The resource attribute naming the scenario a container belongs to.
 pub const SCENARIO_ATTRIBUTE: &str = "clnrm.scenario";
 
 /// Spans from unclaimed addresses kept at most, in all; beyond, they are unroutable at once.
 const UNCLAIMED_MAX: usize = 10_000;
+
+/// How long a span whose parent has not arrived keeps a scenario's wait open, from its start. A
+/// process exports a span's children before the span itself (they end first), so a trace with a
+/// missing parent is most likely still in some process's batch: on a loaded machine, a service
+/// stalled past the quiet window. A parent that was never exported (a remote caller's) costs
+/// this much once.
+const PARENT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// A scenario's name, shared by the maps that route to it (routing a span allocates nothing).
 type Name = Arc<str>;
@@ -39,6 +46,14 @@ struct Collected {
     spans: Vec<Span>,
     refused: Refused,
     last_arrival: Option<Instant>,
+}
+
+impl Collected {
+    /// Some span's parent, in its own trace, has not arrived.
+    fn orphaned(&self) -> bool {
+        let ids: HashSet<(TraceId, SpanId)> = self.spans.iter().map(|s| (s.trace_id, s.span_id)).collect();
+        self.spans.iter().any(|s| s.parent_span_id.is_some_and(|parent| !ids.contains(&(s.trace_id, parent))))
+    }
 }
 
 /// Export requests from a scenario's containers that the receiver refused, whole or in part: the
@@ -199,8 +214,9 @@ impl Store {
     }
 
     /// Waits until `scenario`'s trace has been quiet for `window` (measured from now at the
-    /// earliest: the last step's spans may still be in an SDK's batch), at most `cap`. It never
-    /// ends earlier: any later span could change the comparison with the baseline.
+    /// earliest: the last step's spans may still be in an SDK's batch), and, for up to
+    /// [`PARENT_PATIENCE`], until every span's parent is there too; at most `cap`. It never ends
+    /// earlier: any later span could change the comparison with the baseline.
     pub async fn settle(&self, scenario: &str, window: Duration, cap: Duration) -> (Settled, Duration) {
         let started = Instant::now();
         let deadline = started + cap;
@@ -208,7 +224,15 @@ impl Store {
             let arrival = self.arrival();
             tokio::pin!(arrival);
             arrival.as_mut().enable();
-            let quiet_until = self.last_arrival(scenario).map_or(started, |last| last.max(started)) + window;
+            let (last, orphaned) = {
+                let inner = self.inner();
+                let collected = inner.open.get(scenario);
+                (collected.and_then(|c| c.last_arrival), collected.is_some_and(Collected::orphaned))
+            };
+            let mut quiet_until = last.map_or(started, |last| last.max(started)) + window;
+            if orphaned {
+                quiet_until = quiet_until.max(started + PARENT_PATIENCE);
+            }
             let now = Instant::now();
             if now >= quiet_until {
                 return (Settled::Quiet, started.elapsed());
@@ -456,6 +480,36 @@ mod tests {
         assert_eq!(how, Settled::Capped);
         assert!(waited < Duration::from_millis(450), "{waited:?}");
         spammer.abort();
+    }
+
+    #[tokio::test]
+    async fn settling_waits_a_while_for_a_missing_parent() {
+        let store = std::sync::Arc::new(Store::default());
+        let window = Duration::from_millis(25);
+        let child_of = |trace, id, parent| Span { parent_span_id: Some([parent; 8]), ..span(trace, id, None) };
+        // A child whose parent (2) is still in its process's batch, stalled past the window.
+        store.open("a", [1; 16]);
+        store.accept(PEER_A, vec![span(1, 1, None), child_of(1, 3, 2)]);
+        let parent = {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                store.accept(PEER_A, vec![child_of(1, 2, 1)]);
+            })
+        };
+        let (how, waited) = store.settle("a", window, Duration::from_secs(5)).await;
+        parent.await.unwrap();
+        assert_eq!(how, Settled::Quiet);
+        assert!(waited >= Duration::from_millis(200), "judged without the parent: {waited:?}");
+        assert!(waited < PARENT_PATIENCE, "{waited:?}");
+        assert_eq!(ids(&store, "a"), [1, 3, 2]);
+
+        // A parent that never comes (a remote caller's) holds the wait for the patience, not the cap.
+        store.open("b", [4; 16]);
+        store.accept(PEER_B, vec![child_of(4, 1, 9)]);
+        let (how, waited) = store.settle("b", window, Duration::from_secs(5)).await;
+        assert_eq!(how, Settled::Quiet);
+        assert!(waited >= PARENT_PATIENCE && waited < PARENT_PATIENCE * 2, "{waited:?}");
     }
 
     #[test]
