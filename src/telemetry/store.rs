@@ -224,27 +224,30 @@ impl Store {
             let arrival = self.arrival();
             tokio::pin!(arrival);
             arrival.as_mut().enable();
-            let (last, orphaned) = {
-                let inner = self.inner();
-                let collected = inner.open.get(scenario);
-                (collected.and_then(|c| c.last_arrival), collected.is_some_and(Collected::orphaned))
-            };
-            let mut quiet_until = last.map_or(started, |last| last.max(started)) + window;
-            if orphaned {
-                quiet_until = quiet_until.max(started + PARENT_PATIENCE);
-            }
+            let quiet_until = self.last_arrival(scenario).map_or(started, |last| last.max(started)) + window;
             let now = Instant::now();
-            if now >= quiet_until {
-                return (Settled::Quiet, started.elapsed());
-            }
-            if now >= deadline {
+            // Parents are looked for only once the trace is quiet (a pass over all its spans).
+            let wake = if now >= quiet_until {
+                let patience = started + PARENT_PATIENCE.min(cap);
+                if now >= patience || !self.orphaned(scenario) {
+                    return (Settled::Quiet, started.elapsed());
+                }
+                patience
+            } else if now >= deadline {
                 return (Settled::Capped, started.elapsed());
-            }
+            } else {
+                quiet_until.min(deadline)
+            };
             tokio::select! {
                 _ = arrival => {}
-                _ = tokio::time::sleep_until(quiet_until.min(deadline).into()) => {}
+                _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
+    }
+
+    /// Some span of `scenario`'s has not had its parent arrive.
+    fn orphaned(&self, scenario: &str) -> bool {
+        self.inner().open.get(scenario).is_some_and(Collected::orphaned)
     }
 
     /// Notes a refused export request (or part of one) from `peer`, against the open scenario whose
