@@ -1,8 +1,9 @@
-//! The warm pool through the library, against the real engine: warm hand-out, and idle expiry
-//! (which a short `clnrm run` cannot show).
+//! The warm pool through the library, against the real engine: warm hand-out, idle expiry and
+//! the hush of a run measured alone (which a short `clnrm run` cannot show).
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clnrm::engine::cleanup::{self, Registry};
@@ -24,6 +25,23 @@ async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// A pool warming for `demand` on a network of its own, with the engine and registry to stop it.
+async fn start(project: &common::Project, settings: Settings, demand: Vec<String>) -> (Engine, Registry, Arc<Pool>) {
+    let engine = Engine::connect(RunIdentity::current(project.path())).await.unwrap();
+    let registry = Registry::default();
+    let network = engine.name("net", "test");
+    container::create_network(&engine, &registry, &network, "test", container::Reach::HostOnly).await.unwrap();
+    let pool = Pool::start(engine.clone(), registry.clone(), settings, demand, network);
+    (engine, registry, pool)
+}
+
+/// Stops the pool and removes everything it and the test made.
+async fn stop(engine: &Engine, registry: &Registry, pool: &Pool) {
+    pool.shutdown().await;
+    registry.remove_all(engine).await;
+    cleanup::remove_run(engine).await;
+}
+
 #[test]
 fn a_warm_lane_is_handed_out_at_once_and_idle_lanes_expire() {
     if !common::engine_available() {
@@ -31,12 +49,8 @@ fn a_warm_lane_is_handed_out_at_once_and_idle_lanes_expire() {
     }
     let project = common::Project::empty();
     runtime().block_on(async {
-        let engine = Engine::connect(RunIdentity::current(project.path())).await.unwrap();
-        let registry = Registry::default();
         let settings = Settings { lanes: 1, ahead: 1, reuse: false, keep_warm: true, ttl: Duration::from_secs(2) };
-        let network = engine.name("net", "test");
-        container::create_network(&engine, &registry, &network, "test", container::Reach::HostOnly).await.unwrap();
-        let pool = Pool::start(engine.clone(), registry.clone(), settings, vec![IMAGE.to_string()], network);
+        let (engine, registry, pool) = start(&project, settings, vec![IMAGE.to_string()]).await;
         wait_until("a warm lane", || pool.ready() == 1).await;
 
         let started = Instant::now();
@@ -52,9 +66,7 @@ fn a_warm_lane_is_handed_out_at_once_and_idle_lanes_expire() {
         assert!(alive() >= 2, "a lane and its warm container");
         wait_until("idle expiry", || pool.ready() == 0 && alive() == 0).await;
 
-        pool.shutdown().await;
-        registry.remove_all(&engine).await;
-        cleanup::remove_run(&engine).await;
+        stop(&engine, &registry, &pool).await;
     });
     project.assert_clean();
 }
@@ -66,12 +78,8 @@ fn a_hushed_pool_makes_nothing_ahead_but_serves_who_asks() {
     }
     let project = common::Project::empty();
     runtime().block_on(async {
-        let engine = Engine::connect(RunIdentity::current(project.path())).await.unwrap();
-        let registry = Registry::default();
         let settings = Settings { lanes: 2, ahead: 2, reuse: false, keep_warm: false, ttl: Duration::from_secs(60) };
-        let network = engine.name("net", "test");
-        container::create_network(&engine, &registry, &network, "test", container::Reach::HostOnly).await.unwrap();
-        let pool = Pool::start(engine.clone(), registry.clone(), settings, Vec::new(), network);
+        let (engine, registry, pool) = start(&project, settings, Vec::new()).await;
         let alive = || project.leftovers().0.len();
 
         // Hushed, announced scenarios get nothing made for them.
@@ -96,9 +104,7 @@ fn a_hushed_pool_makes_nothing_ahead_but_serves_who_asks() {
         assert_eq!(pool.stats().hits, 1);
         pool.release(lease, false).await;
 
-        pool.shutdown().await;
-        registry.remove_all(&engine).await;
-        cleanup::remove_run(&engine).await;
+        stop(&engine, &registry, &pool).await;
     });
     project.assert_clean();
 }

@@ -70,6 +70,17 @@ impl Checked {
     }
 }
 
+/// Whether every expectation of `expectations` holds on `spans`: what `results` finds, without
+/// explaining it.
+pub fn hold(spans: &[Span], expectations: &Expectations, context: &Context) -> bool {
+    let index = TraceIndex::new(spans);
+    expectations.spans.iter().all(|expectation| evaluate(&index, expectation).problems.is_empty())
+        && expectations
+            .trace
+            .as_ref()
+            .is_none_or(|expectation| trace::problems(&index, expectation, context).is_empty())
+}
+
 /// Every expectation of `expectations` checked against `spans`: each `[[expect.span]]` with the
 /// spans it selected, and each key given in `[expect.trace]`.
 pub fn results(spans: &[Span], expectations: &Expectations, context: &Context) -> Vec<Checked> {

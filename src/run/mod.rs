@@ -6,6 +6,7 @@
 //! scheduling at any point; whatever the run created is removed before it returns.
 
 pub mod compare;
+mod complete;
 pub mod exits;
 pub mod plan;
 pub mod scenario;
@@ -670,7 +671,7 @@ async fn repeat(
         if let (false, Some(pool), Some(image)) = (traces.is_empty(), &shared.pool, first_step_image(scenario)) {
             pool.announce([shared.reference(&image)]);
         }
-        let run = scenario::execute(Arc::clone(&shared), Arc::clone(scenario), planned.file.clone(), cache);
+        let run = scenario::execute(Arc::clone(&shared), Arc::clone(scenario), planned.file.clone(), cache, stored);
         // The run's hold on `quiet`: alone to confirm a duration regression, else beside others.
         let turn = async {
             match first_slower {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use super::Cancel;
+use super::complete::Expected;
 use super::exits::Exits;
+use crate::baseline::normalize::Baseline;
 use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
 use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, Tail};
@@ -148,8 +150,15 @@ pub struct Executed {
 }
 
 /// Runs `scenario` and reports how it went; never leaves anything behind. `cache` says why it runs
-/// (the `clnrm.cache` attribute of its span).
-pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String, cache: CacheStatus) -> Executed {
+/// (the `clnrm.cache` attribute of its span); its `baseline`, if any, is what its trace should
+/// hold (the wait for spans looks at it).
+pub async fn execute(
+    shared: Arc<Shared>,
+    scenario: Arc<Scenario>,
+    file: String,
+    cache: CacheStatus,
+    baseline: Option<&Baseline>,
+) -> Executed {
     let started = Instant::now();
     let telemetry = &shared.telemetry;
     let span = telemetry.tracing.scenario(&scenario.name, &file);
@@ -195,7 +204,9 @@ pub async fn execute(shared: Arc<Shared>, scenario: Arc<Scenario>, file: String,
             let explicit =
                 scenario.services.iter().flat_map(|s| &s.env).chain(scenario.steps.iter().flat_map(|s| &s.env));
             let window = shared.otel.settle.unwrap_or_else(|| quiet_window(explicit));
-            let settled = telemetry.store.settle(&scenario.name, window, shared.otel.settle_cap).await;
+            let expected = Expected { scenario: &scenario.name, expectations, context: &context, baseline };
+            let incomplete = |spans: &[Span]| expected.incomplete(spans);
+            let settled = telemetry.store.settle(&scenario.name, window, shared.otel.settle_cap, incomplete).await;
             exit = exits.confirm(&shared.engine).await;
             Some(settled)
         }

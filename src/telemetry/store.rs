@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::receiver::Sink;
-use super::span::{AttrValue, Span, SpanId, TraceId};
+use super::span::{AttrValue, Span, TraceId};
 
 /// The resource attribute naming the scenario a container belongs to.
 pub const SCENARIO_ATTRIBUTE: &str = "clnrm.scenario";
@@ -31,12 +31,11 @@ pub const SCENARIO_ATTRIBUTE: &str = "clnrm.scenario";
 /// Spans from unclaimed addresses kept at most, in all; beyond, they are unroutable at once.
 const UNCLAIMED_MAX: usize = 10_000;
 
-/// How long a span whose parent has not arrived keeps a scenario's wait open, from its start. A
-/// process exports a span's children before the span itself (they end first), so a trace with a
-/// missing parent is most likely still in some process's batch: on a loaded machine, a service
-/// stalled past the quiet window. A parent that was never exported (a remote caller's) costs
-/// this much once.
-const PARENT_PATIENCE: Duration = Duration::from_secs(1);
+/// How long a trace known to be incomplete keeps its scenario's wait open, from the wait's start
+/// (`Store::settle`): on a loaded machine, a service's batch can come past the quiet window. A
+/// trace that is complete only later than this, or never (a scenario that fails), is judged as
+/// it is then.
+pub const PATIENCE: Duration = Duration::from_secs(1);
 
 /// A scenario's name, shared by the maps that route to it (routing a span allocates nothing).
 type Name = Arc<str>;
@@ -46,14 +45,6 @@ struct Collected {
     spans: Vec<Span>,
     refused: Refused,
     last_arrival: Option<Instant>,
-}
-
-impl Collected {
-    /// Some span's parent, in its own trace, has not arrived.
-    fn orphaned(&self) -> bool {
-        let ids: HashSet<(TraceId, SpanId)> = self.spans.iter().map(|s| (s.trace_id, s.span_id)).collect();
-        self.spans.iter().any(|s| s.parent_span_id.is_some_and(|parent| !ids.contains(&(s.trace_id, parent))))
-    }
 }
 
 /// Export requests from a scenario's containers that the receiver refused, whole or in part: the
@@ -215,9 +206,15 @@ impl Store {
 
     /// Waits until `scenario`'s trace has been quiet for `window` (measured from now at the
     /// earliest: the last step's spans may still be in an SDK's batch), and, for up to
-    /// [`PARENT_PATIENCE`], until every span's parent is there too; at most `cap`. It never ends
-    /// earlier: any later span could change the comparison with the baseline.
-    pub async fn settle(&self, scenario: &str, window: Duration, cap: Duration) -> (Settled, Duration) {
+    /// [`PATIENCE`], until it is not `incomplete` either; at most `cap`. It never ends earlier:
+    /// any later span could change the comparison with the baseline.
+    pub async fn settle(
+        &self,
+        scenario: &str,
+        window: Duration,
+        cap: Duration,
+        incomplete: impl Fn(&[Span]) -> bool,
+    ) -> (Settled, Duration) {
         let started = Instant::now();
         let deadline = started + cap;
         loop {
@@ -226,10 +223,10 @@ impl Store {
             arrival.as_mut().enable();
             let quiet_until = self.last_arrival(scenario).map_or(started, |last| last.max(started)) + window;
             let now = Instant::now();
-            // Parents are looked for only once the trace is quiet (a pass over all its spans).
+            // Looked at only once the trace is quiet (a pass over all its spans).
             let wake = if now >= quiet_until {
-                let patience = started + PARENT_PATIENCE.min(cap);
-                if now >= patience || !self.orphaned(scenario) {
+                let patience = started + PATIENCE.min(cap);
+                if now >= patience || !self.with_spans(scenario, &incomplete) {
                     return (Settled::Quiet, started.elapsed());
                 }
                 patience
@@ -243,11 +240,6 @@ impl Store {
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
-    }
-
-    /// Some span of `scenario`'s has not had its parent arrive.
-    fn orphaned(&self, scenario: &str) -> bool {
-        self.inner().open.get(scenario).is_some_and(Collected::orphaned)
     }
 
     /// Notes a refused export request (or part of one) from `peer`, against the open scenario whose
@@ -464,7 +456,7 @@ mod tests {
                 }
             })
         };
-        let (how, waited) = store.settle("a", window, Duration::from_secs(5)).await;
+        let (how, waited) = store.settle("a", window, Duration::from_secs(5), |_| false).await;
         feeder.await.unwrap();
         assert_eq!(how, Settled::Quiet);
         assert!(waited >= Duration::from_millis(280), "quiet only after the last arrival: {waited:?}");
@@ -479,40 +471,40 @@ mod tests {
                 }
             })
         };
-        let (how, waited) = store.settle("a", window, Duration::from_millis(300)).await;
+        let (how, waited) = store.settle("a", window, Duration::from_millis(300), |_| false).await;
         assert_eq!(how, Settled::Capped);
         assert!(waited < Duration::from_millis(450), "{waited:?}");
         spammer.abort();
     }
 
     #[tokio::test]
-    async fn settling_waits_a_while_for_a_missing_parent() {
+    async fn settling_waits_a_while_for_an_incomplete_trace() {
         let store = std::sync::Arc::new(Store::default());
         let window = Duration::from_millis(25);
-        let child_of = |trace, id, parent| Span { parent_span_id: Some([parent; 8]), ..span(trace, id, None) };
-        // A child whose parent (2) is still in its process's batch, stalled past the window.
+        // Known to be incomplete without three spans; the third is stalled past the window.
+        let incomplete = |spans: &[Span]| spans.len() < 3;
         store.open("a", [1; 16]);
-        store.accept(PEER_A, vec![span(1, 1, None), child_of(1, 3, 2)]);
-        let parent = {
+        store.accept(PEER_A, vec![span(1, 1, None), span(1, 2, None)]);
+        let third = {
             let store = std::sync::Arc::clone(&store);
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                store.accept(PEER_A, vec![child_of(1, 2, 1)]);
+                store.accept(PEER_A, vec![span(1, 3, None)]);
             })
         };
-        let (how, waited) = store.settle("a", window, Duration::from_secs(5)).await;
-        parent.await.unwrap();
+        let (how, waited) = store.settle("a", window, Duration::from_secs(5), incomplete).await;
+        third.await.unwrap();
         assert_eq!(how, Settled::Quiet);
-        assert!(waited >= Duration::from_millis(200), "judged without the parent: {waited:?}");
-        assert!(waited < PARENT_PATIENCE, "{waited:?}");
-        assert_eq!(ids(&store, "a"), [1, 3, 2]);
+        assert!(waited >= Duration::from_millis(200), "judged incomplete: {waited:?}");
+        assert!(waited < PATIENCE, "{waited:?}");
+        assert_eq!(ids(&store, "a"), [1, 2, 3]);
 
-        // A parent that never comes (a remote caller's) holds the wait for the patience, not the cap.
+        // What never comes holds the wait for the patience, not the cap.
         store.open("b", [4; 16]);
-        store.accept(PEER_B, vec![child_of(4, 1, 9)]);
-        let (how, waited) = store.settle("b", window, Duration::from_secs(5)).await;
+        store.accept(PEER_B, vec![span(4, 1, None)]);
+        let (how, waited) = store.settle("b", window, Duration::from_secs(5), incomplete).await;
         assert_eq!(how, Settled::Quiet);
-        assert!(waited >= PARENT_PATIENCE && waited < PARENT_PATIENCE * 2, "{waited:?}");
+        assert!(waited >= PATIENCE && waited < PATIENCE * 2, "{waited:?}");
     }
 
     #[test]
