@@ -224,9 +224,10 @@ async fn warm_pool_figures() -> (Vec<Duration>, Warm) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let started = Instant::now();
-        let outcome = execute(Arc::clone(&shared), Arc::clone(&scenario), "s000.clnrm.toml".into(), CacheStatus::Miss)
-            .await
-            .outcome;
+        let outcome =
+            execute(Arc::clone(&shared), Arc::clone(&scenario), "s000.clnrm.toml".into(), CacheStatus::Miss, None)
+                .await
+                .outcome;
         scenario_times.push(started.elapsed());
         assert_eq!(outcome.status, clnrm::record::outcome::Status::Pass, "{:?}", outcome.failure);
     }
