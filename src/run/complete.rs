@@ -1,7 +1,7 @@
 //! Whether a scenario's trace, quiet for its window, is still known to be incomplete: what keeps
 //! `Store::settle` waiting, up to its patience. On a loaded machine a service's batch can arrive
-//! past the quiet window (it was seen: a shop's request span, or its whole batch, 2 of 36
-//! scenarios with the CPU otherwise busy), and judging then fails a scenario that deserved to
+//! past the quiet window (seen with the CPU otherwise busy: a demo shop scenario judged without
+//! the shop's spans, 1 of 36 in a batch), and judging then fails a scenario that deserved to
 //! pass. What says a trace is incomplete is only what the trace itself, the scenario or its
 //! baseline knows; it costs nothing to a trace that is complete, and a patience's wait to one that
 //! fails.
