@@ -128,6 +128,25 @@ fn a_step_that_hangs_past_its_timeout_is_killed_and_others_go_on() {
     p.assert_clean();
 }
 
+/// The engine cannot kill one exec, only its container: a step run inside a service that hangs
+/// must fail as that step's timeout, not kill the service and be reported as a service that died.
+#[test]
+fn a_step_in_a_service_past_its_timeout_fails_as_the_step_and_leaves_the_service_be() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario(
+        "hangs-in-service",
+        "[services.worker]\nimage = \"clnrm-fixture:busybox\"\ncommand = [\"sleep\", \"3600\"]\n\n[[steps]]\nname = \"forever\"\nservice = \"worker\"\nrun = [\"sleep\", \"600\"]\ntimeout = \"1s\"\n",
+    );
+    p.clnrm(&["run"])
+        .code(1)
+        .stdout_has("TIMEOUT [")
+        .stdout_has("step `forever`: ran past its timeout of 1.00s; its command was left to the scenario's end")
+        .stdout_lacks("service `worker`")
+        .stdout_lacks("killed");
+    p.assert_clean();
+}
+
 /// A single-use step container is fed its first step on standard input: the step must get exactly
 /// its argv, environment and directory, and its verdict must come from its own process, never from
 /// what a background process writes later, a forged end marker, or a signal to the container's
@@ -281,6 +300,30 @@ expect = { stdout = "^worker$" }
 "#,
     );
     p.clnrm(&["run"]).success().stdout_has("1 passed");
+    p.assert_clean();
+}
+
+/// An `exec` probe that hangs (a loaded machine can stall an exec for seconds) counts as not ready
+/// and the next probe is tried; it never kills the service it probes.
+#[test]
+fn a_wait_probe_that_hangs_is_tried_again_and_its_service_lives_on() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario(
+        "slow-probe",
+        r#"[services.worker]
+image = "clnrm-fixture:busybox"
+command = ["sleep", "3600"]
+# The first probe hangs past a probe's timeout (10s); the next answers at once.
+wait = { exec = ["sh", "-c", "test -e /tmp/probed && exit 0; touch /tmp/probed; exec sleep 60"], timeout = "40s" }
+
+[[steps]]
+name = "the service still runs"
+service = "worker"
+run = ["test", "-e", "/tmp/probed"]
+"#,
+    );
+    p.clnrm(&["run"]).success().stdout_has("1 passed").stdout_lacks("killed");
     p.assert_clean();
 }
 

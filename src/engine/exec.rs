@@ -1,6 +1,7 @@
 //! Running a command inside a running container, with its output captured (the tail is kept when
-//! it exceeds a cap) and its timeout enforced while waiting: on timeout the container is killed,
-//! since the engine cannot kill a single exec.
+//! it exceeds a cap) and its timeout enforced while waiting. The engine cannot kill a single exec,
+//! so a command past its timeout either takes its container with it or is abandoned
+//! ([`OnTimeout`]).
 
 use std::time::{Duration, Instant};
 
@@ -97,13 +98,26 @@ pub struct ExecRequest<'a> {
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub timeout: Duration,
+    pub on_timeout: OnTimeout,
+}
+
+/// What a command past its timeout does to its container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// Kill it: a step container exists for its scenario's steps, and a step that hangs must not
+    /// keep running beside the next.
+    KillContainer,
+    /// Leave it running and stop waiting: a service is only visited (a readiness probe, a step run
+    /// inside it), and killing it would fail its scenario as a service that died; what was left
+    /// running goes when the scenario's end removes the service.
+    Abandon,
 }
 
 /// How the command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecEnd {
     Exited(i64),
-    /// It ran past its timeout; the container was killed.
+    /// It ran past its timeout; the container was killed or the command abandoned (`OnTimeout`).
     TimedOut,
     /// The container stopped while the command ran (killed from outside, or it crashed).
     ContainerStopped {
@@ -159,7 +173,7 @@ pub async fn exec(engine: &Engine, request: ExecRequest<'_>) -> Result<ExecOutco
     };
     let (end, container_id) = match tokio::time::timeout(request.timeout, run).await {
         Err(_) => {
-            kill(engine, container).await;
+            give_up(engine, container, request.on_timeout).await;
             (ExecEnd::TimedOut, None)
         }
         Ok(result) => {
@@ -184,6 +198,13 @@ async fn ended(engine: &Engine, container: &str, exit: Option<i64>) -> ExecEnd {
                 None => ExecEnd::Exited(code),
             },
         },
+    }
+}
+
+/// Deals with a command that ran past its timeout in `container`, as `on_timeout` says.
+pub async fn give_up(engine: &Engine, container: &str, on_timeout: OnTimeout) {
+    if on_timeout == OnTimeout::KillContainer {
+        kill(engine, container).await;
     }
 }
 

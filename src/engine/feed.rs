@@ -110,7 +110,7 @@ impl Feed {
         let Exchange { stdout, stderr, timed_out } = self.exchange(&mut output, &script, request.timeout).await;
         let end = match (stdout.code, stderr.code) {
             _ if timed_out => {
-                exec::kill(engine, request.container).await;
+                exec::give_up(engine, request.container, request.on_timeout).await;
                 ExecEnd::TimedOut
             }
             (Some(Some(code)), Some(Some(same))) if code == same => ExecEnd::Exited(code),
@@ -300,6 +300,7 @@ impl Marked {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::exec::OnTimeout;
 
     fn request(argv: &[&str], env: &[&str], workdir: Option<&str>) -> ExecRequest<'static> {
         ExecRequest {
@@ -308,6 +309,7 @@ mod tests {
             env: env.iter().map(|s| s.to_string()).collect(),
             workdir: workdir.map(String::from),
             timeout: Duration::from_secs(1),
+            on_timeout: OnTimeout::KillContainer,
         }
     }
 

@@ -13,11 +13,13 @@ use tokio::net::TcpStream;
 use super::cleanup::Registry;
 use super::container::{self, Attach, Spec};
 use super::docker::{Engine, EngineError};
-use super::exec::{self, ExecEnd, ExecRequest};
+use super::exec::{self, ExecEnd, ExecRequest, OnTimeout};
 use crate::scenario::model::{Command, Service, Wait, WaitStrategy};
 
 /// Probes of `port`, `http` and `exec` waits run this often unless the wait says otherwise.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one `exec` probe may take before the next is tried.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lines of a service's log shown when it fails.
 const LOG_LINES: usize = 20;
 
@@ -203,13 +205,17 @@ async fn http_ok(ip: &str, port: u16, path: &str, prober: &Prober<'_>) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Some(true)))
 }
 
+/// Whether `command` exits 0 in the service's container. A probe that does not answer within
+/// `PROBE_TIMEOUT` counts as not ready and is left behind, never killed with the service: on a
+/// loaded machine an exec can take seconds, and the wait's own timeout bounds the whole.
 async fn exec_ok(engine: &Engine, container: &str, command: &Command) -> bool {
     let request = ExecRequest {
         container,
         argv: command.argv(),
         env: Vec::new(),
         workdir: None,
-        timeout: Duration::from_secs(10),
+        timeout: PROBE_TIMEOUT,
+        on_timeout: OnTimeout::Abandon,
     };
     matches!(exec::exec(engine, request).await, Ok(outcome) if outcome.end == ExecEnd::Exited(0))
 }

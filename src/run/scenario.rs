@@ -16,7 +16,7 @@ use super::exits::Exits;
 use crate::baseline::normalize::Baseline;
 use crate::config::{Defaults, Otel};
 use crate::engine::cleanup::Registry;
-use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, Tail};
+use crate::engine::exec::{self, ExecEnd, ExecOutcome, ExecRequest, OnTimeout, Tail};
 use crate::engine::image::Available;
 use crate::engine::pool::{Hushed, Lease, Pool};
 use crate::engine::{Engine, EngineError};
@@ -466,11 +466,11 @@ async fn run_steps(
         let span = shared.telemetry.tracing.child(parent, step.name.value.clone(), SpanKind::Internal);
         span.set("clnrm.step.index", index as i64);
         span.set("container.name", container.clone());
-        let service = match &step.target {
-            StepTarget::Service(name) => name.value.as_str(),
+        let (service, on_timeout) = match &step.target {
+            StepTarget::Service(name) => (name.value.as_str(), OnTimeout::Abandon),
             StepTarget::Container { image, .. } => {
                 span.set("container.image.name", shared.reference(image));
-                STEPS_SERVICE
+                (STEPS_SERVICE, OnTimeout::KillContainer)
             }
         };
         let request = ExecRequest {
@@ -479,6 +479,7 @@ async fn run_steps(
             env: shared.telemetry.wiring.env(&step.env, service, &scenario.name, &span.traceparent()),
             workdir: step.workdir.clone(),
             timeout: step.timeout.unwrap_or(shared.defaults.step_timeout),
+            on_timeout,
         };
         let timeout = request.timeout;
         shared.first_exec.get_or_init(Instant::now);
@@ -583,10 +584,11 @@ fn judge(step: &Step, target: Target, ran: ExecOutcome, timeout: Duration, in_st
     match ran.end {
         ExecEnd::TimedOut => {
             status = StepStatus::TimedOut;
-            problems.push(format!(
-                "ran past its timeout of {}; its container was killed",
-                crate::duration::display(timeout)
-            ));
+            let left = match in_step_container {
+                true => "its container was killed",
+                false => "its command was left to the scenario's end, which removes the service",
+            };
+            problems.push(format!("ran past its timeout of {}; {left}", crate::duration::display(timeout)));
         }
         ExecEnd::ContainerStopped { exit_code: code } => {
             status = StepStatus::Failed;
