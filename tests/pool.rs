@@ -83,7 +83,7 @@ fn a_hushed_pool_makes_nothing_ahead_but_serves_who_asks() {
         let alive = || project.leftovers().0.len();
 
         // Hushed, announced scenarios get nothing made for them.
-        let hushed = pool.hush();
+        let hushed = pool.hush(None);
         pool.announce([IMAGE.to_string(), IMAGE.to_string(), IMAGE.to_string()]);
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(!pool.busy(), "the pool works while hushed");
@@ -103,6 +103,35 @@ fn a_hushed_pool_makes_nothing_ahead_but_serves_who_asks() {
         let lease = pool.acquire("next", &[IMAGE.to_string()]).await.unwrap();
         assert_eq!(pool.stats().hits, 1);
         pool.release(lease, false).await;
+
+        stop(&engine, &registry, &pool).await;
+    });
+    project.assert_clean();
+}
+
+/// A run to be measured alone has its container made while the pool is hushed, before its
+/// measurement starts (which waits for an idle pool): served at once, and nothing else is made.
+#[test]
+fn a_pool_hushed_for_a_measured_run_makes_its_container_and_nothing_more() {
+    if !common::engine_available() {
+        return;
+    }
+    let project = common::Project::empty();
+    runtime().block_on(async {
+        let settings = Settings { lanes: 2, ahead: 2, reuse: false, keep_warm: false, ttl: Duration::from_secs(60) };
+        let (engine, registry, pool) = start(&project, settings, Vec::new()).await;
+        let alive = || project.leftovers().0.len();
+
+        let hushed = pool.hush(Some(IMAGE.to_string()));
+        pool.announce([IMAGE.to_string(), IMAGE.to_string(), IMAGE.to_string()]);
+        wait_until("the measured run's container", || pool.ready() == 1 && !pool.busy()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(alive(), 2, "one lane and its step container, nothing ahead for the others");
+
+        let lease = pool.acquire("measured", &[IMAGE.to_string()]).await.unwrap();
+        assert_eq!((pool.stats().hits, pool.stats().misses), (1, 0));
+        pool.release(lease, false).await;
+        drop(hushed);
 
         stop(&engine, &registry, &pool).await;
     });

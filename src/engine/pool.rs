@@ -18,8 +18,8 @@
 //! to start; between scenarios it is cleaned over the same input.
 //!
 //! Warming follows demand: the scheduler announces the step image of every scenario it will start,
-//! in order, and the pool creates containers for the next ones, never more than will be used.
-//! Scenarios waiting for a lane are served oldest first.
+//! in order, and the pool creates containers for the next ones, never more than will be used, in
+//! the lanes that will serve them (`plan`). Scenarios waiting for a lane are served oldest first.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -36,6 +36,8 @@ use super::container::{self, Attach};
 use super::docker::{Engine, EngineError, POOL_SCENARIO};
 use super::exec::{self, ExecOutcome, ExecRequest};
 use super::feed::{self, Feed};
+
+mod plan;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -109,9 +111,11 @@ struct Lane {
     /// Its address on the run's network: where its step containers' traffic comes from.
     address: Option<IpAddr>,
     warm: VecDeque<Warm>,
-    /// Warm containers being created in this lane.
-    incoming: usize,
+    /// Images of the warm containers being created in this lane.
+    incoming: Vec<String>,
     leased: bool,
+    /// Images of the step containers out on lease from it (they come back with `reuse`).
+    lent: Vec<String>,
     idle_since: Instant,
 }
 
@@ -122,8 +126,6 @@ struct State {
     lanes_coming: HashMap<String, usize>,
     /// Step containers being created, by image.
     creating: HashMap<String, usize>,
-    /// Step containers out on lease, by image.
-    out: HashMap<String, usize>,
     /// Step images of scenarios announced but not started, in schedule order.
     demand: VecDeque<String>,
     /// Scenarios waiting for a lane, oldest first.
@@ -132,8 +134,10 @@ struct State {
     failures: HashMap<String, String>,
     /// Used lanes being ended and their containers removed.
     recycling: usize,
-    /// Hushes in force (`Pool::hush`): nothing is made ahead of demand meanwhile.
+    /// Hushes in force (`Pool::hush`): nothing is made ahead of demand meanwhile but for the
+    /// runs to be measured alone, whose images are in `measured`.
     hushed: usize,
+    measured: Vec<String>,
     closed: bool,
 }
 
@@ -151,9 +155,22 @@ impl State {
         self.lanes.len() + self.lanes_coming.values().sum::<usize>()
     }
 
-    /// The announced scenarios to warm for: none while the pool is hushed.
-    fn announced(&self) -> impl Iterator<Item = &String> + Clone {
-        self.demand.iter().take(if self.hushed > 0 { 0 } else { usize::MAX })
+    /// The announced scenarios to warm for. While the pool is hushed, only the runs to be
+    /// measured alone: their containers are made before the measurement starts (it waits for an
+    /// idle pool), so they are served at once and the engine is quiet while they run.
+    fn announced(&self) -> Vec<&String> {
+        if self.hushed == 0 {
+            return self.demand.iter().collect();
+        }
+        let mut measured: Vec<&String> = self.measured.iter().collect();
+        let mut measured_next = |image: &&String| match measured.iter().position(|m| m == image) {
+            Some(at) => {
+                measured.swap_remove(at);
+                true
+            }
+            None => false,
+        };
+        self.demand.iter().filter(|image| measured_next(image)).collect()
     }
 }
 
@@ -244,10 +261,14 @@ impl Pool {
     }
 
     /// Makes nothing ahead of demand until the guard is dropped (a run measured alone wants an
-    /// engine doing nothing else); scenarios that ask are still served, as misses.
-    pub fn hush(self: &Arc<Self>) -> Hushed {
-        self.state().hushed += 1;
-        Hushed { pool: Arc::clone(self) }
+    /// engine doing nothing else) but a container for the announced run of `measured`, the image
+    /// of the run to be measured; scenarios that ask are still served, as misses.
+    pub fn hush(self: &Arc<Self>, measured: Option<String>) -> Hushed {
+        let mut state = self.state();
+        state.hushed += 1;
+        state.measured.extend(measured.clone());
+        self.update(&mut state);
+        Hushed { pool: Arc::clone(self), measured }
     }
 
     /// Whether containers or lanes are being made, or used ones ended and removed.
@@ -291,15 +312,15 @@ impl Pool {
                 let slot = lane.warm.iter().position(|w| w.image == image).expect("checked above");
                 let warm = lane.warm.remove(slot).expect("checked above");
                 lane.leased = true;
-                *state.out.entry(image.clone()).or_default() += 1;
+                lane.lent = vec![image.clone()];
                 let name = lane.name.clone();
                 let waiter = state.waiters.remove(i).expect("index in range");
                 if let Err(Ok((_, warm))) = waiter.reply.send(Ok((name, warm))) {
                     // The scenario stopped waiting: its container and lane are free again.
-                    decrement(&mut state.out, &image);
                     let lane = &mut state.lanes[at];
                     lane.warm.push_front(warm);
                     lane.leased = false;
+                    lane.lent.clear();
                 }
                 continue;
             }
@@ -314,64 +335,57 @@ impl Pool {
             }
             i += 1;
         }
-        self.create_lanes(state);
-        self.create_warm(state);
+        self.make(state);
     }
 
-    /// Lanes are made up to the limit while scenarios wait or are announced, each for the image
-    /// of the next scenario that needs one.
-    fn create_lanes(self: &Arc<Self>, state: &mut State) {
-        let wanted =
-            (state.lanes.iter().filter(|l| l.leased).count() + state.waiters.len() + state.announced().count())
-                .min(self.settings.lanes);
-        while state.lanes_total() < wanted {
-            let next = state.lanes_total() - state.lanes.iter().filter(|l| l.leased).count();
-            let upcoming = state.waiters.iter().map(|w| &w.image).chain(state.announced());
-            let Some(image) = upcoming.clone().nth(next).or_else(|| upcoming.last()).cloned() else { return };
+    /// Makes the lanes and warm containers the scenarios to come need (`plan`): lanes up to the
+    /// limit while scenarios wait or are announced, warm containers for the waiting ones and the
+    /// next `ahead` announced.
+    fn make(self: &Arc<Self>, state: &mut State) {
+        let reuse = self.settings.reuse;
+        let mut slots: Vec<plan::Slot> = state
+            .lanes
+            .iter()
+            .map(|l| {
+                let lent = l.lent.iter().filter(|_| reuse);
+                let supply = l.warm.iter().map(|w| &w.image).chain(&l.incoming).chain(lent).cloned().collect();
+                plan::Slot { free: !l.leased, coming: false, supply }
+            })
+            .collect();
+        for (image, n) in &state.lanes_coming {
+            slots.extend(std::iter::repeat_n(plan::Slot { free: true, coming: true, supply: vec![image.clone()] }, *n));
+        }
+        let waiting = state.waiters.len();
+        let leased = state.lanes.iter().filter(|l| l.leased).count();
+        let announced = state.announced();
+        let wanted = (leased + waiting + announced.len()).min(self.settings.lanes);
+        let upcoming: Vec<String> = state
+            .waiters
+            .iter()
+            .map(|w| &w.image)
+            .chain(announced)
+            .filter(|image| !state.failures.contains_key(*image))
+            .cloned()
+            .collect();
+        let demand = plan::Demand {
+            upcoming: &upcoming,
+            warm: waiting + self.settings.ahead,
+            lanes: wanted.saturating_sub(state.lanes_total()),
+            cap: reuse.then_some(self.settings.lanes),
+        };
+        let plan = plan::plan(slots, &demand);
+        for image in plan.lanes {
             *state.lanes_coming.entry(image.clone()).or_default() += 1;
             let pool = Arc::clone(self);
             self.spawn(async move { pool.create_lane(image).await });
         }
-    }
-
-    /// Warm containers are made for waiting scenarios first, then for the announced ones, up to
-    /// `ahead`, each in the free lane with the fewest (a busy lane's warm containers wait idle).
-    fn create_warm(self: &Arc<Self>, state: &mut State) {
-        if state.lanes.is_empty() {
-            return;
-        }
-        let mut wanted: HashMap<String, usize> = HashMap::new();
-        let waiting: Vec<String> = state.waiters.iter().map(|w| w.image.clone()).collect();
-        let ahead: Vec<String> = state.announced().take(self.settings.ahead).cloned().collect();
-        // Warming ahead gives each lane its share, so containers spread over the lanes that will
-        // serve them; waiting scenarios, and the next `lanes` ones to start, are served whatever
-        // the shares (else warm containers of one image could fill every share while the next
-        // scenario, of another image, waits).
-        let share = (waiting.len() + ahead.len()).div_ceil(self.settings.lanes).max(1);
-        let next = waiting.len() + self.settings.lanes;
-        for (index, image) in waiting.into_iter().chain(ahead).enumerate() {
-            let cap = if index < next { usize::MAX } else { share };
-            if state.failures.contains_key(&image) {
-                continue;
-            }
-            let n = wanted.entry(image.clone()).or_default();
-            *n += 1;
-            // Reused containers come back: more of one image than lanes would never all be used.
-            if self.settings.reuse && *n > self.settings.lanes {
-                continue;
-            }
-            let count = |map: &HashMap<String, usize>| map.get(&image).copied().unwrap_or(0);
-            let leased = if self.settings.reuse { count(&state.out) } else { 0 };
-            let have = state.warm_count(&image) + count(&state.creating) + count(&state.lanes_coming) + leased;
-            if have < *n {
-                let open = state.lanes.iter_mut().filter(|l| l.warm.len() + l.incoming < cap);
-                let Some(lane) = open.min_by_key(|l| (l.leased, l.warm.len() + l.incoming)) else { break };
-                lane.incoming += 1;
-                let lane = lane.name.clone();
-                *state.creating.entry(image.clone()).or_default() += 1;
-                let pool = Arc::clone(self);
-                self.spawn(async move { pool.create_warm_in(lane, image).await });
-            }
+        for (slot, image) in plan.warm {
+            let lane = &mut state.lanes[slot];
+            lane.incoming.push(image.clone());
+            let lane = lane.name.clone();
+            *state.creating.entry(image.clone()).or_default() += 1;
+            let pool = Arc::clone(self);
+            self.spawn(async move { pool.create_warm_in(lane, image).await });
         }
     }
 
@@ -401,7 +415,15 @@ impl Pool {
             Ok((container, address)) => {
                 let warm = VecDeque::from([Warm { image, container }]);
                 let idle_since = Instant::now();
-                state.lanes.push(Lane { name, address, warm, incoming: 0, leased: false, idle_since });
+                state.lanes.push(Lane {
+                    name,
+                    address,
+                    warm,
+                    incoming: Vec::new(),
+                    leased: false,
+                    lent: Vec::new(),
+                    idle_since,
+                });
             }
             Err(e) => {
                 state.failures.insert(image, e.to_string());
@@ -421,7 +443,7 @@ impl Pool {
         decrement(&mut state.creating, &image);
         let mut lane = state.lanes.iter_mut().find(|l| l.name == lane);
         if let Some(lane) = lane.as_mut() {
-            lane.incoming -= 1;
+            plan::claim(&mut lane.incoming, &image);
         }
         match (created, lane) {
             (Ok(container), Some(lane)) => {
@@ -555,7 +577,9 @@ impl Pool {
                     }
                 }
             };
-            *self.state().out.entry(image.clone()).or_default() += 1;
+            if let Some(lane) = self.state().lanes.iter_mut().find(|l| l.name == lease.lane) {
+                lane.lent.push(image.clone());
+            }
             lease.containers.insert(image.clone(), container);
         }
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -597,11 +621,8 @@ impl Pool {
     /// that fails) they are ended first (their input closed, or killed), so the lane serves its
     /// next scenario with nothing of this one running, and removed in the background.
     pub async fn release(self: &Arc<Self>, mut lease: Lease, reuse: bool) {
-        {
-            let mut state = self.state();
-            for image in lease.containers.keys() {
-                decrement(&mut state.out, image);
-            }
+        if let Some(lane) = self.state().lanes.iter_mut().find(|l| l.name == lease.lane) {
+            lane.lent.clear();
         }
         let reusable = reuse && !lease.poisoned && lease.network.is_none();
         let stopped =
@@ -651,8 +672,8 @@ impl Pool {
             if let Some(lane) = state.lanes.iter_mut().find(|l| l.name == lease.lane) {
                 lane.leased = false;
                 lane.idle_since = Instant::now();
-                if let Some(image) = refill.filter(|_| lane.warm.is_empty() && lane.incoming == 0) {
-                    lane.incoming += 1;
+                if let Some(image) = refill.filter(|_| lane.warm.is_empty() && lane.incoming.is_empty()) {
+                    lane.incoming.push(image.clone());
                     *state.creating.entry(image.clone()).or_default() += 1;
                     let (pool, lane) = (Arc::clone(&self), lane.name.clone());
                     self.spawn(async move { pool.create_warm_in(lane, image).await });
@@ -713,12 +734,16 @@ impl Pool {
 /// A hush of the pool (`Pool::hush`), lifted when dropped.
 pub struct Hushed {
     pool: Arc<Pool>,
+    measured: Option<String>,
 }
 
 impl Drop for Hushed {
     fn drop(&mut self) {
         let mut state = self.pool.state();
         state.hushed -= 1;
+        if let Some(at) = state.measured.iter().position(|m| Some(m) == self.measured.as_ref()) {
+            state.measured.swap_remove(at);
+        }
         self.pool.update(&mut state);
     }
 }

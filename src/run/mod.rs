@@ -668,14 +668,15 @@ async fn repeat(
     loop {
         // A further run asks the pool like a scenario of its own: announced, so that it does not
         // take the container warmed for a later scenario (whose lane would then look idle).
-        if let (false, Some(pool), Some(image)) = (traces.is_empty(), &shared.pool, first_step_image(scenario)) {
-            pool.announce([shared.reference(&image)]);
+        let image = first_step_image(scenario).map(|image| shared.reference(&image));
+        if let (false, Some(pool), Some(image)) = (traces.is_empty(), &shared.pool, &image) {
+            pool.announce([image.clone()]);
         }
         let run = scenario::execute(Arc::clone(&shared), Arc::clone(scenario), planned.file.clone(), cache, stored);
         // The run's hold on `quiet`: alone to confirm a duration regression, else beside others.
         let turn = async {
             match first_slower {
-                Some(_) => Either::Left(shared.alone().await),
+                Some(_) => Either::Left(shared.alone(image.clone()).await),
                 None => Either::Right(shared.quiet.read().await),
             }
         };
