@@ -35,6 +35,10 @@ async fn start(project: &common::Project, settings: Settings, demand: Vec<String
     (engine, registry, pool)
 }
 
+/// Two lanes, two containers ahead, single-use, nothing kept warm: a run's pool.
+const TWO_LANES: Settings =
+    Settings { lanes: 2, ahead: 2, reuse: false, keep_warm: false, ttl: Duration::from_secs(60) };
+
 /// Stops the pool and removes everything it and the test made.
 async fn stop(engine: &Engine, registry: &Registry, pool: &Pool) {
     pool.shutdown().await;
@@ -78,8 +82,7 @@ fn a_hushed_pool_makes_nothing_ahead_but_serves_who_asks() {
     }
     let project = common::Project::empty();
     runtime().block_on(async {
-        let settings = Settings { lanes: 2, ahead: 2, reuse: false, keep_warm: false, ttl: Duration::from_secs(60) };
-        let (engine, registry, pool) = start(&project, settings, Vec::new()).await;
+        let (engine, registry, pool) = start(&project, TWO_LANES, Vec::new()).await;
         let alive = || project.leftovers().0.len();
 
         // Hushed, announced scenarios get nothing made for them.
@@ -118,8 +121,7 @@ fn a_pool_hushed_for_a_measured_run_makes_its_container_and_nothing_more() {
     }
     let project = common::Project::empty();
     runtime().block_on(async {
-        let settings = Settings { lanes: 2, ahead: 2, reuse: false, keep_warm: false, ttl: Duration::from_secs(60) };
-        let (engine, registry, pool) = start(&project, settings, Vec::new()).await;
+        let (engine, registry, pool) = start(&project, TWO_LANES, Vec::new()).await;
         let alive = || project.leftovers().0.len();
 
         let hushed = pool.hush(Some(IMAGE.to_string()));
