@@ -585,9 +585,10 @@ fn judge(step: &Step, target: Target, ran: ExecOutcome, timeout: Duration, in_st
     match ran.end {
         ExecEnd::TimedOut => {
             status = StepStatus::TimedOut;
-            let left = match in_step_container {
-                true => "its container was killed",
-                false => "its command was left to the scenario's end, which removes the service",
+            let left = if in_step_container {
+                "its container was killed"
+            } else {
+                "its command was left to the scenario's end, which removes the service"
             };
             problems.push(format!("ran past its timeout of {}; {left}", crate::duration::display(timeout)));
         }
@@ -691,7 +692,7 @@ async fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
         let services =
             join_all(services.iter().map(|(_, container)| shared.registry.remove_container(&shared.engine, container)));
         // The lane leaves the services' network while they are removed, not after: once off it,
-        // nothing of this scenario can reach it, and it serves the next scenario a second sooner.
+        // nothing of this scenario can reach it, and it serves the next scenario sooner.
         let lane = async {
             if let (Some(mut lease), Some(pool)) = (lease, &shared.pool) {
                 pool.leave(&mut lease).await;
