@@ -204,9 +204,17 @@ pub fn scenario(name: &str) -> String {
 pub fn engine_available() -> bool {
     static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *READY.get_or_init(|| {
-        let up = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+        let info = Command::new("docker").arg("info").output();
+        let up = info.as_ref().is_ok_and(|o| o.status.success());
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        assert!(up || !ci, "CI is set but the Docker engine is not reachable");
+        let said = match &info {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            up || !ci,
+            "CI is set but the Docker engine is not reachable (./scripts/engine starts it); docker info: {said}"
+        );
         if !up {
             eprintln!("skipping: no Docker engine (set CI to make this an error)");
             return false;
