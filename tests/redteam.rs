@@ -481,6 +481,26 @@ fn scenarios_running_side_by_side_cannot_reach_each_other() {
     p.assert_clean();
 }
 
+/// Guards the lane's turnaround: a lane that served a scenario with services goes back to the pool
+/// only once it is off their network (its step containers end meanwhile). The scenarios right
+/// after it, on one job (so on the lanes it just used), must neither reach its service by name nor
+/// have a second network interface.
+#[test]
+fn a_lane_back_from_a_scenario_with_services_reaches_none_of_them() {
+    require_engine!();
+    let p = Project::with_fixture();
+    p.scenario(
+        "a-serves",
+        "[services.secret]\nimage = \"clnrm-fixture:busybox\"\ncommand = \"nc -ll -p 9999 -e echo secret\"\n\n[[steps]]\nname = \"use\"\nrun = \"echo | nc -w 2 secret 9999\"\nexpect = { stdout = 'secret' }\n",
+    );
+    let probe = "[[steps]]\nname = \"probe\"\nrun = '''\nif ip -o link | grep -q eth1; then echo on a second network; exit 1; fi\nif echo | nc -w 1 secret 9999 | grep -q secret; then echo reached the service; exit 1; fi\necho alone\n'''\nexpect = { stdout = 'alone' }\n";
+    for i in 1..=4 {
+        p.scenario(&format!("b{i}-probes"), probe);
+    }
+    p.clnrm(&["run", "-j", "1"]).success().stdout_has("5 scenarios: 5 passed");
+    p.assert_clean();
+}
+
 /// Attempts that already failed before these fixes, kept failing: a step that prints what a span
 /// would say instead of emitting it.
 #[test]

@@ -183,8 +183,6 @@ pub struct Lease {
     pub containers: HashMap<String, StepContainer>,
     /// The scenario's private network the lane joined, if any.
     pub network: Option<String>,
-    /// The lane could not be cleaned for another scenario.
-    poisoned: bool,
 }
 
 pub struct Pool {
@@ -553,7 +551,6 @@ impl Pool {
             lane,
             containers: HashMap::from([(warm.image, warm.container)]),
             network: None,
-            poisoned: false,
         };
         for image in images.iter().skip(1) {
             if lease.containers.contains_key(image) {
@@ -604,14 +601,12 @@ impl Pool {
         Ok(())
     }
 
-    /// Takes a leased lane off the scenario's network (before that network is removed). A lane
-    /// that cannot leave is not handed out again.
-    pub async fn leave(&self, lease: &mut Lease) {
-        let Some(network) = lease.network.take() else { return };
-        let request = NetworkDisconnectRequest { container: lease.lane.clone(), force: Some(true) };
-        if self.engine.docker.disconnect_network(&network, request).await.is_err() {
-            lease.poisoned = true;
-        }
+    /// Takes a lane off a scenario's network, if it joined one; false when the engine refuses
+    /// (the lane is then not handed out again).
+    async fn leave(&self, lane: &str, network: Option<String>) -> bool {
+        let Some(network) = network else { return true };
+        let request = NetworkDisconnectRequest { container: lane.to_string(), force: Some(true) };
+        self.engine.docker.disconnect_network(&network, request).await.is_ok()
     }
 
     /// Ends a lease. With `reuse` (only for step containers known to be healthy: every command
@@ -619,21 +614,29 @@ impl Pool {
     /// in them (a server a step started in the background, say) is stopped: nothing of one
     /// scenario may run, or export spans, while the next uses the container. Otherwise (or when
     /// that fails) they are ended first (their input closed, or killed), so the lane serves its
-    /// next scenario with nothing of this one running, and removed in the background.
+    /// next scenario with nothing of this one running, and removed in the background. A lane that
+    /// joined a scenario's network is off it when this returns, so that the caller can remove
+    /// that network (its containers are never reused: services could have reached into them).
     pub async fn release(self: &Arc<Self>, mut lease: Lease, reuse: bool) {
         if let Some(lane) = self.state().lanes.iter_mut().find(|l| l.name == lease.lane) {
             lane.lent.clear();
         }
-        let reusable = reuse && !lease.poisoned && lease.network.is_none();
+        let on_network = lease.network.is_some();
+        let reusable = reuse && !on_network;
         let stopped =
             reusable && join_all(lease.containers.values_mut().map(|c| c.feed.clean())).await.into_iter().all(|ok| ok);
         if !stopped {
             self.state().recycling += 1;
             let pool = Arc::clone(self);
-            self.spawn(async move {
+            let recycled = async move {
                 Arc::clone(&pool).recycle(lease).await;
                 pool.state().recycling -= 1;
-            });
+            };
+            if on_network {
+                recycled.await;
+            } else {
+                self.spawn(recycled);
+            }
             return;
         }
         let mut state = self.state();
@@ -652,7 +655,7 @@ impl Pool {
         let used: Vec<StepContainer> = lease.containers.into_values().collect();
         let names: Vec<String> = used.iter().map(|c| c.name.clone()).collect();
         // A lane that ran steps itself cannot be cleaned without ending it.
-        if lease.poisoned || lease.network.is_some() || names.contains(&lease.lane) {
+        if names.contains(&lease.lane) {
             return self.discard_lane(&lease.lane, names).await;
         }
         let idle_from_now = {
@@ -665,7 +668,13 @@ impl Pool {
         }
         // Kept warm with nothing announced: the image just used is the best guess for the next.
         let refill = lease_images.first().cloned().filter(|_| idle_from_now);
-        join_all(used.into_iter().map(|c| c.stop(&self.engine))).await;
+        // The lane leaves the scenario's network while its step containers end: it comes back
+        // after the longer of the two, not after both.
+        let stopped = join_all(used.into_iter().map(|c| c.stop(&self.engine)));
+        let (left, _) = tokio::join!(self.leave(&lease.lane, lease.network), stopped);
+        if !left {
+            return self.discard_lane(&lease.lane, names).await;
+        }
         {
             let mut guard = self.state();
             let state = &mut *guard;

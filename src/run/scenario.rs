@@ -694,8 +694,7 @@ async fn teardown(shared: &Arc<Shared>, held: Held, reuse: bool) {
         // The lane leaves the services' network while they are removed, not after: once off it,
         // nothing of this scenario can reach it, and it serves the next scenario sooner.
         let lane = async {
-            if let (Some(mut lease), Some(pool)) = (lease, &shared.pool) {
-                pool.leave(&mut lease).await;
+            if let (Some(lease), Some(pool)) = (lease, &shared.pool) {
                 pool.release(lease, reuse).await;
             }
         };
