@@ -17,6 +17,8 @@ use futures_util::StreamExt;
 
 use clnrm::engine::cleanup::{self, Registry};
 use clnrm::engine::container::Reach;
+use clnrm::engine::exec::{ExecRequest, OnTimeout};
+use clnrm::engine::feed;
 use clnrm::engine::image::{Available, Obtained};
 use clnrm::engine::pool::{self, Pool};
 use clnrm::engine::{Engine, RunIdentity};
@@ -66,11 +68,13 @@ fn main() {
     }
     if only("ceiling") {
         println!("\n== the engine's ceiling: containers created, started and removed a second through the API");
-        for (label, own_namespace) in
-            [("in a lane's namespace (as the pool makes them)", false), ("each with its own namespace", true)]
-        {
+        for (label, life) in [
+            ("in a lane's namespace (as the pool makes them)", Life::Idle),
+            ("each with its own namespace", Life::OwnNamespace),
+            ("in a lane's namespace, fed a one-step scenario (attach, `echo hi`, input closed, waited for)", Life::Fed),
+        ] {
             for workers in [1, 2, 4, 8] {
-                let rate = runtime.block_on(ceiling(workers, own_namespace));
+                let rate = runtime.block_on(ceiling(workers, life));
                 println!("{label}, {workers} in parallel: {rate:.1} containers/s");
             }
         }
@@ -84,6 +88,7 @@ fn main() {
         let peer = testcontainers_peer();
         let rounds: usize = std::env::var("CLNRM_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
         let mut table: Vec<[Duration; 5]> = Vec::new();
+        let mut ceilings = Vec::new();
         for round in 1..=rounds {
             let sequential =
                 timed(|| sh("for i in $(seq 50); do docker run --rm clnrm-fixture:busybox echo hi >/dev/null; done"));
@@ -92,8 +97,11 @@ fn main() {
             let testcontainers = timed(|| sh(&format!("{} 50 4 {IMAGE} >/dev/null", peer.display())));
             let single = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4"]));
             let reuse = timed(|| clnrm(bin, project.path(), &["run", "--force", "-j", "4", "--reuse"]));
+            // The engine's ceiling in the same round: what single-use is a share of.
+            let ceiling = runtime.block_on(ceiling(4, Life::Fed));
+            ceilings.push(ceiling);
             println!(
-                "round {round}: sequential {}  xargs -P4 {}  testcontainers {}  clnrm single-use {}  clnrm reuse {}",
+                "round {round}: sequential {}  xargs -P4 {}  testcontainers {}  clnrm single-use {}  clnrm reuse {}  ceiling (fed, 4 in parallel) {ceiling:.1}/s",
                 show(sequential),
                 show(xargs),
                 show(testcontainers),
@@ -124,6 +132,13 @@ fn main() {
             "reuse:      {:.2}x the loop (target >= 6), {:.2}x xargs -P4 (target >= 3)",
             times(sequential, reuse),
             times(xargs, reuse)
+        );
+        ceilings.sort_by(f64::total_cmp);
+        let ceiling = ceilings[ceilings.len() / 2];
+        let rate = 50.0 / single.as_secs_f64();
+        println!(
+            "single-use: {rate:.1} scenarios/s end to end (process start and end included), {:.0}% of the median ceiling {ceiling:.1}/s (target >= 85%)",
+            100.0 * rate / ceiling
         );
     }
     if only("growth") {
@@ -254,30 +269,66 @@ fn testcontainers_peer() -> std::path::PathBuf {
     dir.join("target/release/clnrm-bench-testcontainers")
 }
 
-/// Containers a second that `workers` tasks create, start and remove (forced) through the API,
-/// 32 in all, each joining one idle container's network namespace (as step containers join a
-/// lane) or, with `own_namespace`, on the default bridge with a namespace of its own (as
-/// `docker run` makes them).
-async fn ceiling(workers: usize, own_namespace: bool) -> f64 {
+/// What each container of [`ceiling`] goes through.
+#[derive(Clone, Copy)]
+enum Life {
+    /// Created joining an idle container's network namespace (as step containers join a lane),
+    /// started, removed (forced).
+    Idle,
+    /// The same on the default bridge with a namespace of its own (as `docker run` makes them).
+    OwnNamespace,
+    /// All the engine does for a single-use one-step scenario's step container, with none of
+    /// clnrm's scheduling: created in a lane's namespace, attached, started, fed `echo hi`, its
+    /// input closed and its end waited for, removed.
+    Fed,
+}
+
+/// Containers a second that `workers` tasks take through `life`, 32 in all.
+async fn ceiling(workers: usize, life: Life) -> f64 {
+    use clnrm::engine::container::{self, Attach};
     const CONTAINERS: usize = 32;
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::connect(RunIdentity::current(dir.path())).await.expect("engine");
     let registry = Registry::default();
     let lane = engine.name("lane", "ceiling");
-    let bridge = clnrm::engine::container::Attach::Network { name: "bridge", aliases: vec![] };
-    let spec = clnrm::engine::container::idle(lane.clone(), IMAGE, engine.labels("ceiling"), bridge);
-    clnrm::engine::container::run(&engine, &registry, spec).await.expect("lane");
+    let bridge = Attach::Network { name: "bridge", aliases: vec![] };
+    let spec = container::idle(lane.clone(), IMAGE, engine.labels("ceiling"), bridge);
+    container::run(&engine, &registry, spec).await.expect("lane");
     let next = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     futures_util::future::join_all((0..workers).map(|_| async {
         while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < CONTAINERS {
             let name = engine.name("step", "ceiling");
-            let attach = match own_namespace {
-                true => clnrm::engine::container::Attach::Network { name: "bridge", aliases: vec![] },
-                false => clnrm::engine::container::Attach::JoinNamespaceOf(&lane),
-            };
-            let spec = clnrm::engine::container::idle(name.clone(), IMAGE, engine.labels("ceiling"), attach);
-            clnrm::engine::container::run(&engine, &registry, spec).await.expect("container");
+            let labels = engine.labels("ceiling");
+            match life {
+                Life::Idle => {
+                    let spec = container::idle(name.clone(), IMAGE, labels, Attach::JoinNamespaceOf(&lane));
+                    container::run(&engine, &registry, spec).await.expect("container");
+                }
+                Life::OwnNamespace => {
+                    let bridge = Attach::Network { name: "bridge", aliases: vec![] };
+                    container::run(&engine, &registry, container::idle(name.clone(), IMAGE, labels, bridge))
+                        .await
+                        .expect("container");
+                }
+                Life::Fed => {
+                    let spec = feed::spec(name.clone(), IMAGE, labels, Attach::JoinNamespaceOf(&lane));
+                    let id = container::create(&engine, &registry, spec).await.expect("created");
+                    let mut fed = feed::attach(&engine, &name).await.expect("attached");
+                    container::start(&engine, &name, IMAGE).await.expect("started");
+                    let request = ExecRequest {
+                        container: &name,
+                        argv: vec!["echo".into(), "hi".into()],
+                        env: vec![],
+                        workdir: None,
+                        timeout: Duration::from_secs(30),
+                        on_timeout: OnTimeout::KillContainer,
+                    };
+                    let ran = fed.run(&engine, &request, &id).await.expect("fed");
+                    assert_eq!(ran.stdout.text().trim(), "hi", "the fed step's output");
+                    assert!(fed.close(&engine, &name).await, "the container ended");
+                }
+            }
             registry.remove_container(&engine, &name).await.expect("removed");
         }
     }))

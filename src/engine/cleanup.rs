@@ -184,11 +184,11 @@ async fn list_managed(engine: &Engine, label: Option<String>) -> Result<Vec<Mana
 
 /// Removes `resources` (containers first, then networks), each attempt made regardless; returns
 /// what was removed and how many could not be.
-async fn remove_managed(engine: &Engine, resources: &[Managed]) -> (Removed, usize) {
+async fn remove_managed(engine: &Engine, resources: &[Managed]) -> (Removed, Vec<EngineError>) {
     let (networks, containers): (Vec<&Managed>, Vec<&Managed>) = resources.iter().partition(|r| r.network);
     let failed_containers = join_all(containers.iter().map(|c| remove_container(engine, &c.id))).await;
     let failed_networks = join_all(networks.iter().map(|n| remove_network(engine, &n.id))).await;
-    let failed = failed_containers.into_iter().chain(failed_networks).filter(Result::is_err).count();
+    let failed = failed_containers.into_iter().chain(failed_networks).filter_map(Result::err).collect();
     let runs: HashSet<&String> = resources.iter().filter_map(Managed::run_id).collect();
     (Removed { runs: runs.len(), containers: containers.len(), networks: networks.len() }, failed)
 }
@@ -220,7 +220,7 @@ pub async fn sweep(engine: &Engine) -> Result<Removed, EngineError> {
 pub async fn remove_run(engine: &Engine) -> usize {
     let label = format!("{LABEL_RUN_ID}={}", engine.identity.run_id);
     match list_managed(engine, Some(label)).await {
-        Ok(resources) => remove_managed(engine, &resources).await.1,
+        Ok(resources) => remove_managed(engine, &resources).await.1.len(),
         Err(_) => 1,
     }
 }
@@ -229,7 +229,7 @@ pub async fn remove_run(engine: &Engine) -> usize {
 pub async fn gc(engine: &Engine) -> Result<Removed, EngineError> {
     let resources = list_managed(engine, None).await?;
     match remove_managed(engine, &resources).await {
-        (removed, 0) => Ok(removed),
-        (_, failed) => Err(EngineError::Cleanup { failed }),
+        (removed, failed) if failed.is_empty() => Ok(removed),
+        (_, failed) => Err(EngineError::Cleanup { failed: failed.iter().map(ToString::to_string).collect() }),
     }
 }

@@ -36,9 +36,11 @@ pub enum EngineError {
     #[error("cannot build `{context}` (needed by {}): {reason}", list_scenarios(.scenarios))]
     Build { context: String, scenarios: Vec<String>, reason: String },
     #[error(
-        "{failed} containers or networks could not be removed; run `clnrm gc` again, or remove them with `docker rm -f`"
+        "{} containers or networks could not be removed; run `clnrm gc` again, or remove them with `docker rm -f` or `docker network rm`:\n  {}",
+        .failed.len(),
+        .failed.join("\n  ")
     )]
-    Cleanup { failed: usize },
+    Cleanup { failed: Vec<String> },
     #[error("the span receiver could not start: {reason}")]
     Receiver { reason: String },
     #[error("cannot prepare a step container from `{image}`: {reason}")]
@@ -172,6 +174,20 @@ fn hint(endpoint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `gc` that cannot remove something says what and why, one per line: a count alone left a
+    /// stale network endpoint of the engine to be found by hand.
+    #[test]
+    fn a_failed_cleanup_names_each_resource_and_the_engines_reason() {
+        let failed = vec![
+            "the engine failed to remove network 1a2b3c: has active endpoints".to_string(),
+            "the engine failed to remove container 4d5e6f: device busy".to_string(),
+        ];
+        let said = EngineError::Cleanup { failed }.to_string();
+        assert!(said.starts_with("2 containers or networks could not be removed;"), "{said}");
+        assert!(said.contains("\n  the engine failed to remove network 1a2b3c: has active endpoints\n  "), "{said}");
+        assert!(said.ends_with("remove container 4d5e6f: device busy"), "{said}");
+    }
 
     #[test]
     fn fingerprint_tells_this_process_apart() {
