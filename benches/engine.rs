@@ -300,33 +300,15 @@ async fn ceiling(workers: usize, life: Life) -> f64 {
         while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < CONTAINERS {
             let name = engine.name("step", "ceiling");
             let labels = engine.labels("ceiling");
+            let attach = match life {
+                Life::OwnNamespace => Attach::Network { name: "bridge", aliases: vec![] },
+                Life::Idle | Life::Fed => Attach::JoinNamespaceOf(&lane),
+            };
             match life {
-                Life::Idle => {
-                    let spec = container::idle(name.clone(), IMAGE, labels, Attach::JoinNamespaceOf(&lane));
+                Life::Fed => fed_one_step(&engine, &registry, feed::spec(name.clone(), IMAGE, labels, attach)).await,
+                Life::Idle | Life::OwnNamespace => {
+                    let spec = container::idle(name.clone(), IMAGE, labels, attach);
                     container::run(&engine, &registry, spec).await.expect("container");
-                }
-                Life::OwnNamespace => {
-                    let bridge = Attach::Network { name: "bridge", aliases: vec![] };
-                    container::run(&engine, &registry, container::idle(name.clone(), IMAGE, labels, bridge))
-                        .await
-                        .expect("container");
-                }
-                Life::Fed => {
-                    let spec = feed::spec(name.clone(), IMAGE, labels, Attach::JoinNamespaceOf(&lane));
-                    let id = container::create(&engine, &registry, spec).await.expect("created");
-                    let mut fed = feed::attach(&engine, &name).await.expect("attached");
-                    container::start(&engine, &name, IMAGE).await.expect("started");
-                    let request = ExecRequest {
-                        container: &name,
-                        argv: vec!["echo".into(), "hi".into()],
-                        env: vec![],
-                        workdir: None,
-                        timeout: Duration::from_secs(30),
-                        on_timeout: OnTimeout::KillContainer,
-                    };
-                    let ran = fed.run(&engine, &request, &id).await.expect("fed");
-                    assert_eq!(ran.stdout.text().trim(), "hi", "the fed step's output");
-                    assert!(fed.close(&engine, &name).await, "the container ended");
                 }
             }
             registry.remove_container(&engine, &name).await.expect("removed");
@@ -336,6 +318,27 @@ async fn ceiling(workers: usize, life: Life) -> f64 {
     let rate = CONTAINERS as f64 / started.elapsed().as_secs_f64();
     registry.remove_all(&engine).await;
     rate
+}
+
+/// Takes a fed container from `spec` through a one-step scenario: created, attached, started,
+/// fed `echo hi` (its output checked), its input closed and its end waited for.
+async fn fed_one_step(engine: &Engine, registry: &Registry, spec: clnrm::engine::container::Spec<'_>) {
+    use clnrm::engine::container;
+    let name = spec.name.clone();
+    let id = container::create(engine, registry, spec).await.expect("created");
+    let mut fed = feed::attach(engine, &name).await.expect("attached");
+    container::start(engine, &name, IMAGE).await.expect("started");
+    let request = ExecRequest {
+        container: &name,
+        argv: vec!["echo".into(), "hi".into()],
+        env: vec![],
+        workdir: None,
+        timeout: Duration::from_secs(30),
+        on_timeout: OnTimeout::KillContainer,
+    };
+    let ran = fed.run(engine, &request, &id).await.expect("fed");
+    assert_eq!(ran.stdout.text().trim(), "hi", "the fed step's output");
+    assert!(fed.close(engine, &name).await, "the container ended");
 }
 
 async fn raw_exec(engine: &Engine, container: &str) {
